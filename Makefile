@@ -1,0 +1,54 @@
+# The two commands of the README: `make run` and `make test`. Each installs what is missing.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck system-deps venv clean migrations
+
+run: venv
+	$(VENV)/bin/furrsight up
+
+test: venv lint typecheck
+	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check furrsight plugins tests bench
+	$(VENV)/bin/ruff format --check furrsight plugins tests bench
+
+typecheck: venv
+	$(VENV)/bin/mypy furrsight plugins
+
+venv: system-deps $(STAMP)
+
+# A Valkey server where the distribution ships one, else Redis (same protocol); a compiler and
+# CMake for llama-cpp-python (PyPI has only its source); python3-venv for the virtualenv.
+system-deps:
+	@missing=""; \
+	command -v valkey-server >/dev/null || command -v redis-server >/dev/null || missing="$$missing broker"; \
+	command -v cmake >/dev/null || missing="$$missing cmake"; \
+	command -v g++ >/dev/null || missing="$$missing g++"; \
+	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -qq; \
+	  pkgs="cmake g++ python3-venv python3-dev"; \
+	  if apt-cache show valkey-server >/dev/null 2>&1; then pkgs="$$pkgs valkey-server"; else pkgs="$$pkgs redis-server"; fi; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$pkgs; \
+	fi
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	CMAKE_ARGS="$${CMAKE_ARGS:--DGGML_NATIVE=OFF}" $(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build *.egg-info
+
+# After changing a tables.py: write the migration of every app whose tables changed.
+migrations: venv
+	@for app in $$($(PY) -c 'from furrsight.db.piccolo_conf import APP_REGISTRY; print(" ".join(a.app_name for a in APP_REGISTRY.app_configs.values()))'); do \
+	  PICCOLO_CONF=furrsight.db.piccolo_conf $(VENV)/bin/piccolo migrations new $$app --auto 2>/dev/null | grep -E "No changes|Created table|Created new" | head -1 | sed "s/^/$$app: /"; \
+	done

@@ -1,0 +1,3 @@
+from furrsight.cli import main
+
+main()

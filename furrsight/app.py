@@ -1,0 +1,70 @@
+"""The Litestar app factory: every feature's routes, the templates, the shared state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dramatiq import Broker
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from furrsight import __version__
+from furrsight.db.setup import open_database
+from furrsight.images import routes as images_routes
+from furrsight.jobs import routes as jobs_routes
+from furrsight.jobs.broker import create_broker, valkey_client
+from furrsight.pipeline import register_tasks
+from furrsight.settings import Settings, load_settings
+from furrsight.store import FileStore
+from furrsight.web.errors import EXCEPTION_HANDLERS
+from furrsight.web.health import health
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+STATIC = Path(__file__).resolve().parent / "web" / "static"
+
+
+def _constant(value: Any) -> Provide:
+    return Provide(lambda: value, use_cache=True, sync_to_thread=False)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_settings()
+    store = FileStore(settings.data_path)
+    broker = create_broker(settings)
+    register_tasks(broker, settings)
+
+    async def on_startup(app: Litestar) -> None:
+        open_database(settings)
+        app.state.valkey = valkey_client(settings)
+
+    async def on_shutdown(app: Litestar) -> None:
+        await app.state.valkey.aclose()
+        broker.close()
+
+    app = Litestar(
+        route_handlers=[
+            health,
+            jobs_routes.router,
+            images_routes.router,
+            create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
+        ],
+        dependencies={"settings": _constant(settings), "store": _constant(store), "broker": _constant(broker)},
+        signature_namespace={"Settings": Settings, "FileStore": FileStore, "Broker": Broker},
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        plugins=[HTMXPlugin()],
+        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(title="FurrSight", version=__version__, path="/schema"),
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.broker = broker
+    return app

@@ -1,0 +1,189 @@
+"""``furrsight``: up, serve, worker, migrate, doctor, settings."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from furrsight.settings import Settings, SettingsError, iter_settings_docs, load_settings
+
+app = typer.Typer(help="FurrSight: build a before/after dog-grooming dataset on one machine.", no_args_is_help=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+def _migrate(settings: Settings) -> None:
+    from furrsight.db.setup import migrate as run_migrations
+
+    asyncio.run(run_migrations(settings))
+
+
+@app.command()
+def migrate() -> None:
+    """Create or update the database schema."""
+    settings = _settings()
+    _migrate(settings)
+    console.print(f"database up to date: {settings.db_path}")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="listen address (default: setting `host`)"),
+    port: int = typer.Option(None, help="listen port (default: setting `port`)"),
+) -> None:
+    """Run the web process (migrates first)."""
+    import uvicorn
+
+    settings = _settings()
+    _migrate(settings)
+    os.environ["FURRSIGHT_HOST"] = host or settings.host
+    os.environ["FURRSIGHT_PORT"] = str(port or settings.port)
+    uvicorn.run(
+        "furrsight.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        proxy_headers=True,
+        log_level=settings.log_level.lower(),
+    )
+
+
+def _worker_argvs(settings: Settings) -> dict[str, list[str]]:
+    from furrsight.jobs.broker import DEFAULT_QUEUE, GPU_QUEUE
+
+    base = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "furrsight.worker:setup",
+        "--processes",
+        "1",
+        "--worker-shutdown-timeout",
+        "30000",
+    ]
+    return {
+        "worker": [*base, "--threads", str(settings.jobs.worker_threads), "--queues", DEFAULT_QUEUE],
+        # One process, one thread: each model is loaded once and the GPU runs one job at a time.
+        "gpu-worker": [*base, "--threads", "1", "--queues", GPU_QUEUE],
+    }
+
+
+@app.command()
+def worker() -> None:
+    """Run the background workers (default queue, and the single-threaded GPU queue)."""
+    from furrsight.supervisor import Supervisor
+
+    settings = _settings()
+    if not settings.broker_url:
+        err.print("[red]no broker: set FURRSIGHT_BROKER_URL (or use `furrsight up`)[/red]")
+        raise typer.Exit(2)
+    sup = Supervisor()
+    for name, argv in _worker_argvs(settings).items():
+        sup.start(name, argv)
+    raise typer.Exit(sup.run_until_signal())
+
+
+@app.command()
+def up(
+    host: str = typer.Option(None, help="listen address (default: setting `host`)"),
+    port: int = typer.Option(None, help="listen port (default: setting `port`)"),
+) -> None:
+    """Start everything on this machine: a private broker if none is configured, the database,
+    the web process and the workers. Ctrl-C or SIGTERM stops them all."""
+    from furrsight.supervisor import (
+        Supervisor,
+        broker_command,
+        broker_server_binary,
+        child_env,
+        free_port,
+        python_argv,
+        wait_for_broker,
+    )
+
+    settings = _settings()
+    sup = Supervisor()
+    env = child_env()
+    if not settings.broker_url:
+        binary = broker_server_binary()
+        if binary is None:
+            err.print(
+                "[red]no broker configured and no valkey-server/redis-server found: apt-get install redis-server[/red]"
+            )
+            raise typer.Exit(2)
+        bport = free_port()
+        folder = settings.data_path / "broker"
+        folder.mkdir(parents=True, exist_ok=True)
+        sup.start("broker", broker_command(binary, bport, folder))
+        url = f"redis://127.0.0.1:{bport}/0"
+        try:
+            wait_for_broker(url)
+        except RuntimeError as exc:
+            sup.stop()
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from exc
+        env = child_env(FURRSIGHT_BROKER_URL=url)
+        console.print(f"private broker: {url} ({binary})")
+    try:
+        _migrate(settings)
+    except Exception:
+        sup.stop()
+        raise
+    host = host or settings.host
+    port = port or settings.port
+    sup.start("web", python_argv("serve", "--host", host, "--port", str(port)), env=env)
+    for name, argv in _worker_argvs(settings).items():
+        sup.start(name, argv, env=env)
+    console.print(
+        f"FurrSight is starting at [bold]http://{host}:{port}/[/bold]  (data: {settings.data_path}; Ctrl-C stops)"
+    )
+    raise typer.Exit(sup.run_until_signal())
+
+
+@app.command()
+def doctor() -> None:
+    """Check the installation; exits non-zero when a required check fails."""
+    from furrsight.doctor import run_checks
+
+    settings = _settings()
+    failed = False
+    for check in run_checks(settings):
+        colour = {"ok": "green", "warn": "yellow", "FAIL": "red"}[check.label]
+        console.print(f"[{colour}]{check.label:>4}[/{colour}]  {check.name}: {check.detail}", highlight=False)
+        if not check.ok and check.fix:
+            console.print(f"      fix: {check.fix}", highlight=False)
+        failed = failed or (not check.ok and check.required)
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("settings")
+def show_settings() -> None:
+    """List every setting with its environment variable and current value."""
+    settings = _settings()
+    table = Table("setting", "environment", "value", "meaning")
+    for name, env, doc in iter_settings_docs():
+        value: object = settings
+        for part in name.split("."):
+            value = getattr(value, part)
+        table.add_row(name, env, str(value), doc)
+    console.print(table)
+
+
+def main() -> None:
+    app(prog_name="furrsight")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""Open the database for this process and bring its schema up to date."""
+
+from __future__ import annotations
+
+import io
+from contextlib import redirect_stdout
+
+from piccolo.apps.migrations.commands.forwards import run_forwards
+
+from furrsight.db.engine import Database
+from furrsight.db.piccolo_conf import DATABASE
+from furrsight.settings import Settings
+
+
+def open_database(settings: Settings) -> Database:
+    DATABASE.open(settings)
+    return DATABASE
+
+
+async def migrate(settings: Settings) -> str:
+    """Run every pending migration of every app; returns piccolo's report."""
+    open_database(settings)
+    out = io.StringIO()
+    with redirect_stdout(out):
+        result = await run_forwards(app_name="all")
+    if not result.success:
+        raise RuntimeError(f"migration failed: {result.message}\n{out.getvalue()}")
+    return out.getvalue()

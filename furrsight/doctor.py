@@ -1,0 +1,171 @@
+"""``furrsight doctor``: start-up checks in words, each failure with its fix."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Callable
+
+import redis
+
+from furrsight.settings import Settings
+from furrsight.supervisor import broker_server_binary
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+    @property
+    def label(self) -> str:
+        return "ok" if self.ok else ("FAIL" if self.required else "warn")
+
+
+def check_sqlite(settings: Settings) -> Check:
+    try:
+        from furrsight.db.engine import sqlite_report
+
+        report = sqlite_report()
+    except Exception as exc:
+        return Check(
+            "sqlite", False, f"cannot load sqlite-vec: {exc}",
+            "pip install pysqlite3-binary sqlite-vec, or build the venv with a Python whose sqlite3 "
+            "can load extensions (Debian's /usr/bin/python3)",
+        )  # fmt: skip
+    return Check(
+        "sqlite", True, f"{report['module']} SQLite {report['sqlite']}, sqlite-vec {report['sqlite_vec']} loaded"
+    )
+
+
+def check_data_dir(settings: Settings) -> Check:
+    path = settings.data_path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-"):
+            pass
+    except OSError as exc:
+        return Check("data directory", False, f"{path} is not writable: {exc}",
+                     "create it and give the service user write access (chown) or set FURRSIGHT_DATA")  # fmt: skip
+    free = os.statvfs(path)
+    gib = free.f_bavail * free.f_frsize / 1024**3
+    return Check("data directory", True, f"{path} writable, {gib:.1f} GiB free")
+
+
+def check_migrations(settings: Settings) -> Check:
+    from furrsight.db.engine import connect
+
+    if not settings.db_path.exists():
+        return Check("database", False, f"{settings.db_path} does not exist yet", "run `furrsight migrate`")
+    conn = connect(settings.db_path)
+    try:
+        tables = {r[0] for r in conn.execute("select name from sqlite_master where type='table'")}
+        mode = conn.execute("pragma journal_mode").fetchone()[0]
+    finally:
+        conn.close()
+    if "jobs" not in tables:
+        return Check("database", False, "the schema is missing", "run `furrsight migrate`")
+    return Check("database", True, f"{settings.db_path} ({mode} mode, {len(tables)} tables)")
+
+
+def check_broker(settings: Settings) -> Check:
+    if not settings.broker_url:
+        binary = broker_server_binary()
+        if binary:
+            return Check("broker", True, f"none configured; `furrsight up` starts a private one ({binary})")
+        return Check("broker", False, "no broker configured and no valkey-server/redis-server installed",
+                     "apt-get install redis-server (or valkey-server), or set FURRSIGHT_BROKER_URL")  # fmt: skip
+    client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        version = client.info("server").get("redis_version") or client.info("server").get("valkey_version")
+    except redis.RedisError as exc:
+        return Check("broker", False, f"{settings.broker_url} unreachable: {exc}",
+                     "start it (systemctl start valkey-server / redis-server) or fix FURRSIGHT_BROKER_URL")  # fmt: skip
+    finally:
+        client.close()
+    return Check("broker", True, f"{settings.broker_url} answers (server {version})")
+
+
+def check_workers(settings: Settings) -> Check:
+    if not settings.broker_url:
+        return Check("workers", False, "no broker configured, so no workers", "use `furrsight up`", required=False)
+    client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        now_ms = int(client.time()[0]) * 1000
+        key = f"{settings.broker_namespace}:__heartbeats__"
+        alive = int(client.zcount(key, now_ms - settings.jobs.heartbeat_timeout_ms, "+inf"))
+    except redis.RedisError as exc:
+        return Check("workers", False, f"cannot ask the broker: {exc}", "start the broker first", required=False)
+    finally:
+        client.close()
+    if alive == 0:
+        return Check("workers", False, "no worker has sent a heartbeat recently",
+                     "start them: systemctl start furrsight-worker, or `furrsight worker`", required=False)  # fmt: skip
+    return Check("workers", True, f"{alive} worker process(es) alive")
+
+
+def check_models(settings: Settings) -> Check:
+    models = settings.data_path / "models"
+    names = sorted(p.name for p in models.iterdir() if p.is_dir()) if models.is_dir() else []
+    if not names:
+        fix = "`furrsight models list`, then `furrsight models pull NAME` or `import`"
+        return Check("models", False, f"no models installed in {models}", fix, required=False)
+    return Check("models", True, f"{len(names)} installed: {', '.join(names)}")
+
+
+def onnx_provider_probe() -> list[str]:
+    """Open a one-node ONNX session asking for CUDA; returns the providers it really got."""
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Identity", ["x"], ["y"])
+    graph = helper.make_graph(
+        [node], "probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 4
+    session = onnxruntime.InferenceSession(
+        model.SerializeToString(),
+        sess_options=options,
+        providers=["CUDAExecutionProvider", "CPUExecutionProvider"],
+    )
+    return list(session.get_providers())
+
+
+def check_cuda(settings: Settings) -> Check:
+    try:
+        providers = onnx_provider_probe()
+    except ImportError as exc:
+        return Check("onnxruntime", False, f"not importable: {exc}", "pip install onnxruntime-gpu")
+    if "CUDAExecutionProvider" in providers:
+        return Check("CUDA", True, "an ONNX session got the CUDA provider: models run on the GPU")
+    return Check("CUDA", False, f"CUDA asked for, got {', '.join(providers)}: models run on the CPU",
+                 "install the NVIDIA driver and the CUDA 12 / cuDNN 9 libraries for onnxruntime-gpu",
+                 required=False)  # fmt: skip
+
+
+CHECKS: list[Callable[[Settings], Check]] = [
+    check_sqlite,
+    check_data_dir,
+    check_migrations,
+    check_broker,
+    check_workers,
+    check_models,
+    check_cuda,
+]
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    results = []
+    for check in CHECKS:
+        try:
+            results.append(check(settings))
+        except Exception as exc:  # a check that crashes is a failed check, not a crashed doctor
+            results.append(Check(check.__name__.removeprefix("check_"), False, f"check crashed: {exc!r}"))
+    return results

@@ -1,0 +1,170 @@
+"""Images: upload and import (jobs), the gallery, one image, its file and thumbnail."""
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import UploadFile
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
+from litestar.response import File, Redirect, Template
+
+from furrsight.images import service
+from furrsight.images.schemas import ImageOut, ImagePage, ImportRequest
+from furrsight.jobs import service as jobs
+from furrsight.jobs.routes import accepted
+from furrsight.jobs.schemas import JobOut
+from furrsight.web.deps import BrokerDep, SettingsDep, StoreDep
+from furrsight.web.pages import page
+
+MAX_UPLOAD = 2 * 1024**3  # the per-request cap; the configured limit is checked on each request
+
+
+def _creator(request: Request[Any, Any, Any]) -> str | None:
+    user = request.scope.get("user")
+    return getattr(user, "username", None)
+
+
+async def _start_upload(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep) -> JobOut:
+    length = int(request.headers.get("content-length") or 0)
+    if length > settings.ingest.max_upload_bytes:
+        raise ClientException(
+            f"the upload is {length} bytes, over the limit of {settings.ingest.max_upload_bytes}", status_code=413
+        )
+    form = await request.form()
+    uploads = [f for f in form.getall("files") if isinstance(f, UploadFile)] if "files" in form else []
+    if not uploads:
+        raise ClientException("no files: send them as multipart form field 'files'")
+    files = [(u.filename or f"upload-{i}", await u.read()) for i, u in enumerate(uploads)]
+    params = await service.stage_uploads(settings, files)
+    return await jobs.submit(broker, settings.data_path, service.IMPORT_KIND, params, _creator(request))
+
+
+async def _start_import(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, path: str) -> JobOut:
+    try:
+        folder = service.resolve_import_path(settings, path)
+    except service.ImportPathError as exc:
+        raise ClientException(str(exc)) from exc
+    params = {"source": "import", "path": str(folder)}
+    return await jobs.submit(broker, settings.data_path, service.IMPORT_KIND, params, _creator(request))
+
+
+# -- API ---------------------------------------------------------------------------------------
+@post("/api/v1/images", request_max_body_size=MAX_UPLOAD)
+async def api_upload(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep) -> Response[JobOut]:
+    """Upload images (multipart, field ``files``, several allowed): 202 with the import job."""
+    return accepted(await _start_upload(request, settings, broker))
+
+
+@post("/api/v1/imports")
+async def api_import(
+    request: Request[Any, Any, Any], data: Annotated[ImportRequest, Body()], settings: SettingsDep, broker: BrokerDep
+) -> Response[JobOut]:
+    """Import a server-side folder below one of the import roots: 202 with the job."""
+    return accepted(await _start_import(request, settings, broker, data.path))
+
+
+@get("/api/v1/images")
+async def api_list_images(
+    settings: SettingsDep,
+    image_state: Annotated[str | None, QueryParameter(name="state", description="stored, processed, failed…")] = None,
+    cursor: Annotated[int | None, QueryParameter(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int | None, QueryParameter(ge=1, le=500)] = None,
+) -> ImagePage:
+    return await service.list_images(limit or settings.page_size, before=cursor, state=image_state)
+
+
+async def _image(image_id: FromPath[int]) -> ImageOut:
+    image = await service.get_image(image_id)
+    if image is None:
+        raise NotFoundException(f"image {image_id} does not exist")
+    return image
+
+
+@get("/api/v1/images/{image_id:int}")
+async def api_get_image(image_id: FromPath[int]) -> ImageOut:
+    return await _image(image_id)
+
+
+@get("/api/v1/images/{image_id:int}/file")
+async def image_file(image_id: FromPath[int], store: StoreDep) -> File:
+    image = await _image(image_id)
+    return File(
+        store.file_path(image.sha256),
+        media_type=image.mime,
+        content_disposition_type="inline",
+        filename=f"{image.sha256[:16]}.{image.format.lower()}",
+        headers={"Cache-Control": "private, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@get("/api/v1/images/{image_id:int}/thumb")
+async def image_thumb(image_id: FromPath[int], store: StoreDep) -> File:
+    image = await _image(image_id)
+    return File(
+        store.thumb_path(image.sha256),
+        media_type="image/webp",
+        content_disposition_type="inline",
+        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+# -- pages -------------------------------------------------------------------------------------
+@get("/")
+async def home() -> Redirect:
+    return Redirect("/images")
+
+
+@get("/images")
+async def gallery(
+    request: Request[Any, Any, Any], settings: SettingsDep, cursor: FromQuery[int | None] = None
+) -> Template:
+    images = await service.list_images(settings.page_size, before=cursor)
+    return page(request, "images/gallery.html", "_partials/gallery_grid.html", images=images)
+
+
+@get("/images/{image_id:int}")
+async def image_page(request: Request[Any, Any, Any], image_id: FromPath[int]) -> Template:
+    return page(request, "images/detail.html", image=await _image(image_id))
+
+
+@get("/upload")
+async def upload_page(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
+    return page(request, "images/upload.html", import_roots=settings.import_roots)
+
+
+def _to_job_page(request: Request[Any, Any, Any], job: JobOut) -> Response[Any]:
+    url = f"/jobs/{job.id}"
+    if request.headers.get("hx-request") == "true":
+        return Response(None, status_code=204, headers={"HX-Redirect": url})
+    return Redirect(url, status_code=303)
+
+
+@post("/upload", request_max_body_size=MAX_UPLOAD)
+async def upload_form(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep) -> Response[Any]:
+    return _to_job_page(request, await _start_upload(request, settings, broker))
+
+
+@post("/imports")
+async def import_form(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep) -> Response[Any]:
+    form = await request.form()
+    return _to_job_page(request, await _start_import(request, settings, broker, str(form.get("path") or "")))
+
+
+router = Router(
+    path="/",
+    route_handlers=[
+        api_upload,
+        api_import,
+        api_list_images,
+        api_get_image,
+        image_file,
+        image_thumb,
+        home,
+        gallery,
+        image_page,
+        upload_page,
+        upload_form,
+        import_form,
+    ],
+    tags=["images"],
+)

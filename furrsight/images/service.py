@@ -1,0 +1,136 @@
+"""Images: listing, uploads and folder imports (as jobs), all through ``ingest``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Iterable
+
+import aiofiles
+import msgspec
+
+from furrsight.images.ingest import ingest
+from furrsight.images.schemas import ImageOut, ImagePage, IngestResult, Provenance, SourceOut
+from furrsight.images.tables import Image, Source
+from furrsight.jobs.runner import JobContext
+from furrsight.settings import Settings
+from furrsight.store import FileStore
+
+IMPORT_KIND = "images.import"
+
+
+class ImportPathError(ValueError):
+    """A folder import outside the import roots, or not a folder."""
+
+
+# -- reading -----------------------------------------------------------------------------------
+async def list_images(limit: int, before: int | None = None, state: str | None = None) -> ImagePage:
+    query = Image.select().order_by(Image.id, ascending=False).limit(limit + 1)
+    if before is not None:
+        query = query.where(Image.id < before)
+    if state:
+        query = query.where(Image.state == state)
+    rows = await query
+    items = [msgspec.convert(r, ImageOut) for r in rows[:limit]]
+    return ImagePage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+
+async def get_image(image_id: int) -> ImageOut | None:
+    row = await Image.select().where(Image.id == image_id).first()
+    if row is None:
+        return None
+    sources = await Source.select().where(Source.image == image_id).order_by(Source.id)
+    out = msgspec.convert(row, ImageOut)
+    out.sources = [msgspec.convert({**s, "job_id": s["job"]}, SourceOut) for s in sources]
+    return out
+
+
+# -- uploads -----------------------------------------------------------------------------------
+async def stage_uploads(settings: Settings, files: Iterable[tuple[str, bytes]]) -> dict[str, Any]:
+    """Write uploaded files under ``incoming/<token>/`` before the job is queued, so that an
+    accepted upload survives a web restart; returns the import job's params."""
+    token = uuid.uuid4().hex
+    folder = settings.data_path / "incoming" / token
+    folder.mkdir(parents=True)
+    staged = []
+    try:
+        for index, (name, data) in enumerate(files):
+            path = folder / f"{index:06d}"
+            async with aiofiles.open(path, "wb") as handle:
+                await handle.write(data)
+            staged.append({"path": str(path.relative_to(settings.data_path)), "name": name})
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return {"source": "upload", "staging": str(folder.relative_to(settings.data_path)), "files": staged}
+
+
+# -- folder imports ----------------------------------------------------------------------------
+def resolve_import_path(settings: Settings, raw: str) -> Path:
+    """The folder to import, if it is inside one of the configured import roots."""
+    if not settings.import_roots:
+        raise ImportPathError("folder import is off: no import roots are configured (FURRSIGHT_IMPORT_ROOTS)")
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        raise ImportPathError(f"{raw!r} is not an absolute path")
+    real = path.resolve()
+    roots = [Path(r).expanduser().resolve() for r in settings.import_roots]
+    if not any(real == root or real.is_relative_to(root) for root in roots):
+        allowed = ", ".join(str(r) for r in roots)
+        raise ImportPathError(f"{raw!r} is outside the import roots ({allowed})")
+    if not real.is_dir():
+        raise ImportPathError(f"{raw!r} is not a folder on the server")
+    return real
+
+
+def walk_folder(root: Path, allowed_roots: list[Path]) -> list[Path]:
+    """Every regular file below ``root`` (hidden ones skipped), sorted; symlinks leading outside
+    the import roots are not followed."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            real = path.resolve()
+            if real.is_file() and any(real.is_relative_to(r) for r in allowed_roots):
+                found.append(path)
+    return found
+
+
+# -- the import job ----------------------------------------------------------------------------
+def _record(ctx: JobContext, name: str, result: IngestResult) -> None:
+    ctx.count(result.outcome)
+    if result.outcome == "refused":
+        ctx.count(f"refused:{result.reason}")
+        ctx.log(f"refused {name}: {result.reason}: {result.message}")
+
+
+async def run_import(ctx: JobContext) -> None:
+    """Ingest the staged uploads, or every file below a folder, one by one."""
+    settings = ctx.settings
+    store = FileStore(settings.data_path)
+    if ctx.params.get("source") == "upload":
+        items = [(settings.data_path / f["path"], f["name"], "upload") for f in ctx.params["files"]]
+    else:
+        root = resolve_import_path(settings, ctx.params["path"])  # re-checked: settings may have changed
+        roots = [Path(r).expanduser().resolve() for r in settings.import_roots]
+        items = [(p, str(p), "import") for p in walk_folder(root, roots)]
+    await ctx.set_total(len(items))
+    ctx.log(f"{len(items)} files to ingest")
+    for path, name, kind in items:
+        try:
+            async with aiofiles.open(path, "rb") as handle:
+                data = await handle.read(settings.ingest.max_file_bytes + 1)
+        except OSError as exc:
+            ctx.count("failed")
+            ctx.log(f"cannot read {name}: {exc}")
+        else:
+            source = Provenance(kind=kind, file_name=name, job_id=ctx.job_id)  # type: ignore[arg-type]
+            _record(ctx, name, await ingest(store, settings, data, source))
+        await ctx.advance()
+    if ctx.params.get("staging"):
+        shutil.rmtree(settings.data_path / ctx.params["staging"], ignore_errors=True)

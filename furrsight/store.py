@@ -1,0 +1,115 @@
+"""The content-addressed file store: ``files/ab/cd/<sha256>`` under the data directory.
+
+The store owns every path it hands out: callers give a SHA-256 (checked to be 64 hex digits)
+and a kind, never a path, so nothing can be written outside the data directory. Writes are
+atomic: a temp file in the same folder, flushed and fsynced, then renamed into place; a crash
+leaves at worst a ``.tmp-*`` file that ``sweep_temp()`` removes, never a half-written original.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import aiofiles
+import aiofiles.os
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class FileStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.files = self.root / "files"
+        self.thumbs = self.root / "thumbs"
+
+    # -- paths -------------------------------------------------------------------------------
+    def _shard(self, base: Path, sha256: str, suffix: str = "") -> Path:
+        if not _SHA256.match(sha256):
+            raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+        return base / sha256[:2] / sha256[2:4] / f"{sha256}{suffix}"
+
+    def file_path(self, sha256: str) -> Path:
+        return self._shard(self.files, sha256)
+
+    def thumb_path(self, sha256: str) -> Path:
+        return self._shard(self.thumbs, sha256, ".webp")
+
+    # -- writing -----------------------------------------------------------------------------
+    @staticmethod
+    def _write_atomic_sync(path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    async def _write_atomic(self, path: Path, data: bytes) -> None:
+        await aiofiles.os.makedirs(path.parent, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        os.close(fd)
+        try:
+            async with aiofiles.open(tmp, "wb") as handle:
+                await handle.write(data)
+                await handle.flush()
+                await aiofiles.os.wrap(os.fsync)(handle.fileno())
+            await aiofiles.os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    async def put(self, data: bytes, sha256: str | None = None) -> tuple[str, bool]:
+        """Store ``data``; returns (sha256, written) where written is False if already there."""
+        digest = sha256 or hashlib.sha256(data).hexdigest()
+        path = self.file_path(digest)
+        if await aiofiles.os.path.exists(path):
+            return digest, False
+        await self._write_atomic(path, data)
+        return digest, True
+
+    async def put_thumb(self, sha256: str, data: bytes) -> None:
+        await self._write_atomic(self.thumb_path(sha256), data)
+
+    def put_sync(self, data: bytes, sha256: str) -> bool:
+        path = self.file_path(sha256)
+        if path.exists():
+            return False
+        self._write_atomic_sync(path, data)
+        return True
+
+    def put_thumb_sync(self, sha256: str, data: bytes) -> None:
+        self._write_atomic_sync(self.thumb_path(sha256), data)
+
+    # -- reading and housekeeping -------------------------------------------------------------
+    async def read(self, sha256: str) -> bytes:
+        async with aiofiles.open(self.file_path(sha256), "rb") as handle:
+            return await handle.read()
+
+    def exists(self, sha256: str) -> bool:
+        return self.file_path(sha256).exists()
+
+    def delete(self, sha256: str) -> None:
+        self.file_path(sha256).unlink(missing_ok=True)
+        self.thumb_path(sha256).unlink(missing_ok=True)
+
+    def iter_files(self) -> list[str]:
+        """Every stored original's SHA-256 (for the sanity check)."""
+        return [p.name for p in self.files.glob("??/??/*") if _SHA256.match(p.name)]
+
+    def sweep_temp(self) -> int:
+        """Remove temp files left by a crash mid-write; returns how many."""
+        removed = 0
+        for base in (self.files, self.thumbs):
+            for tmp in base.glob("**/.tmp-*"):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed

@@ -1,0 +1,55 @@
+"""Errors as JSON for the API and as a readable page for the browser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.response import Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from furrsight.jobs.service import JobError
+
+
+def _wants_html(request: Request[Any, Any, Any]) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def _respond(
+    request: Request[Any, Any, Any], status: int, message: str, extra: dict[str, Any] | None = None
+) -> Response[Any]:
+    if _wants_html(request):
+        if request.headers.get("hx-request") == "true":
+            return Template(  # type: ignore[return-value]
+                template_name="_partials/error.html", context={"status": status, "message": message}, status_code=status
+            )
+        return Template(  # type: ignore[return-value]
+            template_name="error.html", context={"status": status, "message": message}, status_code=status
+        )
+    return Response(
+        {"error": message, "status": status, **(extra or {})}, status_code=status, media_type=MediaType.JSON
+    )
+
+
+def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    extra = None
+    if isinstance(exc, ValidationException) and exc.extra:
+        extra = {"detail": exc.extra}
+    return _respond(request, exc.status_code, str(exc.detail), extra)
+
+
+def job_error_handler(request: Request[Any, Any, Any], exc: JobError) -> Response[Any]:
+    return _respond(request, exc.status, str(exc))
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    request.logger.exception("unhandled error on %s", request.url.path)
+    return _respond(request, HTTP_500_INTERNAL_SERVER_ERROR, f"internal error: {type(exc).__name__}")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    HTTPException: http_exception_handler,
+    JobError: job_error_handler,
+    Exception: internal_error_handler,
+}

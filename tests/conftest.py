@@ -1,0 +1,177 @@
+"""Real parts for every test: a SQLite file in a temp dir, a Valkey/Redis server on a free
+loopback port, the real app, and real Dramatiq worker processes.
+
+The session shares one data directory and one broker: worker processes read their settings
+once at start, like in production. Tests make their own distinct images, so they do not depend
+on what other tests stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from litestar.testing import AsyncTestClient
+
+from furrsight.settings import Settings, load_settings
+from furrsight.supervisor import broker_command, broker_server_binary, free_port, wait_for_broker
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class BrokerServer:
+    """A private Valkey/Redis server for tests; can be stopped and started again."""
+
+    def __init__(self, folder: Path) -> None:
+        binary = broker_server_binary()
+        if binary is None:
+            raise RuntimeError("tests need valkey-server or redis-server (make test installs it)")
+        self.binary = binary
+        self.port = free_port()
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            broker_command(self.binary, self.port, self.folder), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for_broker(self.url)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def worker_env(settings_env: dict[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(settings_env)
+    return env
+
+
+class WorkerProcess:
+    """A real ``dramatiq furrsight.worker:setup`` process, as ``furrsight worker`` starts it."""
+
+    def __init__(self, env: dict[str, str], queues: str = "default", log: Path | None = None) -> None:
+        self.env = env
+        self.queues = queues
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        out = self.log.open("ab") if self.log else subprocess.DEVNULL
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dramatiq", "furrsight.worker:setup", "--processes", "1", "--threads", "2",
+             "--queues", *self.queues.split(","), "--worker-shutdown-timeout", "5000"],
+            env=self.env, stdout=out, stderr=out, cwd=ROOT, start_new_session=True,
+        )  # fmt: skip
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: the dramatiq parent and its worker child."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, 15)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture(scope="session")
+def tmp_root() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="furrsight-test-") as folder:
+        yield Path(folder)
+
+
+@pytest.fixture(scope="session")
+def broker_server(tmp_root: Path) -> Iterator[BrokerServer]:
+    server = BrokerServer(tmp_root / "broker")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings_env(tmp_root: Path, broker_server: BrokerServer) -> dict[str, str]:
+    (tmp_root / "imports").mkdir(exist_ok=True)
+    env = {
+        "FURRSIGHT_DATA": str(tmp_root / "data"),
+        "FURRSIGHT_BROKER_URL": broker_server.url,
+        "FURRSIGHT_IMPORT_ROOTS": str(tmp_root / "imports"),
+        "FURRSIGHT_JOBS_HEARTBEAT_TIMEOUT_MS": "3000",
+        "FURRSIGHT_JOBS_MAINTENANCE_CHANCE": "200000",
+        "FURRSIGHT_PAGE_SIZE": "20",
+    }
+    os.environ.update(env)  # the test process reads the same settings as its workers
+    return env
+
+
+@pytest.fixture(scope="session")
+def settings(settings_env: dict[str, str]) -> Settings:
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+async def migrated(settings: Settings) -> Settings:
+    from furrsight.db.setup import migrate
+
+    await migrate(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def worker(migrated: Settings, settings_env: dict[str, str], tmp_root: Path) -> Iterator[WorkerProcess]:
+    proc = WorkerProcess(worker_env(settings_env), log=tmp_root / "worker.log").start()
+    wait_for_workers(settings_env["FURRSIGHT_BROKER_URL"], 1)
+    yield proc
+    proc.stop()
+
+
+def wait_for_workers(url: str, count: int, timeout: float = 30.0) -> None:
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now_ms = int(client.time()[0]) * 1000
+        if client.zcount("furrsight:__heartbeats__", now_ms - 3000, "+inf") >= count:
+            return
+        time.sleep(0.2)
+    raise TimeoutError("worker did not start")
+
+
+@pytest.fixture(scope="session")
+async def client(migrated: Settings) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    from furrsight.app import create_app
+
+    async with AsyncTestClient(app=create_app(migrated), timeout=30) as test_client:
+        yield test_client
+
+
+async def wait_for_job(
+    client: AsyncTestClient,
+    job_id: int,
+    timeout: float = 60.0,
+    statuses: tuple[str, ...] = ("succeeded", "failed", "cancelled"),
+) -> dict:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    while True:
+        job = (await client.get(f"/api/v1/jobs/{job_id}")).json()
+        if job["status"] in statuses:
+            return job
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} still {job['status']}: {job}")
+        await asyncio.sleep(0.2)

@@ -1,0 +1,41 @@
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from furrsight.store import FileStore
+
+
+async def test_same_bytes_are_stored_once_under_their_hash(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    digest, written = await store.put(b"hello")
+    assert digest == hashlib.sha256(b"hello").hexdigest()
+    assert written
+    assert store.file_path(digest) == tmp_path / "files" / digest[:2] / digest[2:4] / digest
+    assert (await store.put(b"hello")) == (digest, False)
+    assert await store.read(digest) == b"hello"
+
+
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "ab" * 33, "G" * 64, ""])
+def test_paths_come_only_from_hashes(tmp_path: Path, bad: str) -> None:
+    with pytest.raises(ValueError):
+        FileStore(tmp_path).file_path(bad)
+
+
+def test_interrupted_write_leaves_no_file_and_temp_files_are_swept(tmp_path: Path, monkeypatch) -> None:
+    store = FileStore(tmp_path)
+    digest = hashlib.sha256(b"x").hexdigest()
+
+    def crash(_fd: int) -> None:  # the process dies between write and rename
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("os.fsync", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.put_sync(b"x", digest)
+    monkeypatch.undo()
+    assert not store.file_path(digest).exists()
+    assert list(store.files.glob("**/.tmp-*")) == []
+    leftover = store.file_path(digest).parent / ".tmp-crash"
+    leftover.write_bytes(b"half")
+    assert store.sweep_temp() == 1
+    assert not leftover.exists()
