@@ -49,6 +49,4 @@ clean:
 
 # After changing a tables.py: write the migration of every app whose tables changed.
 migrations: venv
-	@for app in $$($(PY) -c 'from furrsight.db.piccolo_conf import APP_REGISTRY; print(" ".join(a.app_name for a in APP_REGISTRY.app_configs.values()))'); do \
-	  PICCOLO_CONF=furrsight.db.piccolo_conf if $(VENV)/bin/piccolo migrations new $$app --auto 2>/dev/null | grep -q "No changes"; then echo "$$app: up to date"; else echo "$$app: new migration written"; fi; \
-	done
+	PICCOLO_CONF=furrsight.db.piccolo_conf $(PY) -m furrsight.db.makemigrations
