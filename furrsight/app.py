@@ -20,6 +20,8 @@ from furrsight.images import routes as images_routes
 from furrsight.jobs import routes as jobs_routes
 from furrsight.jobs.broker import create_broker, valkey_client
 from furrsight.pipeline import register_tasks
+from furrsight.queries import routes as queries_routes
+from furrsight.scraping import routes as scraping_routes
 from furrsight.settings import Settings, load_settings
 from furrsight.store import FileStore
 from furrsight.web.errors import EXCEPTION_HANDLERS
@@ -53,6 +55,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health,
             jobs_routes.router,
             images_routes.router,
+            queries_routes.router,
+            scraping_routes.router,
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],
         dependencies={"settings": _constant(settings), "store": _constant(store), "broker": _constant(broker)},

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dramatiq import Broker
 
 from furrsight.images import tasks as images_tasks
+from furrsight.queries import tasks as queries_tasks
+from furrsight.scraping import tasks as scraping_tasks
 from furrsight.settings import Settings
 
 STAGES = ("ingest",)
@@ -17,3 +19,5 @@ STAGES = ("ingest",)
 def register_tasks(broker: Broker, settings: Settings) -> None:
     """Declare every feature's actors on ``broker`` (the web process sends, workers run)."""
     images_tasks.register(broker, settings)
+    queries_tasks.register(broker, settings)
+    scraping_tasks.register(broker, settings)

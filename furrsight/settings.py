@@ -54,6 +54,35 @@ class ScrapingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     user_agent: Annotated[str, Doc("User-Agent sent by scrapers.")] = (
         "FurrSight/0.1 (+https://github.com/furrsight; dataset research crawler)"
     )
+    openverse_url: Annotated[str, Doc("Base URL of the Openverse API (or a mirror).")] = "https://api.openverse.org"
+    wikimedia_url: Annotated[str, Doc("Base URL of the Wikimedia Commons MediaWiki API.")] = (
+        "https://commons.wikimedia.org/w/api.php"
+    )
+    reddit_url: Annotated[str, Doc("Base URL of Reddit's public JSON listings.")] = "https://www.reddit.com"
+    searxng_url: Annotated[str, Doc("Base URL of the lab's SearXNG instance (empty: plugin unusable).")] = ""
+    per_host_delay: Annotated[float, Doc("Seconds between two requests to the same host."), msgspec.Meta(ge=0)] = 1.0
+    per_host_concurrency: Annotated[int, Doc("Requests in flight to one host at a time."), msgspec.Meta(ge=1)] = 2
+    concurrency: Annotated[int, Doc("Downloads in flight per scrape job, all hosts."), msgspec.Meta(ge=1)] = 16
+    connect_timeout: Annotated[float, Doc("Seconds to wait for a connection.")] = 10.0
+    read_timeout: Annotated[float, Doc("Seconds to wait for the next bytes of an answer.")] = 30.0
+    max_bytes: Annotated[int, Doc("Largest response body a scraper downloads, in bytes.")] = 50 * 1024 * 1024
+    retries: Annotated[int, Doc("Retries of a failed request (429, 5xx, network errors)."), msgspec.Meta(ge=0)] = 3
+    max_retry_after: Annotated[float, Doc("Longest Retry-After (seconds) honoured before giving up.")] = 120.0
+    max_redirects: Annotated[int, Doc("Redirects followed per request, each re-checked.")] = 5
+    ingest_processes: Annotated[int, Doc("Processes decoding scraped images (0: one per core, 1: in-process).")] = 0
+    disabled_plugins: Annotated[list[str], Doc("Scraper plugins not offered (comma-separated names).")] = (
+        msgspec.field(default_factory=list)
+    )
+    plugin_settings: Annotated[dict[str, dict[str, Any]], Doc("Per-plugin settings (TOML table per name).")] = (
+        msgspec.field(default_factory=dict)
+    )
+
+
+class QuerySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    llm_model_path: Annotated[str, Doc("A GGUF chat model for query generation (empty: the installed `llm`).")] = ""
+    llm_context: Annotated[int, Doc("Context length the query LLM is loaded with.")] = 2048
+    llm_max_tokens: Annotated[int, Doc("Most tokens one generation answer may use.")] = 512
+    llm_threads: Annotated[int, Doc("CPU threads of the query LLM (0: llama.cpp's default).")] = 0
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -76,6 +105,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     )
     scraping: Annotated[ScrapingSettings, Doc("Scrapers and their HTTP client.")] = msgspec.field(
         default_factory=ScrapingSettings
+    )
+    queries: Annotated[QuerySettings, Doc("Search-query generation (phase 1).")] = msgspec.field(
+        default_factory=QuerySettings
     )
 
     @property

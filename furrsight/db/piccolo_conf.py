@@ -16,5 +16,7 @@ APP_REGISTRY = AppRegistry(
     apps=[
         "furrsight.jobs.piccolo_app",
         "furrsight.images.piccolo_app",
+        "furrsight.queries.piccolo_app",
+        "furrsight.scraping.piccolo_app",
     ]
 )

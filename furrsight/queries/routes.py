@@ -1,0 +1,109 @@
+"""Queries: the list (with what each yielded), add, enable/disable, generate (a job)."""
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, Router, get, patch, post
+from litestar.exceptions import ClientException, HTTPException, NotFoundException
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from furrsight.jobs import service as jobs
+from furrsight.jobs.routes import accepted
+from furrsight.jobs.schemas import JobOut
+from furrsight.queries import service
+from furrsight.queries.schemas import GenerateRequest, QueryIn, QueryOut, QueryPatch
+from furrsight.web.deps import BrokerDep, SettingsDep
+from furrsight.web.pages import page
+
+
+def _creator(request: Request[Any, Any, Any]) -> str | None:
+    return getattr(request.scope.get("user"), "username", None)
+
+
+def _split(value: Any) -> list[str]:
+    return [v.strip() for v in str(value or "").replace("\n", ",").split(",") if v.strip()]
+
+
+async def _create(data: QueryIn) -> QueryOut:
+    try:
+        return await service.create_query(data)
+    except service.DuplicateQuery as exc:
+        raise HTTPException(str(exc), status_code=409) from exc
+
+
+@get("/api/v1/queries")
+async def api_list(enabled: FromQuery[bool | None] = None) -> list[QueryOut]:
+    return await service.list_queries(enabled)
+
+
+@post("/api/v1/queries", status_code=201)
+async def api_create(data: Annotated[QueryIn, Body()]) -> QueryOut:
+    """Add a query by hand (origin ``manual``); 409 when a near-identical one exists."""
+    return await _create(data)
+
+
+@patch("/api/v1/queries/{query_id:int}")
+async def api_patch(query_id: FromPath[int], data: Annotated[QueryPatch, Body()]) -> QueryOut:
+    out = await service.set_enabled(query_id, data.enabled)
+    if out is None:
+        raise NotFoundException(f"query {query_id} does not exist")
+    return out
+
+
+@post("/api/v1/queries/generate")
+async def api_generate(
+    request: Request[Any, Any, Any], data: Annotated[GenerateRequest, Body()], settings: SettingsDep, broker: BrokerDep
+) -> Response[JobOut]:
+    """Generate queries for breeds × services × languages (LLM, or templates when none): 202 job."""
+    params = {"breeds": data.breeds, "services": data.services, "languages": data.languages, "count": data.count}
+    return accepted(await jobs.submit(broker, settings.data_path, service.GENERATE_KIND, params, _creator(request)))
+
+
+@get("/queries")
+async def queries_page(request: Request[Any, Any, Any]) -> Template:
+    return page(request, "queries/list.html", "_partials/query_rows.html", queries=await service.list_queries())
+
+
+@post("/queries")
+async def queries_form(request: Request[Any, Any, Any]) -> Response[Any]:
+    form = await request.form()
+    if not str(form.get("text") or "").strip():
+        raise ClientException("text: write the query")
+    await _create(QueryIn(text=str(form["text"]), breed=form.get("breed") or None, service=form.get("service") or None,
+                          language=str(form.get("language") or "en")))  # fmt: skip
+    return Redirect("/queries", status_code=303)
+
+
+@post("/queries/{query_id:int}/toggle")
+async def toggle_form(request: Request[Any, Any, Any], query_id: FromPath[int]) -> Template:
+    form = await request.form()
+    await service.set_enabled(query_id, form.get("enabled") == "true")
+    return page(request, "queries/list.html", "_partials/query_rows.html", queries=await service.list_queries())
+
+
+@post("/queries/generate")
+async def generate_form(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep) -> Response[Any]:
+    form = await request.form()
+    try:
+        count = int(str(form.get("count") or "20"))
+    except ValueError as exc:
+        raise ClientException("count: a whole number, please") from exc
+    data = GenerateRequest(breeds=_split(form.get("breeds")), services=_split(form.get("services")),
+                           languages=_split(form.get("languages")) or ["en"], count=count)  # fmt: skip
+    if not data.breeds or not data.services:
+        raise ClientException("breeds and services: name at least one of each")
+    job = await jobs.submit(broker, settings.data_path, service.GENERATE_KIND, service_params(data), _creator(request))
+    if request.headers.get("hx-request") == "true":
+        return Response(None, status_code=204, headers={"HX-Redirect": f"/jobs/{job.id}"})
+    return Redirect(f"/jobs/{job.id}", status_code=303)
+
+
+def service_params(data: GenerateRequest) -> dict[str, Any]:
+    return {"breeds": data.breeds, "services": data.services, "languages": data.languages, "count": data.count}
+
+
+router = Router(
+    path="/",
+    route_handlers=[api_list, api_create, api_patch, api_generate, queries_page, queries_form, toggle_form, generate_form],
+    tags=["queries"],
+)

@@ -1,0 +1,104 @@
+"""Find scraper plugins: the ``furrsight.scrapers`` entry points and the ``plugins/`` folder.
+
+Each candidate is imported and checked against the contract; one that fails is recorded with
+its error (the plugins page and ``furrsight doctor`` show it) and skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import inspect
+import logging
+import pkgutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from furrsight.scraping.contract import Scraper
+
+logger = logging.getLogger(__name__)
+ENTRY_POINT_GROUP = "furrsight.scrapers"
+PLUGINS_PACKAGE = "plugins"
+PLUGINS_DIR = Path(__file__).resolve().parent.parent.parent / PLUGINS_PACKAGE
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    source: str  # the module or entry point
+    error: str
+
+
+@dataclass
+class Registry:
+    scrapers: dict[str, Scraper] = field(default_factory=dict)
+    broken: list[BrokenPlugin] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def check_plugin(obj: Any) -> Scraper:
+    """An instance of ``obj`` if it meets the contract; otherwise TypeError saying what is off."""
+    cls = obj if inspect.isclass(obj) else type(obj)
+    for attr in ("name", "description"):
+        if not isinstance(getattr(cls, attr, None), str) or not getattr(cls, attr):
+            raise TypeError(f"{cls.__name__} has no string {attr!r}")
+    params = getattr(cls, "Params", None)
+    if not (inspect.isclass(params) and issubclass(params, msgspec.Struct)):
+        raise TypeError(f"{cls.__name__}.Params is not a msgspec Struct")
+    msgspec.json.schema(params)  # a Params the form cannot be rendered from fails here
+    if not inspect.isasyncgenfunction(getattr(cls, "scrape", None)):
+        raise TypeError(f"{cls.__name__}.scrape is not an async generator function")
+    instance = obj() if inspect.isclass(obj) else obj
+    return instance  # type: ignore[no-any-return]
+
+
+def _module_scrapers(module: Any) -> list[Any]:
+    found = getattr(module, "SCRAPERS", None)
+    if found is not None:
+        return list(found)
+    return [
+        obj for obj in vars(module).values()
+        if inspect.isclass(obj) and obj.__module__ == module.__name__ and issubclass(obj, Scraper) and obj is not Scraper
+    ]  # fmt: skip
+
+
+def _add(registry: Registry, source: str, obj: Any) -> None:
+    try:
+        plugin = check_plugin(obj)
+    except Exception as exc:
+        registry.broken.append(BrokenPlugin(source, f"{type(exc).__name__}: {exc}"))
+        return
+    if plugin.name in registry.scrapers:
+        registry.broken.append(BrokenPlugin(source, f"name {plugin.name!r} already taken by {registry.sources[plugin.name]}"))
+        return
+    registry.scrapers[plugin.name] = plugin
+    registry.sources[plugin.name] = source
+
+
+def discover(disabled: list[str] | None = None, plugins_dir: Path = PLUGINS_DIR) -> Registry:
+    registry = Registry()
+    if plugins_dir.is_dir():
+        for info in sorted(pkgutil.iter_modules([str(plugins_dir)]), key=lambda i: i.name):
+            if info.name.startswith("_"):
+                continue
+            source = f"{PLUGINS_PACKAGE}.{info.name}"
+            try:
+                module = importlib.import_module(source)
+            except Exception as exc:
+                registry.broken.append(BrokenPlugin(source, f"{type(exc).__name__}: {exc}"))
+                continue
+            for obj in _module_scrapers(module):
+                _add(registry, source, obj)
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        source = f"entry point {entry.name} ({entry.value})"
+        try:
+            _add(registry, source, entry.load())
+        except Exception as exc:
+            registry.broken.append(BrokenPlugin(source, f"{type(exc).__name__}: {exc}"))
+    for name in disabled or []:
+        registry.scrapers.pop(name, None)
+    for broken in registry.broken:
+        logger.warning("scraper plugin %s not loaded: %s", broken.source, broken.error)
+    return registry

@@ -1,0 +1,252 @@
+"""The polite HTTP client every plugin and the scrape runner use.
+
+robots.txt is obeyed (cached per host), each host gets a rate limit and a concurrency cap,
+429/503 answers are retried honouring ``Retry-After``, bodies are streamed under a byte cap,
+content types are checked, and redirects are followed by hand so each hop is checked again
+(robots, scheme, and — in the connection layer — the address it resolves to).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+from urllib.robotparser import RobotFileParser
+
+import httpx
+import msgspec
+
+from furrsight.scraping.guard import BlockedAddress, GuardedBackend, parse_networks
+
+logger = logging.getLogger(__name__)
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+class FetchError(Exception):
+    """A URL that could not be fetched; ``reason`` is a short code (robots, timeout, http_404…)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass
+class Response:
+    url: str  # after redirects
+    status: int
+    headers: httpx.Headers
+    content: bytes
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(self.encoding, "replace")
+
+    @property
+    def encoding(self) -> str:
+        for part in self.headers.get("content-type", "").split(";")[1:]:
+            key, _, value = part.strip().partition("=")
+            if key.lower() == "charset" and value:
+                return value.strip('"')
+        return "utf-8"
+
+    def json(self) -> Any:
+        try:
+            return msgspec.json.decode(self.content)
+        except msgspec.DecodeError as exc:
+            raise FetchError("bad_json", f"{self.url} did not answer JSON: {exc}") from exc
+
+
+@dataclass
+class ClientConfig:
+    user_agent: str
+    allowed_networks: list[str] = field(default_factory=list)
+    per_host_delay: float = 1.0
+    per_host_concurrency: int = 2
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    max_bytes: int = 50 * 1024 * 1024
+    retries: int = 3
+    max_retry_after: float = 120.0
+    max_redirects: int = 5
+    backoff: float = 1.0  # first retry waits this long, doubling
+
+    @classmethod
+    def from_settings(cls, scraping: Any) -> ClientConfig:
+        names = cls.__dataclass_fields__.keys() - {"backoff"}
+        return cls(**{n: getattr(scraping, n) for n in names})
+
+
+class _Host:
+    def __init__(self, concurrency: int) -> None:
+        self.slots = asyncio.Semaphore(concurrency)
+        self.lock = asyncio.Lock()
+        self.next_at = 0.0
+        self.robots: RobotFileParser | None = None
+        self.robots_lock = asyncio.Lock()
+
+
+class PoliteClient:
+    def __init__(self, config: ClientConfig) -> None:
+        self.config = config
+        timeout = httpx.Timeout(config.read_timeout, connect=config.connect_timeout)
+        transport = httpx.AsyncHTTPTransport(retries=0)
+        transport._pool._network_backend = GuardedBackend(parse_networks(config.allowed_networks))
+        self._client = httpx.AsyncClient(
+            transport=transport, timeout=timeout, follow_redirects=False,
+            headers={"User-Agent": config.user_agent}, limits=httpx.Limits(max_connections=256),
+        )  # fmt: skip
+        self._hosts: dict[str, _Host] = {}
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> PoliteClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- public ---------------------------------------------------------------------------------
+    async def get(
+        self, url: str, *, params: dict[str, Any] | None = None, accept: tuple[str, ...] = (),
+        max_bytes: int | None = None,
+    ) -> Response:  # fmt: skip
+        """GET ``url`` politely; ``accept`` lists allowed content-type prefixes (empty: any)."""
+        if params:
+            url = str(httpx.URL(url, params={k: v for k, v in params.items() if v is not None}))
+        for _hop in range(self.config.max_redirects + 1):
+            response = await self._get_once(url, max_bytes or self.config.max_bytes)
+            location = response.headers.get("location")
+            if response.status in (301, 302, 303, 307, 308) and location:
+                url = urljoin(url, location)
+                continue
+            if response.status >= 400:
+                raise FetchError(f"http_{response.status}", f"{url} answered {response.status}")
+            if accept and not response.content_type.startswith(accept):
+                raise FetchError(
+                    "bad_content_type", f"{url} is {response.content_type or 'untyped'}, not {'/'.join(accept)}"
+                )
+            return response
+        raise FetchError("too_many_redirects", f"more than {self.config.max_redirects} redirects from {url}")
+
+    async def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
+        return (await self.get(url, params=params, accept=("application/json", "text/json"))).json()
+
+    async def get_text(self, url: str) -> Response:
+        return await self.get(url, accept=("text/html", "application/xhtml", "text/plain"))
+
+    async def allowed(self, url: str) -> bool:
+        """Whether robots.txt lets our User-Agent fetch ``url``."""
+        parts = urlsplit(url)
+        host = self._host(parts)
+        async with host.robots_lock:
+            if host.robots is None:
+                host.robots = await self._load_robots(f"{parts.scheme}://{parts.netloc}/robots.txt")
+        return host.robots.can_fetch(self.config.user_agent, url)
+
+    # -- internals ------------------------------------------------------------------------------
+    def _host(self, parts: Any) -> _Host:
+        key = f"{parts.scheme}://{parts.netloc}".lower()
+        if key not in self._hosts:
+            self._hosts[key] = _Host(self.config.per_host_concurrency)
+        return self._hosts[key]
+
+    async def _load_robots(self, robots_url: str) -> RobotFileParser:
+        parser = RobotFileParser(robots_url)
+        try:
+            response = await self._request(robots_url, 512 * 1024, retries=1)
+        except FetchError as exc:
+            if exc.reason == "blocked_address":
+                raise
+            response = None
+        if response is None or response.status >= 500:
+            parser.disallow_all = True  # unreachable robots.txt: assume everything is off limits
+        elif response.status >= 400:
+            parser.allow_all = True  # no robots.txt: everything allowed
+        else:
+            parser.parse(response.text.splitlines())
+        parser.modified()
+        return parser
+
+    async def _get_once(self, url: str, max_bytes: int) -> Response:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise FetchError("bad_url", f"{url!r} is not an http(s) URL")
+        if not await self.allowed(url):
+            raise FetchError("robots", f"robots.txt of {parts.netloc} disallows {url}")
+        return await self._request(url, max_bytes, retries=self.config.retries)
+
+    async def _pace(self, host: _Host) -> None:
+        async with host.lock:
+            wait = host.next_at - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            host.next_at = time.monotonic() + self.config.per_host_delay
+
+    async def _request(self, url: str, max_bytes: int, retries: int) -> Response:
+        host = self._host(urlsplit(url))
+        attempt = 0
+        while True:
+            async with host.slots:
+                await self._pace(host)
+                try:
+                    response = await self._stream(url, max_bytes)
+                except FetchError as exc:
+                    if exc.reason not in ("timeout", "connection") or attempt >= retries:
+                        raise
+                    response = None
+            if response is not None and (response.status not in RETRY_STATUSES or attempt >= retries):
+                return response
+            delay = self._retry_delay(response, attempt)
+            if delay > self.config.max_retry_after:
+                raise FetchError("retry_after_too_long", f"{url} asked to wait {delay:.0f} s")
+            attempt += 1
+            logger.info("retrying %s in %.1f s (attempt %d)", url, delay, attempt)
+            await asyncio.sleep(delay)
+
+    def _retry_delay(self, response: Response | None, attempt: int) -> float:
+        backoff = self.config.backoff * (2**attempt)
+        value = response.headers.get("retry-after") if response is not None else None
+        if not value:
+            return backoff
+        if value.strip().isdigit():
+            return float(value.strip())
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return backoff
+        return max(0.0, when.timestamp() - time.time())
+
+    async def _stream(self, url: str, max_bytes: int) -> Response:
+        try:
+            async with self._client.stream("GET", url) as raw:
+                declared = raw.headers.get("content-length")
+                if declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise FetchError("too_large", f"{url} is {declared} bytes, over the cap of {max_bytes}")
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in raw.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise FetchError("too_large", f"{url} went past the cap of {max_bytes} bytes")
+                    chunks.append(chunk)
+                return Response(str(raw.url), raw.status_code, raw.headers, b"".join(chunks))
+        except BlockedAddress as exc:
+            raise FetchError("blocked_address", f"{url}: {exc}") from exc
+        except httpx.ConnectError as exc:
+            if isinstance(exc.__cause__, BlockedAddress) or "loopback, private" in str(exc):
+                raise FetchError("blocked_address", f"{url}: {exc}") from exc
+            raise FetchError("connection", f"{url}: cannot connect: {exc}") from exc
+        except httpx.TimeoutException as exc:
+            raise FetchError("timeout", f"{url}: timed out ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise FetchError("connection", f"{url}: {exc}") from exc

@@ -1,0 +1,114 @@
+"""Scraping: the plugins with their forms, starting scrapes, a run's failures, retry failed only."""
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import Body, FromPath
+from litestar.response import Redirect, Template
+
+from furrsight.jobs import service as jobs
+from furrsight.jobs.routes import accepted
+from furrsight.jobs.schemas import JobOut
+from furrsight.scraping import service
+from furrsight.scraping.forms import field_kind, form_params
+from furrsight.scraping.schemas import FailureOut, ScrapeRequest, ScrapersOut
+from furrsight.settings import Settings
+from furrsight.web.deps import BrokerDep, SettingsDep
+from furrsight.web.pages import page
+
+
+def _creator(request: Request[Any, Any, Any]) -> str | None:
+    return getattr(request.scope.get("user"), "username", None)
+
+
+async def _start(request: Request[Any, Any, Any], settings: Settings, broker: Any, data: ScrapeRequest) -> JobOut:
+    try:
+        params = service.validate_request(settings, data)
+    except service.ScrapeRequestError as exc:
+        raise ClientException(str(exc)) from exc
+    return await jobs.submit(broker, settings.data_path, service.SCRAPE_KIND, params, _creator(request))
+
+
+async def _scrape_job(job_id: int) -> JobOut:
+    job = await jobs.get_job(job_id)
+    if job.kind != service.SCRAPE_KIND:
+        raise NotFoundException(f"job {job_id} is not a scrape")
+    return job
+
+
+# -- API ---------------------------------------------------------------------------------------
+@get("/api/v1/scrapers")
+async def api_scrapers(settings: SettingsDep) -> ScrapersOut:
+    """Installed scraper plugins with the JSON schema of their params, and broken ones with why."""
+    return service.list_scrapers(settings)
+
+
+@post("/api/v1/scrapes")
+async def api_scrape(
+    request: Request[Any, Any, Any], data: Annotated[ScrapeRequest, Body()], settings: SettingsDep, broker: BrokerDep
+) -> Response[JobOut]:
+    """Start a scrape: ``{"plugin": ..., "params": {...}}`` → 202 with the job (400 names a bad field)."""
+    return accepted(await _start(request, settings, broker, data))
+
+
+@get("/api/v1/scrapes/{job_id:int}/failures")
+async def api_failures(job_id: FromPath[int]) -> list[FailureOut]:
+    await _scrape_job(job_id)
+    return await service.failures(job_id)
+
+
+@post("/api/v1/scrapes/{job_id:int}/retry-failed")
+async def api_retry_failed(request: Request[Any, Any, Any], job_id: FromPath[int], settings: SettingsDep,
+                           broker: BrokerDep) -> Response[JobOut]:  # fmt: skip
+    """A new scrape job that re-fetches only the URLs that failed in job ``job_id``."""
+    job = await _scrape_job(job_id)
+    params = service.retry_params(job.params, job_id)
+    return accepted(await jobs.submit(broker, settings.data_path, service.SCRAPE_KIND, params, _creator(request)))
+
+
+# -- pages -------------------------------------------------------------------------------------
+@get("/scrape")
+async def scrape_page(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
+    return page(request, "scraping/plugins.html", scrapers=service.list_scrapers(settings), field_kind=field_kind)
+
+
+@post("/scrape/{plugin:str}")
+async def scrape_form(request: Request[Any, Any, Any], plugin: FromPath[str], settings: SettingsDep,
+                      broker: BrokerDep) -> Response[Any]:  # fmt: skip
+    scrapers = {s.name: s for s in service.list_scrapers(settings).items}
+    if plugin not in scrapers:
+        raise NotFoundException(f"no scraper plugin named {plugin!r}")
+    form = await request.form()
+    params = await form_params(settings, scrapers[plugin].params, form)
+    data = ScrapeRequest(plugin=plugin, params=params, over_queries=form.get("over_queries") == "on")
+    job = await _start(request, settings, broker, data)
+    url = f"/scrapes/{job.id}"
+    if request.headers.get("hx-request") == "true":
+        return Response(None, status_code=204, headers={"HX-Redirect": url})
+    return Redirect(url, status_code=303)
+
+
+@get("/scrapes/{job_id:int}")
+async def scrape_run_page(request: Request[Any, Any, Any], job_id: FromPath[int]) -> Template:
+    job = await _scrape_job(job_id)
+    return page(request, "scraping/run.html", "_partials/scrape_run.html", job=job, failures=await service.failures(job_id))
+
+
+@post("/scrapes/{job_id:int}/retry-failed")
+async def retry_failed_form(request: Request[Any, Any, Any], job_id: FromPath[int], settings: SettingsDep,
+                            broker: BrokerDep) -> Response[Any]:  # fmt: skip
+    job = await _scrape_job(job_id)
+    params = service.retry_params(job.params, job_id)
+    new = await jobs.submit(broker, settings.data_path, service.SCRAPE_KIND, params, _creator(request))
+    if request.headers.get("hx-request") == "true":
+        return Response(None, status_code=204, headers={"HX-Redirect": f"/scrapes/{new.id}"})
+    return Redirect(f"/scrapes/{new.id}", status_code=303)
+
+
+router = Router(
+    path="/",
+    route_handlers=[api_scrapers, api_scrape, api_failures, api_retry_failed, scrape_page, scrape_form,
+                    scrape_run_page, retry_failed_form],
+    tags=["scraping"],
+)  # fmt: skip

@@ -1,0 +1,202 @@
+"""The scrape job: run one plugin (or one per enabled query), fetch, ingest, count, record.
+
+Candidates flow producer → bounded queue → N fetchers; each fetched body goes to ingest
+(``Ingester``: in-process or a process pool). Every URL's outcome is written to ``scrape_urls``
+in batches: a later run skips what was fetched, "retry failed only" re-runs what was not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+from furrsight.images.schemas import Provenance
+from furrsight.jobs.runner import JobCancelled, JobContext
+from furrsight.queries.service import enabled_queries
+from furrsight.scraping.contract import Candidate, ScrapeContext
+from furrsight.scraping.http import ClientConfig, FetchError, PoliteClient
+from furrsight.scraping.ingesting import Ingester
+from furrsight.scraping.service import registry
+from furrsight.scraping.tables import ScrapeUrl
+from furrsight.store import FileStore
+
+IMAGE_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
+BATCH = 64
+
+
+class _JobLogHandler(logging.Handler):
+    def __init__(self, ctx: JobContext) -> None:
+        super().__init__(logging.INFO)
+        self.ctx = ctx
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.ctx.log(f"{record.name}: {record.getMessage()}")
+
+
+def plugin_context(job: JobContext, client: PoliteClient, plugin_name: str) -> ScrapeContext:
+    s = job.settings.scraping
+    log = logging.getLogger(f"furrsight.plugins.{plugin_name}.job{job.job_id}")
+    log.addHandler(_JobLogHandler(job))
+    roots = (*job.settings.import_roots, str(job.settings.data_path / "incoming"))
+    return ScrapeContext(
+        http=client, log=log, settings=dict(s.plugin_settings.get(plugin_name, {})), progress=job.log,
+        job_id=job.job_id, import_roots=roots,
+        base_urls={"openverse": s.openverse_url, "wikimedia_commons": s.wikimedia_url, "reddit": s.reddit_url,
+                   "searxng": s.searxng_url},
+    )  # fmt: skip
+
+
+async def _candidates(job: JobContext, sctx: ScrapeContext) -> AsyncIterator[Candidate]:
+    params = job.params
+    if params.get("retry_of"):
+        rows = await ScrapeUrl.select(ScrapeUrl.candidate).where(
+            (ScrapeUrl.job == params["retry_of"]) & (ScrapeUrl.status != "fetched")
+        ).output(load_json=True)  # fmt: skip
+        for row in rows:
+            yield msgspec.convert(row["candidate"], Candidate)
+        return
+    plugin = registry(job.settings).scrapers.get(params["plugin"])
+    if plugin is None:
+        raise ValueError(f"scraper plugin {params['plugin']!r} is not installed (or is broken)")
+    runs: list[dict[str, Any]] = [params["params"]]
+    if params.get("over_queries"):
+        runs = [{**params["params"], "query": q} for q in await enabled_queries()]
+        job.log(f"running {plugin.name} over {len(runs)} enabled queries")
+    for raw in runs:
+        typed = msgspec.convert(raw, plugin.Params, strict=False)
+        async for candidate in plugin.scrape(typed, sctx):
+            if candidate.query is None and raw.get("query"):
+                candidate.query = raw["query"]
+            yield candidate
+
+
+class ScrapeRun:
+    def __init__(self, job: JobContext, client: PoliteClient, ingester: Ingester, plugin: str) -> None:
+        self.job, self.client, self.ingester, self.plugin = job, client, ingester, plugin
+        self.pending: list[dict[str, Any]] = []
+        self.seen: set[str] = set()
+
+    def _record(self, candidate: Candidate, status: str, reason: str | None = None, message: str | None = None,
+                image_id: int | None = None) -> None:  # fmt: skip
+        if candidate.url:
+            self.pending.append({"url": candidate.url, "status": status, "reason": reason, "message": message,
+                                 "image_id": image_id, "candidate": msgspec.to_builtins(candidate)})  # fmt: skip
+
+    async def flush(self) -> None:
+        rows, self.pending = self.pending, []
+        if not rows:
+            return
+        values = [
+            (r["url"], self.plugin, r["status"], r["reason"], r["message"], r["image_id"],
+             msgspec.json.encode(r["candidate"]).decode(), self.job.job_id)
+            for r in rows
+        ]  # fmt: skip
+        placeholders = ",".join(["({},{},{},{},{},{},{},{},CURRENT_TIMESTAMP)"] * len(values))
+        flat = [v for row in values for v in row]
+        await ScrapeUrl.raw(
+            "INSERT INTO scrape_urls (url, plugin, status, reason, message, image_id, candidate, job, updated_at) "
+            f"VALUES {placeholders} ON CONFLICT(url) DO UPDATE SET plugin=excluded.plugin, status=excluded.status, "
+            "reason=excluded.reason, message=excluded.message, image_id=excluded.image_id, "
+            "candidate=excluded.candidate, job=excluded.job, updated_at=excluded.updated_at",
+            *flat,
+        )
+
+    async def _fresh(self, batch: list[Candidate]) -> list[Candidate]:
+        """Drop candidates already fetched (by an earlier run, or earlier in this one)."""
+        urls = [c.url for c in batch if c.url]
+        done = set()
+        if urls and not self.job.params.get("retry_of"):
+            rows = await ScrapeUrl.select(ScrapeUrl.url).where(
+                ScrapeUrl.url.is_in(urls) & (ScrapeUrl.status == "fetched")
+            )  # fmt: skip
+            done = {r["url"] for r in rows}
+        fresh = []
+        for c in batch:
+            if c.url and (c.url in done or c.url in self.seen):
+                self.job.count("skipped")
+                continue
+            if c.url:
+                self.seen.add(c.url)
+            fresh.append(c)
+        return fresh
+
+    async def produce(self, source: AsyncIterator[Candidate], queue: asyncio.Queue[Candidate | None], n: int) -> None:
+        batch: list[Candidate] = []
+        async for candidate in source:
+            self.job.count("found")
+            self.job.total += 1
+            batch.append(candidate)
+            if len(batch) >= BATCH:
+                for c in await self._fresh(batch):
+                    await queue.put(c)
+                batch = []
+                await self.job.advance(0)
+        for c in await self._fresh(batch):
+            await queue.put(c)
+        for _ in range(n):
+            await queue.put(None)
+
+    async def consume(self, queue: asyncio.Queue[Candidate | None]) -> None:
+        while (candidate := await queue.get()) is not None:
+            await self.handle(candidate)
+            self.job.done += 1
+            if len(self.pending) >= 200:
+                await self.flush()
+            await self.job.advance(0)
+
+    def _fail(self, candidate: Candidate, status: str, reason: str, message: str) -> None:
+        self.job.count("robots" if status == "robots" else "failed")
+        if status != "robots":
+            self.job.count(f"failed:{reason}")
+        self.job.log(f"{status} {candidate.url or candidate.file_name}: {message}")
+        self._record(candidate, status, reason, message)
+
+    async def handle(self, candidate: Candidate) -> None:
+        data = candidate.data
+        if data is None:
+            try:
+                response = await self.client.get(
+                    candidate.url or "", accept=IMAGE_TYPES, max_bytes=self.job.settings.ingest.max_file_bytes
+                )
+            except FetchError as exc:
+                self._fail(candidate, "robots" if exc.reason == "robots" else "failed", exc.reason, exc.message)
+                return
+            data = response.content
+            self.job.count("fetched")
+        fields = {f: getattr(candidate, f) for f in Provenance.__struct_fields__ if hasattr(candidate, f)}
+        source = Provenance(**{**fields, "kind": "scrape", "plugin": self.plugin, "job_id": self.job.job_id})
+        result = await self.ingester.ingest(data, source)
+        if result.outcome == "refused":
+            self._fail(candidate, "failed", result.reason or "refused", result.message or "refused by ingest")
+            return
+        self.job.count(result.outcome)
+        self._record(candidate, "fetched", image_id=result.image_id)
+
+
+async def run_scrape(ctx: JobContext) -> None:
+    settings = ctx.settings
+    plugin = str(ctx.params.get("plugin"))
+    client = PoliteClient(ClientConfig.from_settings(settings.scraping))
+    ingester = Ingester(settings, FileStore(settings.data_path))
+    sctx = plugin_context(ctx, client, plugin)
+    run = ScrapeRun(ctx, client, ingester, plugin)
+    queue: asyncio.Queue[Candidate | None] = asyncio.Queue(maxsize=settings.scraping.concurrency * 4)
+    n = settings.scraping.concurrency
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(run.produce(_candidates(ctx, sctx), queue, n))
+            for _ in range(n):
+                group.create_task(run.consume(queue))
+    except BaseExceptionGroup as failed:
+        first = failed.exceptions[0]
+        raise (JobCancelled() if isinstance(first, JobCancelled) else first) from None
+    finally:
+        await run.flush()
+        ingester.close()
+        await client.aclose()
+        for handler in list(sctx.log.handlers):
+            sctx.log.removeHandler(handler)
