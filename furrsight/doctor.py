@@ -150,6 +150,17 @@ def check_cuda(settings: Settings) -> Check:
                  required=False)  # fmt: skip
 
 
+def check_scrapers(settings: Settings) -> Check:
+    from furrsight.scraping.discovery import discover
+
+    registry = discover(settings.scraping.disabled_plugins, settings.scraping.plugin_dirs)
+    if registry.broken:
+        detail = "; ".join(f"{b.source}: {b.error}" for b in registry.broken)
+        return Check("scrapers", False, f"{len(registry.broken)} plugin(s) did not load: {detail}",
+                     "fix or uninstall the plugin; the others work", required=False)  # fmt: skip
+    return Check("scrapers", True, f"{len(registry.scrapers)} loaded: {', '.join(sorted(registry.scrapers))}")
+
+
 CHECKS: list[Callable[[Settings], Check]] = [
     check_sqlite,
     check_data_dir,
@@ -158,6 +169,7 @@ CHECKS: list[Callable[[Settings], Check]] = [
     check_workers,
     check_models,
     check_cuda,
+    check_scrapers,
 ]
 
 

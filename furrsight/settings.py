@@ -70,8 +70,11 @@ class ScrapingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     max_retry_after: Annotated[float, Doc("Longest Retry-After (seconds) honoured before giving up.")] = 120.0
     max_redirects: Annotated[int, Doc("Redirects followed per request, each re-checked.")] = 5
     ingest_processes: Annotated[int, Doc("Processes decoding scraped images (0: one per core, 1: in-process).")] = 0
-    disabled_plugins: Annotated[list[str], Doc("Scraper plugins not offered (comma-separated names).")] = (
+    plugin_dirs: Annotated[list[str], Doc("Extra folders of scraper plugin modules (comma-separated).")] = (
         msgspec.field(default_factory=list)
+    )
+    disabled_plugins: Annotated[list[str], Doc("Scraper plugins not offered (comma-separated names).")] = msgspec.field(
+        default_factory=list
     )
     plugin_settings: Annotated[dict[str, dict[str, Any]], Doc("Per-plugin settings (TOML table per name).")] = (
         msgspec.field(default_factory=dict)

@@ -14,7 +14,7 @@ from furrsight.scraping.contract import Candidate, ScrapeContext, Scraper
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".avif"}
 
 
-class Params(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class LocalFolderParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     path: str
     group_by_folder: bool = True
 
@@ -22,9 +22,9 @@ class Params(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class LocalFolder(Scraper):
     name = "local_folder"
     description = "Image files in a server folder below the import roots; each sub-folder is one group."
-    Params = Params
+    Params = LocalFolderParams
 
-    async def scrape(self, params: Params, ctx: ScrapeContext) -> AsyncIterator[Candidate]:
+    async def scrape(self, params: LocalFolderParams, ctx: ScrapeContext) -> AsyncIterator[Candidate]:
         roots = [Path(r).expanduser().resolve() for r in ctx.import_roots]
         root = Path(params.path).expanduser().resolve()
         if not any(root == r or root.is_relative_to(r) for r in roots) or not root.is_dir():

@@ -9,7 +9,7 @@ import msgspec
 from furrsight.scraping.contract import Candidate, ScrapeContext, Scraper
 
 
-class Params(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class OpenverseParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     query: str
     max_results: int = msgspec.field(default=100)
     license_type: str = ""  # commercial, modification, or empty for all
@@ -18,9 +18,9 @@ class Params(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class Openverse(Scraper):
     name = "openverse"
     description = "Search Openverse for openly licensed images (licence and creator included)."
-    Params = Params
+    Params = OpenverseParams
 
-    async def scrape(self, params: Params, ctx: ScrapeContext) -> AsyncIterator[Candidate]:
+    async def scrape(self, params: OpenverseParams, ctx: ScrapeContext) -> AsyncIterator[Candidate]:
         base = ctx.base_urls["openverse"].rstrip("/")
         found, page = 0, 1
         while found < params.max_results:

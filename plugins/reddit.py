@@ -13,7 +13,7 @@ from furrsight.scraping.contract import Candidate, ScrapeContext, Scraper
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 
 
-class Params(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class RedditParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     subreddits: list[str] = msgspec.field(default_factory=lambda: ["doggrooming"])
     query: str = ""
     sort: str = "relevance"  # relevance, new, top (search); new, hot, top (listing)
@@ -40,9 +40,9 @@ def post_images(post: dict[str, Any]) -> Iterator[str]:
 class Reddit(Scraper):
     name = "reddit"
     description = "Posts from subreddits (listing or search) via Reddit's public JSON; galleries stay grouped."
-    Params = Params
+    Params = RedditParams
 
-    async def scrape(self, params: Params, ctx: ScrapeContext) -> AsyncIterator[Candidate]:
+    async def scrape(self, params: RedditParams, ctx: ScrapeContext) -> AsyncIterator[Candidate]:
         base = ctx.base_urls["reddit"].rstrip("/")
         for sub in params.subreddits or [""]:
             prefix = f"{base}/r/{sub}" if sub else base

@@ -9,7 +9,7 @@ import msgspec
 from furrsight.scraping.contract import Candidate, ScrapeContext, Scraper
 
 
-class Params(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class SearXNGParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     query: str
     pages: int = msgspec.field(default=2)
     language: str = "all"
@@ -18,16 +18,22 @@ class Params(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class SearXNG(Scraper):
     name = "searxng"
     description = "Image search through a self-hosted SearXNG instance (setting scraping.searxng_url)."
-    Params = Params
+    Params = SearXNGParams
 
-    async def scrape(self, params: Params, ctx: ScrapeContext) -> AsyncIterator[Candidate]:
+    async def scrape(self, params: SearXNGParams, ctx: ScrapeContext) -> AsyncIterator[Candidate]:
         base = ctx.base_urls.get("searxng", "").rstrip("/")
         if not base:
             raise ValueError("no SearXNG instance configured (setting scraping.searxng_url)")
         for page in range(1, params.pages + 1):
             answer = await ctx.http.get_json(
                 f"{base}/search",
-                {"q": params.query, "categories": "images", "format": "json", "pageno": page, "language": params.language},
+                {
+                    "q": params.query,
+                    "categories": "images",
+                    "format": "json",
+                    "pageno": page,
+                    "language": params.language,
+                },
             )
             results = answer.get("results") or []
             for item in results:

@@ -14,7 +14,7 @@ import msgspec
 from furrsight.scraping.contract import Candidate, ScrapeContext, Scraper
 
 
-class Params(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class UrlListParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     urls: str = msgspec.field(default="", name="urls")
     file: str = ""
     url_column: str = "url"
@@ -57,9 +57,9 @@ def _inside(path: Path, roots: tuple[str, ...]) -> bool:
 class UrlList(Scraper):
     name = "url_list"
     description = "Fetch a list of image URLs: pasted, or a .txt/.csv/.jsonl/.parquet file (img2dataset-style)."
-    Params = Params
+    Params = UrlListParams
 
-    async def scrape(self, params: Params, ctx: ScrapeContext) -> AsyncIterator[Candidate]:
+    async def scrape(self, params: UrlListParams, ctx: ScrapeContext) -> AsyncIterator[Candidate]:
         rows: Iterator[dict[str, Any]] = _text_rows(params.urls)
         url_col = "url"
         if params.file:

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import msgspec
-from selectolax.parser import HTMLParser, Node
+from selectolax.lexbor import LexborHTMLParser as HTMLParser
+from selectolax.lexbor import LexborNode as Node
 
 from furrsight.scraping.contract import Candidate, FetchError, ScrapeContext, Scraper
 
@@ -21,7 +22,7 @@ LAZY = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-url", "
 LAZY_SETS = ("srcset", "data-srcset", "data-lazy-srcset")
 
 
-class Params(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class WebPageParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     start_urls: list[str]
     depth: int = msgspec.field(default=0)
     same_site: bool = True
@@ -70,7 +71,9 @@ def images(tree: HTMLParser, base: str) -> Iterator[tuple[str, str | None, str |
     """(absolute URL, alt text, caption) of each image on the page, each URL once."""
     seen: set[str] = set()
 
-    def out(raw: str | None, alt: str | None = None, caption: str | None = None) -> Iterator[tuple[str, str | None, str | None]]:
+    def out(
+        raw: str | None, alt: str | None = None, caption: str | None = None
+    ) -> Iterator[tuple[str, str | None, str | None]]:
         if raw and not raw.startswith("data:"):
             url = urldefrag(urljoin(base, raw.strip())).url
             if url not in seen:
@@ -96,9 +99,9 @@ def images(tree: HTMLParser, base: str) -> Iterator[tuple[str, str | None, str |
 class WebPage(Scraper):
     name = "web_page"
     description = "Crawl web pages from start URLs (to a depth, same site by default) and take their images."
-    Params = Params
+    Params = WebPageParams
 
-    async def scrape(self, params: Params, ctx: ScrapeContext) -> AsyncIterator[Candidate]:
+    async def scrape(self, params: WebPageParams, ctx: ScrapeContext) -> AsyncIterator[Candidate]:
         queue = [(urldefrag(u.strip()).url, 0) for u in params.start_urls if u.strip()]
         sites = {urlsplit(u).netloc for u, _ in queue}
         visited: set[str] = set()
@@ -117,16 +120,17 @@ class WebPage(Scraper):
             title = title_node.text(strip=True) if title_node else None
             hint = licence(tree)
             for image, alt, caption in images(tree, page.url):
+                text = " — ".join(t for t in (alt, caption) if t) or None
                 yield Candidate(
-                    url=image, page_url=page.url, title=title, alt_text=" — ".join(t for t in (alt, caption) if t) or None,
-                    license=hint, group_key=f"page:{page.url}",
-                )  # fmt: skip
+                    url=image, page_url=page.url, title=title, alt_text=text, license=hint, group_key=f"page:{page.url}"
+                )
             ctx.progress(f"{len(visited)} pages")
             if depth >= params.depth:
                 continue
             for node in tree.css("a[href]"):
                 link = urldefrag(urljoin(page.url, node.attributes.get("href") or "")).url
                 parts = urlsplit(link)
-                if parts.scheme in ("http", "https") and (not params.same_site or parts.netloc in sites):
-                    if not parts.path.lower().endswith(IMAGE_EXT) and link not in visited:
-                        queue.append((link, depth + 1))
+                on_site = not params.same_site or parts.netloc in sites
+                page_link = not parts.path.lower().endswith(IMAGE_EXT)
+                if parts.scheme in ("http", "https") and on_site and page_link and link not in visited:
+                    queue.append((link, depth + 1))

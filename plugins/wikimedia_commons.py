@@ -14,7 +14,7 @@ from furrsight.scraping.contract import Candidate, ScrapeContext, Scraper
 TAGS = re.compile(r"<[^>]+>")
 
 
-class Params(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class CommonsParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     query: str
     max_results: int = 100
 
@@ -27,9 +27,9 @@ def _meta(info: dict[str, Any], key: str) -> str | None:
 class WikimediaCommons(Scraper):
     name = "wikimedia_commons"
     description = "Search Wikimedia Commons files (MediaWiki API) with their licence and author."
-    Params = Params
+    Params = CommonsParams
 
-    async def scrape(self, params: Params, ctx: ScrapeContext) -> AsyncIterator[Candidate]:
+    async def scrape(self, params: CommonsParams, ctx: ScrapeContext) -> AsyncIterator[Candidate]:
         api = ctx.base_urls["wikimedia_commons"]
         query: dict[str, Any] = {
             "action": "query", "format": "json", "generator": "search", "gsrsearch": params.query,

@@ -47,7 +47,7 @@ class Site:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 site.hits.append(self.path)
                 if parts.path in site.streams:
@@ -209,7 +209,8 @@ LAZY_PAGE = """<!doctype html><html><head><title>Grooming gallery</title>
 <img src="data:image/gif;base64,R0lGOD" data-src="/lazy-data-src.jpg" alt="data-src">
 <img data-lazy-src="/lazy-lazy-src.jpg"><img data-original="/lazy-original.jpg">
 <img data-srcset="/ds-1x.jpg 1x, /ds-2x.jpg 2x">
-<picture><source srcset="/pic-800.webp 800w, /pic-1600.webp 1600w" type="image/webp"><img src="/pic.jpg" alt="picture"></picture>
+<picture><source srcset="/pic-800.webp 800w, /pic-1600.webp 1600w" type="image/webp">
+<img src="/pic.jpg" alt="picture"></picture>
 <a href="/full-size.jpg">full size</a><a href="/page2.html">next page</a>
 <a href="https://elsewhere.example/offsite.html">off site</a>
 </body></html>"""
@@ -231,7 +232,9 @@ def loopback_settings(settings: Any, **scraping: Any) -> Any:
 
     base = {"allowed_networks": ["127.0.0.0/8"], "per_host_delay": 0.0, "connect_timeout": 2.0, "read_timeout": 2.0,
             "retries": 1, "ingest_processes": 1}  # fmt: skip
-    return msgspec.structs.replace(settings, scraping=msgspec.structs.replace(settings.scraping, **{**base, **scraping}))
+    return msgspec.structs.replace(
+        settings, scraping=msgspec.structs.replace(settings.scraping, **{**base, **scraping})
+    )
 
 
 async def run_inline(settings: Any, params: dict[str, Any], handler: Any = None, kind: str = "scraping.scrape") -> Any:

@@ -104,6 +104,15 @@ def service_params(data: GenerateRequest) -> dict[str, Any]:
 
 router = Router(
     path="/",
-    route_handlers=[api_list, api_create, api_patch, api_generate, queries_page, queries_form, toggle_form, generate_form],
+    route_handlers=[
+        api_list,
+        api_create,
+        api_patch,
+        api_generate,
+        queries_page,
+        queries_form,
+        toggle_form,
+        generate_form,
+    ],
     tags=["queries"],
 )

@@ -31,7 +31,9 @@ async def list_queries(enabled: bool | None = None) -> list[QueryOut]:
     rows = await query
     counts = {
         r["query"]: r["n"]
-        for r in await Source.raw("SELECT query, COUNT(DISTINCT image) AS n FROM sources WHERE query IS NOT NULL GROUP BY query")
+        for r in await Source.raw(
+            "SELECT query, COUNT(DISTINCT image) AS n FROM sources WHERE query IS NOT NULL GROUP BY query"
+        )
     }
     return [msgspec.convert({**r, "images": counts.get(r["text"], 0)}, QueryOut) for r in rows]
 

@@ -1,4 +1,4 @@
-"""Find scraper plugins: the ``furrsight.scrapers`` entry points and the ``plugins/`` folder.
+"""Find scraper plugins: the ``plugins/`` folder, extra plugin folders, and ``furrsight.scrapers`` entry points.
 
 Each candidate is imported and checked against the contract; one that fails is recorded with
 its error (the plugins page and ``furrsight doctor`` show it) and skipped, never fatal.
@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import inspect
 import logging
 import pkgutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -51,7 +53,7 @@ def check_plugin(obj: Any) -> Scraper:
     if not inspect.isasyncgenfunction(getattr(cls, "scrape", None)):
         raise TypeError(f"{cls.__name__}.scrape is not an async generator function")
     instance = obj() if inspect.isclass(obj) else obj
-    return instance  # type: ignore[no-any-return]
+    return cast(Scraper, instance)
 
 
 def _module_scrapers(module: Any) -> list[Any]:
@@ -59,9 +61,10 @@ def _module_scrapers(module: Any) -> list[Any]:
     if found is not None:
         return list(found)
     return [
-        obj for obj in vars(module).values()
-        if inspect.isclass(obj) and obj.__module__ == module.__name__ and issubclass(obj, Scraper) and obj is not Scraper
-    ]  # fmt: skip
+        obj
+        for obj in vars(module).values()
+        if inspect.isclass(obj) and obj.__module__ == module.__name__ and issubclass(obj, Scraper)
+    ]
 
 
 def _add(registry: Registry, source: str, obj: Any) -> None:
@@ -71,26 +74,49 @@ def _add(registry: Registry, source: str, obj: Any) -> None:
         registry.broken.append(BrokenPlugin(source, f"{type(exc).__name__}: {exc}"))
         return
     if plugin.name in registry.scrapers:
-        registry.broken.append(BrokenPlugin(source, f"name {plugin.name!r} already taken by {registry.sources[plugin.name]}"))
+        registry.broken.append(
+            BrokenPlugin(source, f"name {plugin.name!r} already taken by {registry.sources[plugin.name]}")
+        )
         return
     registry.scrapers[plugin.name] = plugin
     registry.sources[plugin.name] = source
 
 
-def discover(disabled: list[str] | None = None, plugins_dir: Path = PLUGINS_DIR) -> Registry:
+def _import(folder: Path, name: str) -> Any:
+    if folder == PLUGINS_DIR:
+        return importlib.import_module(f"{PLUGINS_PACKAGE}.{name}")
+    module_name = f"furrsight_plugins_{abs(hash(str(folder)))}.{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, folder / f"{name}.py")
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {folder / name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[module_name] = module
+    return module
+
+
+def _scan(registry: Registry, folder: Path) -> None:
+    for info in sorted(pkgutil.iter_modules([str(folder)]), key=lambda i: i.name):
+        if info.name.startswith("_") or info.ispkg:
+            continue
+        source = f"{PLUGINS_PACKAGE}.{info.name}" if folder == PLUGINS_DIR else str(folder / f"{info.name}.py")
+        try:
+            module = _import(folder, info.name)
+        except Exception as exc:
+            registry.broken.append(BrokenPlugin(source, f"{type(exc).__name__}: {exc}"))
+            continue
+        for obj in _module_scrapers(module):
+            _add(registry, source, obj)
+
+
+def discover(disabled: list[str] | None = None, extra_dirs: list[str] | None = None) -> Registry:
+    """Built-ins from ``plugins/``, modules in ``extra_dirs``, then installed entry points."""
     registry = Registry()
-    if plugins_dir.is_dir():
-        for info in sorted(pkgutil.iter_modules([str(plugins_dir)]), key=lambda i: i.name):
-            if info.name.startswith("_"):
-                continue
-            source = f"{PLUGINS_PACKAGE}.{info.name}"
-            try:
-                module = importlib.import_module(source)
-            except Exception as exc:
-                registry.broken.append(BrokenPlugin(source, f"{type(exc).__name__}: {exc}"))
-                continue
-            for obj in _module_scrapers(module):
-                _add(registry, source, obj)
+    for folder in [PLUGINS_DIR, *(Path(d).expanduser().resolve() for d in extra_dirs or [])]:
+        if folder.is_dir():
+            _scan(registry, folder)
     for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         source = f"entry point {entry.name} ({entry.value})"
         try:

@@ -70,10 +70,14 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         self.allowed = allowed
         self.inner = httpcore.AnyIOBackend()
 
-    async def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+    async def connect_tcp(  # httpcore's interface, timeout included
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109
+        local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:  # fmt: skip
+    ) -> httpcore.AsyncNetworkStream:
         addresses = await resolve(host, port)
         for address in addresses:
             check_address(address, self.allowed)

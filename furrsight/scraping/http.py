@@ -165,13 +165,13 @@ class PoliteClient:
         try:
             response = await self._request(robots_url, 512 * 1024, retries=1)
         except FetchError as exc:
-            if exc.reason == "blocked_address":
-                raise
+            if exc.reason in ("blocked_address", "connection", "timeout"):
+                raise  # the host itself is unreachable: the page fails for that reason (not cached)
             response = None
         if response is None or response.status >= 500:
-            parser.disallow_all = True  # unreachable robots.txt: assume everything is off limits
+            parser.disallow_all = True  # type: ignore[attr-defined]  # unreachable robots.txt: assume everything is off limits
         elif response.status >= 400:
-            parser.allow_all = True  # no robots.txt: everything allowed
+            parser.allow_all = True  # type: ignore[attr-defined]  # no robots.txt: everything allowed
         else:
             parser.parse(response.text.splitlines())
         parser.modified()

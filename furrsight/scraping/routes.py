@@ -92,7 +92,9 @@ async def scrape_form(request: Request[Any, Any, Any], plugin: FromPath[str], se
 @get("/scrapes/{job_id:int}")
 async def scrape_run_page(request: Request[Any, Any, Any], job_id: FromPath[int]) -> Template:
     job = await _scrape_job(job_id)
-    return page(request, "scraping/run.html", "_partials/scrape_run.html", job=job, failures=await service.failures(job_id))
+    return page(
+        request, "scraping/run.html", "_partials/scrape_run.html", job=job, failures=await service.failures(job_id)
+    )
 
 
 @post("/scrapes/{job_id:int}/retry-failed")

@@ -26,6 +26,13 @@ from furrsight.store import FileStore
 
 IMAGE_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
 BATCH = 64
+INSERT_HEAD = (
+    "INSERT INTO scrape_urls (key, url, plugin, status, reason, message, image_id, candidate, job, updated_at) VALUES "
+)
+UPSERT_TAIL = (
+    " ON CONFLICT(key) DO UPDATE SET status=excluded.status, reason=excluded.reason, message=excluded.message, "
+    "image_id=excluded.image_id, candidate=excluded.candidate, updated_at=excluded.updated_at"
+)
 
 
 class _JobLogHandler(logging.Handler):
@@ -91,19 +98,14 @@ class ScrapeRun:
         if not rows:
             return
         values = [
-            (r["url"], self.plugin, r["status"], r["reason"], r["message"], r["image_id"],
-             msgspec.json.encode(r["candidate"]).decode(), self.job.job_id)
+            (f"{self.job.job_id} {r['url']}", r["url"], self.plugin, r["status"], r["reason"], r["message"],
+             r["image_id"], msgspec.json.encode(r["candidate"]).decode(), self.job.job_id)
             for r in rows
         ]  # fmt: skip
-        placeholders = ",".join(["({},{},{},{},{},{},{},{},CURRENT_TIMESTAMP)"] * len(values))
+        placeholders = ",".join(["({},{},{},{},{},{},{},{},{},CURRENT_TIMESTAMP)"] * len(values))
         flat = [v for row in values for v in row]
-        await ScrapeUrl.raw(
-            "INSERT INTO scrape_urls (url, plugin, status, reason, message, image_id, candidate, job, updated_at) "
-            f"VALUES {placeholders} ON CONFLICT(url) DO UPDATE SET plugin=excluded.plugin, status=excluded.status, "
-            "reason=excluded.reason, message=excluded.message, image_id=excluded.image_id, "
-            "candidate=excluded.candidate, job=excluded.job, updated_at=excluded.updated_at",
-            *flat,
-        )
+        sql = INSERT_HEAD + placeholders + UPSERT_TAIL  # one statement per batch; only placeholders added
+        await ScrapeUrl.raw(sql, *flat)
 
     async def _fresh(self, batch: list[Candidate]) -> list[Candidate]:
         """Drop candidates already fetched (by an earlier run, or earlier in this one)."""

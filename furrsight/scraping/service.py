@@ -21,12 +21,13 @@ class ScrapeRequestError(ValueError):
 
 
 @lru_cache(maxsize=8)
-def _registry(disabled: tuple[str, ...]) -> Registry:
-    return discover(list(disabled))
+def _registry(disabled: tuple[str, ...], extra_dirs: tuple[str, ...]) -> Registry:
+    return discover(list(disabled), list(extra_dirs))
 
 
 def registry(settings: Settings) -> Registry:
-    return _registry(tuple(sorted(settings.scraping.disabled_plugins)))
+    """The plugins of these settings (discovered once per process and settings)."""
+    return _registry(tuple(sorted(settings.scraping.disabled_plugins)), tuple(settings.scraping.plugin_dirs))
 
 
 def params_schema(params: type[msgspec.Struct]) -> dict[str, Any]:
@@ -44,7 +45,10 @@ def list_scrapers(settings: Settings) -> ScrapersOut:
     reg = registry(settings)
     items = [
         ScraperOut(
-            name=p.name, description=p.description, params=params_schema(p.Params), query_driven=is_query_driven(p.Params)
+            name=p.name,
+            description=p.description,
+            params=params_schema(p.Params),
+            query_driven=is_query_driven(p.Params),
         )
         for p in sorted(reg.scrapers.values(), key=lambda p: p.name)
     ]

@@ -1,4 +1,4 @@
-"""Every URL a scrape tried, with its outcome: skip what was fetched, retry what failed."""
+"""Every URL each scrape tried, with its outcome: skip what was fetched, retry what failed."""
 
 from piccolo.columns import JSON, ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
@@ -9,7 +9,8 @@ from furrsight.jobs.tables import Job
 
 class ScrapeUrl(Table, tablename="scrape_urls"):
     id = Serial(primary_key=True, db_column_name="id")
-    url = Text(unique=True)
+    key = Text(unique=True)  # "<job id> <url>": one row per URL per run (a redelivered run updates it)
+    url = Text(index=True)
     plugin = Varchar(length=64)
     status = Varchar(length=16, index=True)  # fetched, failed, robots
     reason = Varchar(length=64, null=True, default=None)

@@ -26,7 +26,7 @@ class Job(Table, tablename="jobs", schema=None):
     )
 
 
-ID = "2026-11-24T01:19:19:879715"
+ID = "2026-11-24T01:25:29:777250"
 VERSION = "1.38.0"
 DESCRIPTION = ""
 
@@ -63,8 +63,8 @@ async def forwards():
     manager.add_column(
         table_class_name="ScrapeUrl",
         tablename="scrape_urls",
-        column_name="url",
-        db_column_name="url",
+        column_name="key",
+        db_column_name="key",
         column_class_name="Text",
         column_class=Text,
         params={
@@ -73,6 +73,27 @@ async def forwards():
             "primary_key": False,
             "unique": True,
             "index": False,
+            "index_method": IndexMethod.btree,
+            "choices": None,
+            "db_column_name": None,
+            "secret": False,
+        },
+        schema=None,
+    )
+
+    manager.add_column(
+        table_class_name="ScrapeUrl",
+        tablename="scrape_urls",
+        column_name="url",
+        db_column_name="url",
+        column_class_name="Text",
+        column_class=Text,
+        params={
+            "default": "",
+            "null": False,
+            "primary_key": False,
+            "unique": False,
+            "index": True,
             "index_method": IndexMethod.btree,
             "choices": None,
             "db_column_name": None,

@@ -1,0 +1,166 @@
+"""Scrape runs: the API, forms from params, counters, skip-fetched, retry failed only, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from litestar.testing import AsyncTestClient
+
+from furrsight.doctor import check_scrapers
+from furrsight.jobs.service import cancel_job, get_job
+from furrsight.scraping.service import failures, list_scrapers, retry_params
+from furrsight.settings import Settings
+from tests import sites
+from tests.conftest import WorkerProcess, wait_for_job
+from tests.images import photo
+from tests.sites import Site, loopback_settings, run_inline
+
+
+async def test_scrapers_api_lists_plugins_with_their_params_schema(client: AsyncTestClient) -> None:
+    answer = (await client.get("/api/v1/scrapers")).json()
+    by_name = {s["name"]: s for s in answer["items"]}
+    web = by_name["web_page"]["params"]
+    assert web["required"] == ["start_urls"]
+    assert web["properties"]["depth"]["type"] == "integer"
+    assert by_name["openverse"]["query_driven"] and not by_name["url_list"]["query_driven"]
+    assert answer["broken"] == []
+
+
+async def test_scrape_with_a_bad_field_is_a_400_naming_it(client: AsyncTestClient) -> None:
+    bad = await client.post(
+        "/api/v1/scrapes", json={"plugin": "web_page", "params": {"start_urls": ["x"], "depth": "deep"}}
+    )
+    assert bad.status_code == 400 and "params.depth" in bad.json()["error"]
+    missing = await client.post("/api/v1/scrapes", json={"plugin": "openverse", "params": {}})
+    assert missing.status_code == 400 and "params.query" in missing.json()["error"]
+    unknown = await client.post("/api/v1/scrapes", json={"plugin": "nope", "params": {}})
+    assert unknown.status_code == 400 and "plugin" in unknown.json()["error"]
+    extra = await client.post("/api/v1/scrapes", json={"plugin": "url_list", "params": {"colour": "red"}})
+    assert extra.status_code == 400 and "params.colour" in extra.json()["error"]
+
+
+async def test_scrape_api_runs_a_job_on_the_worker(
+    client: AsyncTestClient, worker: WorkerProcess, settings: Settings
+) -> None:
+    root = Path(settings.import_roots[0]) / "scrape-api"
+    root.mkdir(parents=True, exist_ok=True)
+    for seed in (63000, 63001):
+        (root / f"{seed}.jpg").write_bytes(photo(seed))
+    response = await client.post("/api/v1/scrapes", json={"plugin": "local_folder", "params": {"path": str(root)}})
+    assert response.status_code == 202 and response.headers["location"].startswith("/api/v1/jobs/")
+    done = await wait_for_job(client, response.json()["id"])
+    assert done["status"] == "succeeded", done
+    assert done["counters"]["new"] == 2
+    run_page = await client.get(f"/scrapes/{done['id']}")
+    assert run_page.status_code == 200 and "Failures (0)" in run_page.text
+
+
+async def test_scrape_page_renders_a_form_per_plugin_from_its_params(client: AsyncTestClient) -> None:
+    page = (await client.get("/scrape")).text
+    assert 'action="/scrape/web_page"' in page and 'name="start_urls"' in page and 'name="depth"' in page
+    assert 'type="file" name="file"' in page  # url_list's list upload
+    assert 'name="over_queries"' in page
+
+
+async def test_counters_failures_skip_and_retry_failed_only(migrated: Settings) -> None:
+    robots = (200, {"Content-Type": "text/plain"}, b"User-agent: *\nDisallow: /private/\n")
+    with Site(routes={"/robots.txt": robots}) as site:
+        for i in range(3):
+            site.routes[f"/ok{i}.jpg"] = sites.jpeg(63100 + i)
+        site.routes["/dup.jpg"] = sites.jpeg(63100)
+        site.routes["/notimage.jpg"] = (200, {"Content-Type": "image/jpeg"}, b"this is not a jpeg")
+        urls = [site.url(p) for p in ("/ok0.jpg", "/ok1.jpg", "/ok2.jpg", "/dup.jpg", "/missing.jpg",
+                                       "/notimage.jpg", "/private/x.jpg", "/ok0.jpg")]  # fmt: skip
+        settings = loopback_settings(migrated)
+        params = {"plugin": "url_list", "params": {"urls": "\n".join(urls)}}
+        first = await run_inline(settings, params)
+        assert first.status == "succeeded", first
+        assert first.counters == {"found": 8, "skipped": 1, "fetched": 5, "new": 3, "duplicate": 1, "robots": 1,
+                                  "failed": 2, "failed:http_404": 1, "failed:not_an_image": 1}  # fmt: skip
+        listed = {f.url.removeprefix(site.base): f for f in await failures(first.id)}
+        assert set(listed) == {"/missing.jpg", "/notimage.jpg", "/private/x.jpg"}
+        assert listed["/private/x.jpg"].status == "robots"
+
+        again = await run_inline(settings, params)  # fetched URLs are skipped on the next run
+        assert again.counters["skipped"] == 5 and "new" not in again.counters
+
+        site.routes["/missing.jpg"] = sites.jpeg(63110)  # the server is fixed
+        hits = len(site.hits)
+        retry = await run_inline(settings, retry_params(first.params, first.id))
+        assert retry.status == "succeeded", retry
+        assert retry.counters["found"] == 3 and retry.counters["new"] == 1
+        assert all("/ok" not in h for h in site.hits[hits:])  # only the failures were re-fetched
+        assert {f.url.removeprefix(site.base) for f in await failures(retry.id)} == {"/notimage.jpg", "/private/x.jpg"}
+
+
+async def test_retry_failed_only_api(client: AsyncTestClient, migrated: Settings) -> None:
+    job = await run_inline(
+        loopback_settings(migrated), {"plugin": "url_list", "params": {"urls": "http://127.0.0.1:9/a.jpg"}}
+    )
+    assert job.counters["failed"] == 1
+    listed = (await client.get(f"/api/v1/scrapes/{job.id}/failures")).json()
+    assert listed[0]["reason"] == "connection"
+    response = await client.post(f"/api/v1/scrapes/{job.id}/retry-failed")
+    assert response.status_code == 202 and response.json()["params"]["retry_of"] == job.id
+
+
+async def test_a_scrape_can_be_cancelled(migrated: Settings) -> None:
+    with Site() as site:
+        for i in range(40):
+            site.streams[f"/slow{i}.jpg"] = sites.slow(0.3)
+        settings = loopback_settings(migrated, concurrency=2, read_timeout=5.0)
+        urls = "\n".join(site.url(f"/slow{i}.jpg") for i in range(40))
+        task = asyncio.create_task(run_inline(settings, {"plugin": "url_list", "params": {"urls": urls}}))
+        from furrsight.jobs.tables import Job
+
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            row = await Job.select(Job.id).where(Job.status == "running").where(Job.kind == "scraping.scrape").first()
+            if row:
+                break
+        assert row is not None
+        await cancel_job(row["id"])
+        job = await asyncio.wait_for(task, 30)
+    assert job.status == "cancelled"
+    assert job.counters.get("failed", 0) + job.counters.get("new", 0) < 40
+
+
+async def test_many_candidates_go_through_the_process_pool(migrated: Settings) -> None:
+    with Site() as site:
+        for i in range(60):
+            site.routes[f"/p{i}.jpg"] = sites.jpeg(63200 + i)
+        settings = loopback_settings(migrated, ingest_processes=2)
+        urls = "\n".join(site.url(f"/p{i}.jpg") for i in range(60))
+        job = await run_inline(settings, {"plugin": "url_list", "params": {"urls": urls}})
+    assert job.status == "succeeded", job
+    assert job.counters["new"] == 60 and (job.progress_done, job.progress_total) == (60, 60)
+    assert (await get_job(job.id)).counters == job.counters
+
+
+def test_a_broken_plugin_is_reported_not_fatal(tmp_path: Path, settings: Settings) -> None:
+    import msgspec
+
+    folder = tmp_path / "lab-plugins"
+    folder.mkdir()
+    (folder / "broken_one.py").write_text("import not_a_module_anywhere\n")
+    (folder / "no_scrape.py").write_text(
+        "from furrsight.scraping.contract import Scraper\n"
+        "class NoScrape(Scraper):\n    name = 'no_scrape'\n    description = 'forgot scrape'\n"
+    )
+    (folder / "fine.py").write_text(
+        "from furrsight.scraping.contract import Candidate, Scraper\n"
+        "class Fine(Scraper):\n    name = 'fine'\n    description = 'one candidate'\n"
+        "    async def scrape(self, params, ctx):\n        yield Candidate(url='http://example.org/a.jpg')\n"
+    )
+    lab = msgspec.structs.replace(
+        settings, scraping=msgspec.structs.replace(settings.scraping, plugin_dirs=[str(folder)])
+    )
+    listed = list_scrapers(lab)
+    errors = {b.source.rsplit("/", 1)[-1]: b.error for b in listed.broken}
+    assert "not_a_module_anywhere" in errors["broken_one.py"]
+    assert "scrape is not an async generator" in errors["no_scrape.py"]
+    assert {"fine", "url_list", "web_page"} <= {s.name for s in listed.items}  # the others still load
+    check = check_scrapers(lab)
+    assert not check.ok and not check.required and "broken_one.py" in check.detail
+    assert check_scrapers(settings).ok
