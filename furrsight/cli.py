@@ -181,6 +181,11 @@ def show_settings() -> None:
     console.print(table)
 
 
+from furrsight.scraping.cli import app as scrape_app  # noqa: E402
+
+app.add_typer(scrape_app, name="scrape")
+
+
 def main() -> None:
     app(prog_name="furrsight")
 
