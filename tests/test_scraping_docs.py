@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-
 from furrsight.images.tables import Source
 from furrsight.settings import Settings
 from tests import sites
@@ -22,8 +21,8 @@ async def test_the_documented_example_plugin_runs(migrated: Settings, tmp_path: 
     (folder / "json_feed.py").write_text(code)
     with Site() as site:
         site.routes["/a.jpg"], site.routes["/b.jpg"] = sites.jpeg(64000), sites.jpeg(64001)
-        feed = {"entries": [{"link": "https://blog.example/max", "title": "Max", "author": "Ann",
-                             "images": [{"url": site.url("/a.jpg"), "alt": "before"}, {"url": site.url("/b.jpg")}]}]}  # fmt: skip
+        images = [{"url": site.url("/a.jpg"), "alt": "before"}, {"url": site.url("/b.jpg")}]
+        feed = {"entries": [{"link": "https://blog.example/max", "title": "Max", "author": "Ann", "images": images}]}
         site.routes["/feed.json"] = sites.as_json(feed)
         settings = loopback_settings(migrated, plugin_dirs=[str(folder)])
         job = await run_inline(settings, {"plugin": "json_feed", "params": {"feed_url": site.url("/feed.json"),
