@@ -90,14 +90,14 @@ def run_img2dataset(binary: str, url_file: Path, out: Path) -> tuple[int, float]
     return len(list(out.rglob("*.jpg"))), elapsed
 
 
-async def run_ours(url_file: Path, data: Path) -> tuple[int, float, dict[str, int]]:
+async def run_ours(url_file: Path, data: Path, processes: int) -> tuple[int, float, dict[str, int]]:
     os.environ["FURRSIGHT_DATA"] = str(data)
     from furrsight.db.setup import migrate
     from furrsight.settings import load_settings
     from tests.sites import loopback_settings, run_inline
 
     settings = loopback_settings(
-        load_settings(), per_host_concurrency=64, concurrency=64, ingest_processes=0, read_timeout=30.0, retries=0
+        load_settings(), per_host_concurrency=64, concurrency=64, ingest_processes=processes, read_timeout=30.0, retries=0
     )
     await migrate(settings)
     started = time.monotonic()
@@ -112,6 +112,7 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, default=Path(tempfile.gettempdir()) / "furrsight-bench-photos")
     parser.add_argument("--img2dataset", default="/work/bench-venv/bin/img2dataset")
     parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument("--processes", type=int, default=0, help="our ingest processes (0: one per core)")
     args = parser.parse_args()
 
     print(f"{CORES} cores; making {args.count} 1024x768 JPEGs in {args.photos} (cached) …", flush=True)
@@ -134,7 +135,7 @@ def main() -> None:
             (data / "incoming").mkdir(parents=True)
             ours_file = data / "incoming" / "urls.txt"
             ours_file.write_text(url_file.read_text())
-            done, elapsed, counters = asyncio.run(run_ours(ours_file, data))
+            done, elapsed, counters = asyncio.run(run_ours(ours_file, data, args.processes))
             rate = done / elapsed
             print(f"furrsight url_list: {done} images in {elapsed:.1f} s = {rate:.1f} images/s  {counters}")
             if peer_rate:

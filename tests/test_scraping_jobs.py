@@ -8,6 +8,7 @@ from pathlib import Path
 from litestar.testing import AsyncTestClient
 
 from furrsight.doctor import check_scrapers
+from furrsight.images.tables import Source
 from furrsight.jobs.service import cancel_job, get_job
 from furrsight.scraping.service import failures, list_scrapers, retry_params
 from furrsight.settings import Settings
@@ -78,6 +79,7 @@ async def test_counters_failures_skip_and_retry_failed_only(migrated: Settings) 
         assert first.status == "succeeded", first
         assert first.counters == {"found": 8, "skipped": 1, "fetched": 5, "new": 3, "duplicate": 1, "robots": 1,
                                   "failed": 2, "failed:http_404": 1, "failed:not_an_image": 1}  # fmt: skip
+        assert (first.progress_done, first.progress_total) == (8, 8)
         listed = {f.url.removeprefix(site.base): f for f in await failures(first.id)}
         assert set(listed) == {"/missing.jpg", "/notimage.jpg", "/private/x.jpg"}
         assert listed["/private/x.jpg"].status == "robots"
@@ -164,3 +166,43 @@ def test_a_broken_plugin_is_reported_not_fatal(tmp_path: Path, settings: Setting
     check = check_scrapers(lab)
     assert not check.ok and not check.required and "broken_one.py" in check.detail
     assert check_scrapers(settings).ok
+
+
+async def test_over_queries_runs_the_plugin_once_per_enabled_query(migrated: Settings) -> None:
+    from furrsight.queries.service import add_queries, list_queries, set_enabled
+
+    mine = ["corgi de-shedding before after zq1", "corgi bath glow up zq2", "corgi nail trim zq3"]
+    await add_queries([{"text": t, "breed": "corgi"} for t in mine], "manual")
+    ids = {q.text: q.id for q in await list_queries() if q.text in mine}
+    await set_enabled(ids[mine[2]], False)
+
+    def search(query: dict, s: Site) -> sites.Answer:  # type: ignore[type-arg]
+        q = query["q"][0]
+        path = f"/img/{abs(hash(q))}.jpg"
+        s.routes[path] = sites.jpeg(65000 + sum(map(ord, q)))
+        item = {"url": s.url(path), "title": q, "creator": "c", "license": "cc0", "foreign_landing_url": "https://x"}
+        return sites.as_json({"page_count": 1, "results": [item]})
+
+    with Site(routes={"/v1/images/": search}) as site:
+        settings = loopback_settings(migrated, openverse_url=site.base)
+        params = {"plugin": "openverse", "params": {"max_results": 1}, "over_queries": True}
+        job = await run_inline(settings, params)
+    assert job.status == "succeeded", job
+    queries = {r["query"] for r in await Source.select(Source.query).where(Source.job == job.id)}
+    assert {mine[0], mine[1]} <= queries and mine[2] not in queries
+    counts = {q.text: q.images for q in await list_queries() if q.text in mine}
+    assert counts[mine[0]] >= 1 and counts[mine[1]] >= 1 and counts[mine[2]] == 0
+
+
+async def test_the_form_posts_a_scrape_with_an_uploaded_list(client: AsyncTestClient, settings: Settings) -> None:
+    files = {"file": ("urls.csv", b"url,caption\nhttp://192.0.2.1/a.jpg,a dog\n", "text/csv")}
+    response = await client.post(
+        "/scrape/url_list", data={"urls": "", "url_column": "url"}, files=files, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+    job_id = int(response.headers["location"].rsplit("/", 1)[-1])
+    job = await get_job(job_id)
+    staged = Path(job.params["params"]["file"])
+    assert staged.is_relative_to(settings.data_path / "incoming") and staged.read_bytes().startswith(b"url,caption")
+    bad = await client.post("/scrape/web_page", data={"start_urls": "http://x.example/", "depth": "two"})
+    assert bad.status_code == 400 and "params.depth" in bad.text

@@ -120,6 +120,7 @@ class ScrapeRun:
         for c in batch:
             if c.url and (c.url in done or c.url in self.seen):
                 self.job.count("skipped")
+                self.job.done += 1
                 continue
             if c.url:
                 self.seen.add(c.url)
