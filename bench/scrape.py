@@ -97,7 +97,12 @@ async def run_ours(url_file: Path, data: Path, processes: int) -> tuple[int, flo
     from tests.sites import loopback_settings, run_inline
 
     settings = loopback_settings(
-        load_settings(), per_host_concurrency=64, concurrency=64, ingest_processes=processes, read_timeout=30.0, retries=0
+        load_settings(),
+        per_host_concurrency=64,
+        concurrency=64,
+        ingest_processes=processes,
+        read_timeout=30.0,
+        retries=0,
     )
     await migrate(settings)
     started = time.monotonic()

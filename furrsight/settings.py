@@ -65,6 +65,9 @@ class ScrapingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     concurrency: Annotated[int, Doc("Downloads in flight per scrape job, all hosts."), msgspec.Meta(ge=1)] = 16
     connect_timeout: Annotated[float, Doc("Seconds to wait for a connection.")] = 10.0
     read_timeout: Annotated[float, Doc("Seconds to wait for the next bytes of an answer.")] = 30.0
+    request_deadline: Annotated[float, Doc("Longest one download may take in all (a slow drip is cut), seconds.")] = (
+        300.0
+    )
     max_bytes: Annotated[int, Doc("Largest response body a scraper downloads, in bytes.")] = 50 * 1024 * 1024
     retries: Annotated[int, Doc("Retries of a failed request (429, 5xx, network errors)."), msgspec.Meta(ge=0)] = 3
     max_retry_after: Annotated[float, Doc("Longest Retry-After (seconds) honoured before giving up.")] = 120.0

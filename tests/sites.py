@@ -100,6 +100,21 @@ def slow(seconds: float) -> Callable[[BaseHTTPRequestHandler], None]:
     return answer
 
 
+def drip(handler: BaseHTTPRequestHandler) -> None:
+    """A byte every 0.2 s: each read is quick, the whole never ends."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "image/jpeg")
+    handler.send_header("Content-Length", "1000")
+    handler.end_headers()
+    try:
+        for _ in range(1000):
+            handler.wfile.write(b"x")
+            handler.wfile.flush()
+            time.sleep(0.2)
+    except OSError:
+        pass
+
+
 def endless(handler: BaseHTTPRequestHandler) -> None:
     handler.send_response(200)
     handler.send_header("Content-Type", "image/jpeg")

@@ -9,7 +9,7 @@ import pytest
 
 from furrsight.scraping.guard import check_address, parse_networks
 from furrsight.scraping.http import ClientConfig, FetchError, PoliteClient
-from tests.sites import Site, endless, jpeg, rate_limited, slow
+from tests.sites import Site, drip, endless, jpeg, rate_limited, slow
 
 UA = "FurrSight-test/1.0 (+https://example.org/bot)"
 
@@ -80,6 +80,15 @@ async def test_a_slow_server_times_out() -> None:
             with pytest.raises(FetchError) as failed:
                 await http.get(site.url("/slow.jpg"))
     assert failed.value.reason == "timeout"
+
+
+async def test_a_dripping_server_is_cut_at_the_request_deadline() -> None:
+    with Site() as site:
+        site.streams["/drip.jpg"] = drip
+        async with client(read_timeout=1.0, request_deadline=1.5, retries=0) as http:
+            with pytest.raises(FetchError) as failed:
+                await http.get(site.url("/drip.jpg"))
+    assert failed.value.reason == "timeout" and "longer than" in failed.value.message
 
 
 async def test_an_endless_response_is_cut_at_the_byte_cap() -> None:

@@ -74,6 +74,7 @@ class ClientConfig:
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
     max_bytes: int = 50 * 1024 * 1024
+    request_deadline: float = 300.0
     retries: int = 3
     max_retry_after: float = 120.0
     max_redirects: int = 5
@@ -227,6 +228,13 @@ class PoliteClient:
         return max(0.0, when.timestamp() - time.time())
 
     async def _stream(self, url: str, max_bytes: int) -> Response:
+        try:
+            async with asyncio.timeout(self.config.request_deadline):
+                return await self._stream_body(url, max_bytes)
+        except TimeoutError as exc:
+            raise FetchError("timeout", f"{url}: took longer than {self.config.request_deadline:.0f} s") from exc
+
+    async def _stream_body(self, url: str, max_bytes: int) -> Response:
         try:
             async with self._client.stream("GET", url) as raw:
                 declared = raw.headers.get("content-length")
