@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import io
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -78,6 +79,7 @@ def serve(folder: Path) -> tuple[subprocess.Popen[str], str]:
 
 
 def run_img2dataset(binary: str, url_file: Path, out: Path) -> tuple[int, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     subprocess.run(
         [binary, "--url_list", str(url_file), "--output_folder", str(out), "--input_format", "txt",
@@ -87,7 +89,11 @@ def run_img2dataset(binary: str, url_file: Path, out: Path) -> tuple[int, float]
         env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"},
     )  # fmt: skip
     elapsed = time.monotonic() - started
-    return len(list(out.rglob("*.jpg"))), elapsed
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = len(list(out.rglob("*.jpg")))
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    print(f"  cpu per image: img2dataset (all its processes) {1000 * cpu / max(done, 1):.1f} ms")
+    return done, elapsed
 
 
 async def run_ours(url_file: Path, data: Path, processes: int) -> tuple[int, float, dict[str, int]]:
@@ -105,10 +111,15 @@ async def run_ours(url_file: Path, data: Path, processes: int) -> tuple[int, flo
         retries=0,
     )
     await migrate(settings)
+    before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     job = await run_inline(settings, {"plugin": "url_list", "params": {"file": str(url_file)}})
     elapsed = time.monotonic() - started
-    return job.counters.get("new", 0), elapsed, job.counters
+    after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = [(a.ru_utime + a.ru_stime) - (b.ru_utime + b.ru_stime) for a, b in zip(after, before, strict=True)]
+    done = job.counters.get("new", 0)
+    print(f"  cpu per image: fetching process {1000 * cpu[0] / done:.1f} ms, ingest pool {1000 * cpu[1] / done:.1f} ms")
+    return done, elapsed, job.counters
 
 
 def main() -> None:
