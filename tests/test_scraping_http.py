@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import itertools
 import time
 
 import pytest
 
 from furrsight.scraping.guard import check_address, parse_networks
 from furrsight.scraping.http import ClientConfig, FetchError, PoliteClient
+from furrsight.scraping.pacing import SharedPacer
+from furrsight.settings import Settings
 from tests.sites import Site, drip, endless, jpeg, rate_limited, slow
 
 UA = "FurrSight-test/1.0 (+https://example.org/bot)"
 
 
-def client(**overrides: object) -> PoliteClient:
+def client(pacer: SharedPacer | None = None, **overrides: object) -> PoliteClient:
     config = dict(user_agent=UA, allowed_networks=["127.0.0.0/8"], per_host_delay=0.0, connect_timeout=2.0,
                   read_timeout=1.0, retries=2, backoff=0.05)  # fmt: skip
     config.update(overrides)
-    return PoliteClient(ClientConfig(**config))  # type: ignore[arg-type]
+    return PoliteClient(ClientConfig(**config), pacer)  # type: ignore[arg-type]
 
 
 async def test_robots_txt_disallow_is_obeyed_and_cached() -> None:
@@ -128,3 +132,23 @@ def test_private_link_local_and_metadata_addresses_are_blocked() -> None:
             check_address(ipaddress.ip_address(raw), [])
     check_address(ipaddress.ip_address("93.184.216.34"), [])
     check_address(ipaddress.ip_address("10.1.2.3"), parse_networks(["10.0.0.0/8"]))
+
+
+async def test_two_clients_share_one_per_host_delay_through_valkey(settings: Settings) -> None:
+    from furrsight.jobs.broker import valkey_client
+
+    stamps: list[float] = []
+
+    def stamp(query: dict, site: Site) -> tuple[int, dict[str, str], bytes]:  # type: ignore[type-arg]
+        stamps.append(time.monotonic())
+        return jpeg(7)
+
+    with Site(routes={"/a.jpg": stamp, "/robots.txt": (404, {}, b"")}) as site:
+        clients = [
+            client(per_host_delay=0.4, pacer=SharedPacer(valkey_client(settings), "test-pace")) for _ in range(2)
+        ]
+        await asyncio.gather(*(c.get(site.url("/a.jpg")) for c in clients for _ in range(2)))
+        for c in clients:
+            await c.aclose()
+    gaps = [b - a for a, b in itertools.pairwise(sorted(stamps))]
+    assert len(stamps) == 4 and min(gaps) >= 0.3  # unshared, the two clients would send in simultaneous pairs

@@ -21,6 +21,7 @@ import httpx
 import msgspec
 
 from furrsight.scraping.guard import BlockedAddress, GuardedBackend, parse_networks
+from furrsight.scraping.pacing import SharedPacer
 
 logger = logging.getLogger(__name__)
 RETRY_STATUSES = {429, 500, 502, 503, 504}
@@ -87,7 +88,8 @@ class ClientConfig:
 
 
 class _Host:
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, key: str, concurrency: int) -> None:
+        self.key = key
         self.slots = asyncio.Semaphore(concurrency)
         self.lock = asyncio.Lock()
         self.next_at = 0.0
@@ -96,8 +98,9 @@ class _Host:
 
 
 class PoliteClient:
-    def __init__(self, config: ClientConfig) -> None:
+    def __init__(self, config: ClientConfig, pacer: SharedPacer | None = None) -> None:
         self.config = config
+        self.pacer = pacer  # spaces requests to a host across jobs and processes
         timeout = httpx.Timeout(config.read_timeout, connect=config.connect_timeout)
         transport = httpx.AsyncHTTPTransport(retries=0)
         transport._pool._network_backend = GuardedBackend(parse_networks(config.allowed_networks))
@@ -109,6 +112,8 @@ class PoliteClient:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        if self.pacer is not None:
+            await self.pacer.aclose()
 
     async def __aenter__(self) -> PoliteClient:
         return self
@@ -158,7 +163,7 @@ class PoliteClient:
     def _host(self, parts: Any) -> _Host:
         key = f"{parts.scheme}://{parts.netloc}".lower()
         if key not in self._hosts:
-            self._hosts[key] = _Host(self.config.per_host_concurrency)
+            self._hosts[key] = _Host(key, self.config.per_host_concurrency)
         return self._hosts[key]
 
     async def _load_robots(self, robots_url: str) -> RobotFileParser:
@@ -192,6 +197,8 @@ class PoliteClient:
             if wait > 0:
                 await asyncio.sleep(wait)
             host.next_at = time.monotonic() + self.config.per_host_delay
+            if self.pacer is not None:
+                await self.pacer.wait(host.key, self.config.per_host_delay)
 
     async def _request(self, url: str, max_bytes: int, retries: int) -> Response:
         host = self._host(urlsplit(url))

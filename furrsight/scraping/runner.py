@@ -15,11 +15,13 @@ from typing import Any
 import msgspec
 
 from furrsight.images.schemas import Provenance
+from furrsight.jobs.broker import valkey_client
 from furrsight.jobs.runner import JobCancelled, JobContext
 from furrsight.queries.service import enabled_queries
 from furrsight.scraping.contract import Candidate, ScrapeContext
 from furrsight.scraping.http import ClientConfig, FetchError, PoliteClient
 from furrsight.scraping.ingesting import Ingester
+from furrsight.scraping.pacing import SharedPacer
 from furrsight.scraping.service import registry
 from furrsight.scraping.tables import ScrapeUrl
 from furrsight.store import FileStore
@@ -183,7 +185,10 @@ class ScrapeRun:
 async def run_scrape(ctx: JobContext) -> None:
     settings = ctx.settings
     plugin = str(ctx.params.get("plugin"))
-    client = PoliteClient(ClientConfig.from_settings(settings.scraping))
+    pacer = None
+    if settings.broker_url and settings.scraping.per_host_delay > 0:
+        pacer = SharedPacer(valkey_client(settings), settings.broker_namespace)
+    client = PoliteClient(ClientConfig.from_settings(settings.scraping), pacer)
     ingester = Ingester(settings, FileStore(settings.data_path))
     sctx = plugin_context(ctx, client, plugin)
     run = ScrapeRun(ctx, client, ingester, plugin)
