@@ -35,7 +35,9 @@ class Sessions:
         return sid
 
     async def load(self, sid: str) -> SessionData | None:
-        raw = await self.store.get(sid, renew_for=self.idle)
+        # Not get(renew_for=): ValkeyStore's renewal script calls `server.call`, which exists on
+        # Valkey only; writing the value back renews it on Redis too.
+        raw = await self.store.get(sid)
         if raw is None:
             return None
         try:
@@ -45,6 +47,7 @@ class Sessions:
         if time.time() - data.started > self.absolute:
             await self.store.delete(sid)
             return None
+        await self.store.set(sid, raw, expires_in=self.idle)
         return data
 
     async def delete(self, sid: str) -> None:
