@@ -6,11 +6,13 @@ import time
 
 import msgspec
 import pytest
+from litestar.stores.valkey import ValkeyStore
 from litestar.testing import AsyncTestClient
 
 from furrsight.auth import audit, service
-from furrsight.auth.sessions import COOKIE, SessionData
+from furrsight.auth.sessions import COOKIE, SessionData, Sessions
 from furrsight.auth.state import CSRF_COOKIE
+from furrsight.jobs.broker import valkey_client
 from furrsight.settings import Settings
 from tests.conftest import app_client, user_with_token
 
@@ -25,6 +27,12 @@ async def browser_login(client: AsyncTestClient, name: str, password: str, next_
     csrf = client.cookies.get(CSRF_COOKIE)
     form = {"username": name, "password": password, "next": next_url, "_csrf_token": csrf}
     return await client.post("/login", data=form, follow_redirects=False)
+
+
+def own_sessions(client: AsyncTestClient) -> Sessions:  # type: ignore[type-arg]
+    """The app's session store, through a Valkey client of this test's event loop."""
+    state = client.app.state.auth  # type: ignore[attr-defined]
+    return Sessions(ValkeyStore(valkey_client(state.settings), namespace=state.store.namespace), state.settings.auth)
 
 
 def set_cookie_header(response, name: str) -> str:  # type: ignore[no-untyped-def]
@@ -94,7 +102,7 @@ async def test_logout_ends_the_session_on_the_server(anon_client: AsyncTestClien
     csrf = anon_client.cookies.get(CSRF_COOKIE)
     out = await anon_client.post("/logout", data={"_csrf_token": csrf}, follow_redirects=False)
     assert out.status_code == 303 and out.headers["location"] == "/login"
-    assert await anon_client.app.state.auth.sessions.load(sid) is None  # type: ignore[attr-defined]
+    assert await own_sessions(anon_client).load(sid) is None
     anon_client.cookies.set(COOKIE, sid)  # a copy of the old cookie is worthless now
     again = await anon_client.get("/jobs", follow_redirects=False)
     assert again.status_code == 303 and again.headers["location"] == "/login?next=%2Fjobs"
@@ -102,14 +110,14 @@ async def test_logout_ends_the_session_on_the_server(anon_client: AsyncTestClien
 
 async def test_sessions_expire_when_idle_and_after_the_absolute_limit(anon_client: AsyncTestClient) -> None:  # type: ignore[type-arg]
     state = anon_client.app.state.auth  # type: ignore[attr-defined]
-    sessions = state.sessions
+    sessions = own_sessions(anon_client)
     user = await service.create_user("local-expiry", "viewer", "long enough")
     sid = await sessions.create(user.id)
-    ttl = await state.store.expires_in(sid)
+    ttl = await sessions.store.expires_in(sid)
     assert 0 < ttl <= state.settings.auth.session_idle_minutes * 60  # idle: Valkey drops it
     assert await sessions.load(sid) is not None
     old = SessionData(user.id, time.time() - state.settings.auth.session_absolute_hours * 3600 - 1)
-    await state.store.set(sid, msgspec.json.encode(old), expires_in=60)
+    await sessions.store.set(sid, msgspec.json.encode(old), expires_in=60)
     assert await sessions.load(sid) is None  # absolute limit reached although in use
     anon_client.cookies.set(COOKIE, sid)
     assert (await anon_client.get("/api/v1/me")).status_code == 401
