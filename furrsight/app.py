@@ -18,6 +18,7 @@ from furrsight import __version__
 from furrsight.auth import routes as auth_routes
 from furrsight.auth.guards import AUTH_EXCEPTION_HANDLERS, role_guard
 from furrsight.auth.state import auth_middleware, auth_startup
+from furrsight.auth.templating import register_template_helpers
 from furrsight.db.setup import open_database
 from furrsight.images import routes as images_routes
 from furrsight.jobs import routes as jobs_routes
@@ -66,7 +67,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         guards=[role_guard],
         on_shutdown=[on_shutdown],
         plugins=[HTMXPlugin()],
-        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
+        template_config=TemplateConfig(
+            directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=register_template_helpers
+        ),
         exception_handlers={**EXCEPTION_HANDLERS, **AUTH_EXCEPTION_HANDLERS},
         openapi_config=OpenAPIConfig(title="FurrSight", version=__version__, path="/schema"),
     )

@@ -138,3 +138,16 @@ async def test_disabled_password_login_is_refused(migrated: Settings) -> None:
     async with app_client(settings) as client:
         refused = await browser_login(client, "local-off", password)
         assert refused.status_code == 403 and "switched off" in refused.text
+
+
+async def test_secure_cookies_behind_a_proxy_that_says_https(migrated: Settings) -> None:
+    """uvicorn (run with proxy_headers) turns a trusted proxy's X-Forwarded-Proto into the scheme."""
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    async with app_client(migrated) as client:
+        client.app.asgi_handler = ProxyHeadersMiddleware(client.app.asgi_handler, trusted_hosts="*")  # type: ignore[attr-defined]
+        plain = await client.get("/login")
+        assert "secure" not in set_cookie_header(plain, CSRF_COOKIE).lower()
+        client.cookies.clear()
+        proxied = await client.get("/login", headers={"x-forwarded-proto": "https", "x-forwarded-for": "10.0.0.9"})
+        assert "secure" in set_cookie_header(proxied, CSRF_COOKIE).lower()

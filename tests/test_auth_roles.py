@@ -149,3 +149,17 @@ async def test_bad_bearer_token_is_401_even_with_a_session(anon_client: AsyncTes
     response = await anon_client.post("/api/v1/imports", json={"path": "/x"}, headers={"Authorization": header})
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_job_buttons_show_only_for_curators(
+    viewer_client: AsyncTestClient,  # type: ignore[type-arg]
+    curator_client: AsyncTestClient,  # type: ignore[type-arg]
+) -> None:
+    from furrsight.jobs.tables import Job
+
+    job = Job(kind="test.buttons", status="failed", error="for the buttons test")
+    await job.save()
+    seen_by_viewer = (await viewer_client.get(f"/jobs/{job.id}")).text
+    seen_by_curator = (await curator_client.get(f"/jobs/{job.id}")).text
+    assert "for the buttons test" in seen_by_viewer and "/retry" not in seen_by_viewer
+    assert "/retry" in seen_by_curator
