@@ -25,6 +25,8 @@ def test_users_add_list_disable_token_revoke(migrated: Settings) -> None:
     listed = runner.invoke(app, ["users", "list"])
     assert "cli-ivan" in listed.output and "curator" in listed.output
     assert runner.invoke(app, ["users", "set-role", "cli-jane", "admin"]).exit_code == 0
+    changed = runner.invoke(app, ["users", "set-password", "cli-jane", "--password-stdin"], input="a new password\n")
+    assert changed.exit_code == 0
     assert runner.invoke(app, ["users", "disable", "cli-ivan"]).exit_code == 0
     assert runner.invoke(app, ["users", "enable", "cli-ivan"]).exit_code == 0
     made = runner.invoke(app, ["users", "token", "cli-ivan", "--label", "script"])
@@ -37,6 +39,7 @@ def test_users_add_list_disable_token_revoke(migrated: Settings) -> None:
 
 
 async def test_cli_changes_reach_the_service(migrated: Settings) -> None:
+    assert await service.check_password("cli-jane", "a new password") is not None
     users = {u.username: u for u in await service.list_users()}
     assert users["cli-jane"].role == "admin" and users["cli-ivan"].active
     assert all(t.revoked_at for t in await service.list_tokens("cli-ivan"))

@@ -19,8 +19,11 @@ from tests.conftest import ROOT
 
 async def scenario() -> None:
     from furrsight.app import create_app
+    from furrsight.auth.routes import SETUP_ACCOUNT
     from furrsight.auth.state import CSRF_COOKIE
+    from furrsight.auth.throttle import Throttle
     from furrsight.db.setup import migrate
+    from furrsight.jobs.broker import valkey_client
     from furrsight.settings import load_settings
 
     settings = load_settings()
@@ -38,6 +41,11 @@ async def scenario() -> None:
         form["_csrf_token"] = client.cookies.get(CSRF_COOKIE)
         wrong = await client.post("/setup", data={**form, "code": "0000-0000-0000"})
         assert wrong.status_code == 400 and "setup code is wrong" in wrong.text
+        for _ in range(2):  # the limit is 3 (see the env below): then even the right code waits
+            await client.post("/setup", data={**form, "code": "0000-0000-0000"})
+        throttled = await client.post("/setup", data={**form, "code": code})
+        assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) > 0
+        await Throttle(valkey_client(settings), settings.auth, prefix="firstrun:auth:fail").succeeded(SETUP_ACCOUNT)
         done = await client.post("/setup", data={**form, "code": code}, follow_redirects=False)
         assert done.status_code == 303, done.text
         assert (await client.get("/api/v1/me")).json() == {"username": "first-admin", "role": "admin", "via": "session"}
@@ -50,6 +58,7 @@ async def scenario() -> None:
 
 def test_first_run_offers_only_setup_behind_the_console_code(settings: Settings, tmp_root: Path) -> None:
     env = {**os.environ, "FURRSIGHT_DATA": str(tmp_root / "firstrun"), "FURRSIGHT_BROKER_NAMESPACE": "firstrun"}
+    env["FURRSIGHT_AUTH_MAX_FAILURES_PER_ACCOUNT"] = "3"
     env["PYTHONPATH"] = str(ROOT)
     run = subprocess.run(
         [sys.executable, "-c", "import asyncio, tests.test_auth_firstrun as t; asyncio.run(t.scenario())"],

@@ -1,4 +1,4 @@
-"""``furrsight users``: add, list, disable, enable, set-role, token, revoke-token, tokens."""
+"""``furrsight users``: add, set-password, list, disable, enable, set-role, token, tokens, revoke-token."""
 
 from __future__ import annotations
 
@@ -63,6 +63,17 @@ def add(
     password = _read_password(password_stdin)
     user = _run(service.create_user(name, role, password, actor="cli"))
     console.print(f"user {user.username} created ({user.role})")
+
+
+@app.command("set-password")
+def set_password(
+    name: str,
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from standard input"),
+) -> None:
+    """Set a local account's password (asked twice)."""
+    password = _read_password(password_stdin)
+    _run(service.set_password(name, password, actor="cli"))
+    console.print(f"password of {name} changed")
 
 
 @app.command("list")

@@ -25,6 +25,7 @@ from furrsight.auth.sessions import COOKIE
 from furrsight.auth.state import AuthState
 
 OIDC_COOKIE = "furrsight_oidc"
+SETUP_ACCOUNT = " setup"  # the throttle's account name for wrong setup codes (no user name has a space)
 PUBLIC = {"public": True}
 
 
@@ -122,11 +123,22 @@ async def setup(request: Request[Any, Any, Any]) -> Response[Any]:
     form = await request.form()
     username = str(form.get("username") or "").strip()
     password = str(form.get("password") or "")
+    wait = await state.throttle.retry_after(address(request), SETUP_ACCOUNT)
+    if wait:
+        context = {"error": f"too many wrong setup codes: try again in {wait} seconds", "username": username}
+        return Template(
+            template_name="auth/setup.html", context=context, status_code=429, headers={"Retry-After": str(wait)}
+        )
     try:
         if password != str(form.get("password2") or ""):
             raise SetupError("the two passwords differ")
         await create_first_admin(state.settings, str(form.get("code") or ""), username, password, address(request))
-    except (SetupError, PasswordError, service.AccountError) as exc:
+    except SetupError as exc:
+        if "setup code" in str(exc):
+            await state.throttle.failed(address(request), SETUP_ACCOUNT)
+        context = {"error": str(exc), "username": username}
+        return Template(template_name="auth/setup.html", context=context, status_code=400)
+    except (PasswordError, service.AccountError) as exc:
         return Template(
             template_name="auth/setup.html", context={"error": str(exc), "username": username}, status_code=400
         )
