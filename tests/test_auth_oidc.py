@@ -137,3 +137,32 @@ async def test_user_disabled_after_sign_in_is_locked_out(
     assert page.status_code == 303 and page.headers["location"].startswith("/login")
     again = await sso.get(await start(sso), follow_redirects=False)
     assert again.status_code == 400 and "disabled" in again.text
+
+
+async def test_a_discovery_document_for_another_issuer_is_refused(provider: Provider) -> None:
+    from furrsight.auth.oidc import OIDC, OIDCError
+    from furrsight.settings import AuthSettings
+
+    wrong = OIDC(
+        AuthSettings(
+            oidc_issuer="https://login.example.org",
+            oidc_discovery_url=f"{provider.issuer}/.well-known/openid-configuration",
+            oidc_client_id="furrsight",
+        )
+    )
+    with pytest.raises(OIDCError, match="names the issuer"):
+        await wrong.metadata()
+
+
+def test_role_from_claim_or_groups_highest_wins() -> None:
+    from furrsight.auth.oidc import OIDC
+    from furrsight.settings import AuthSettings
+
+    oidc = OIDC(
+        AuthSettings(oidc_role_claim="fs_role", oidc_group_roles=["lab=viewer", "leads=admin", "staff=curator"])
+    )
+    assert oidc.role_for({"fs_role": "curator"}) == "curator"
+    assert oidc.role_for({"fs_role": "emperor"}) is None  # not a role: ignored
+    assert oidc.role_for({"groups": ["lab", "staff"]}) == "curator"
+    assert oidc.role_for({"groups": "leads", "fs_role": "viewer"}) == "admin"
+    assert oidc.role_for({"groups": ["visitors"]}) is None  # then: the default role for a new account

@@ -64,7 +64,11 @@ class OIDC:
 
     async def metadata(self) -> dict[str, Any]:
         if self._metadata is None or time.monotonic() - self._fetched > CACHE_SECONDS:
-            self._metadata = await self._get_json(self._discovery_url())
+            meta = await self._get_json(self._discovery_url())
+            configured = self.settings.oidc_issuer.rstrip("/")
+            if configured and str(meta.get("issuer", "")).rstrip("/") != configured:
+                raise OIDCError(f"the discovery document names the issuer {meta.get('issuer')!r}, not {configured!r}")
+            self._metadata = meta
             self._keys = None
             self._fetched = time.monotonic()
         return self._metadata
