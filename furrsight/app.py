@@ -17,7 +17,7 @@ from litestar.template.config import TemplateConfig
 from furrsight import __version__
 from furrsight.auth import routes as auth_routes
 from furrsight.auth.guards import AUTH_EXCEPTION_HANDLERS, role_guard
-from furrsight.auth.state import auth_middleware, auth_startup
+from furrsight.auth.state import OPENAPI_SECURITY, auth_middleware, auth_startup
 from furrsight.auth.templating import register_template_helpers
 from furrsight.db.setup import open_database
 from furrsight.images import routes as images_routes
@@ -71,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=register_template_helpers
         ),
         exception_handlers={**EXCEPTION_HANDLERS, **AUTH_EXCEPTION_HANDLERS},
-        openapi_config=OpenAPIConfig(title="FurrSight", version=__version__, path="/schema"),
+        openapi_config=OpenAPIConfig(title="FurrSight", version=__version__, path="/schema", **OPENAPI_SECURITY),
     )
     app.state.settings = settings
     app.state.store = store

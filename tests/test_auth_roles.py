@@ -163,3 +163,9 @@ async def test_job_buttons_show_only_for_curators(
     seen_by_curator = (await curator_client.get(f"/jobs/{job.id}")).text
     assert "for the buttons test" in seen_by_viewer and "/retry" not in seen_by_viewer
     assert "/retry" in seen_by_curator
+
+
+async def test_openapi_spec_names_the_bearer_scheme(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    spec = (await client.get("/schema/openapi.json")).json()
+    assert spec["components"]["securitySchemes"]["BearerToken"]["scheme"] == "bearer"
+    assert {"BearerToken": []} in spec["security"]

@@ -12,6 +12,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.middleware import DefineMiddleware
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.stores.valkey import ValkeyStore
 
 from furrsight.auth import service
@@ -23,6 +24,15 @@ from furrsight.auth.throttle import Throttle
 from furrsight.settings import Settings
 
 log = logging.getLogger("furrsight.auth")
+# The OpenAPI spec says how scripts authenticate: `Authorization: Bearer <token>`.
+OPENAPI_SECURITY: dict[str, Any] = {
+    "security": [{"BearerToken": []}],
+    "components": Components(
+        security_schemes={
+            "BearerToken": SecurityScheme(type="http", scheme="bearer", description="furrsight users token")
+        }
+    ),
+}
 CSRF_COOKIE = "furrsight_csrf"
 
 
