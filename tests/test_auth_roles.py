@@ -169,3 +169,17 @@ async def test_openapi_spec_names_the_bearer_scheme(client: AsyncTestClient) -> 
     spec = (await client.get("/schema/openapi.json")).json()
     assert spec["components"]["securitySchemes"]["BearerToken"]["scheme"] == "bearer"
     assert {"BearerToken": []} in spec["security"]
+
+
+async def test_disabling_a_user_stops_their_tokens_and_password(anon_client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    from tests.test_auth_local import browser_login
+
+    name, token = await user_with_token("curator", "dis-ursula")
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert (await anon_client.get("/api/v1/me", headers=bearer)).status_code == 200
+    await service.set_active(name, False, actor="test")
+    assert (await anon_client.get("/api/v1/me", headers=bearer)).status_code == 401
+    refused = await browser_login(anon_client, name, "password-of-" + name)
+    assert refused.status_code == 401 and "wrong user name or password" in refused.text
+    await service.set_active(name, True, actor="test")
+    assert (await anon_client.get("/api/v1/me", headers=bearer)).json()["username"] == name
