@@ -39,6 +39,7 @@ def address(request: Request[Any, Any, Any]) -> str:
 
 def _login_page(request: Request[Any, Any, Any], status: int = 200, **context: Any) -> Template:
     state = _state(request)
+    headers = context.pop("headers", None)
     context.setdefault("next", "/")
     return Template(
         template_name="auth/login.html",
@@ -49,7 +50,7 @@ def _login_page(request: Request[Any, Any, Any], status: int = 200, **context: A
             **context,
         },
         status_code=status,
-        headers=context.pop("headers", None),
+        headers=headers,
     )
 
 
