@@ -252,17 +252,27 @@ def loopback_settings(settings: Any, **scraping: Any) -> Any:
     )
 
 
-async def run_inline(settings: Any, params: dict[str, Any], handler: Any = None, kind: str = "scraping.scrape") -> Any:
-    """Record a job and run it here through the real job runner (no broker): returns the job."""
+async def start_inline(
+    settings: Any, params: dict[str, Any], handler: Any = None, kind: str = "scraping.scrape"
+) -> tuple[int, Any]:
+    """Record a job and start it here through the real job runner (no broker): (job id, task)."""
+    import asyncio
     import secrets
 
     from furrsight.jobs.runner import run_job
-    from furrsight.jobs.service import get_job
     from furrsight.jobs.tables import Job
     from furrsight.scraping.runner import run_scrape
 
     token = secrets.token_hex(8)
     row = Job(kind=kind, params=params, run_token=token)
     await row.save()
-    await run_job(row.id, token, handler or run_scrape, settings)
-    return await get_job(row.id)
+    return row.id, asyncio.create_task(run_job(row.id, token, handler or run_scrape, settings))
+
+
+async def run_inline(settings: Any, params: dict[str, Any], handler: Any = None, kind: str = "scraping.scrape") -> Any:
+    """Record a job and run it here through the real job runner: returns the finished job."""
+    from furrsight.jobs.service import get_job
+
+    job_id, task = await start_inline(settings, params, handler, kind)
+    await task
+    return await get_job(job_id)

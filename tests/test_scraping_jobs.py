@@ -15,7 +15,7 @@ from furrsight.settings import Settings
 from tests import sites
 from tests.conftest import WorkerProcess, wait_for_job
 from tests.images import photo
-from tests.sites import Site, loopback_settings, run_inline
+from tests.sites import Site, loopback_settings, run_inline, start_inline
 
 
 async def test_scrapers_api_lists_plugins_with_their_params_schema(client: AsyncTestClient) -> None:
@@ -113,17 +113,14 @@ async def test_a_scrape_can_be_cancelled(migrated: Settings) -> None:
             site.streams[f"/slow{i}.jpg"] = sites.slow(0.3)
         settings = loopback_settings(migrated, concurrency=2, read_timeout=5.0)
         urls = "\n".join(site.url(f"/slow{i}.jpg") for i in range(40))
-        task = asyncio.create_task(run_inline(settings, {"plugin": "url_list", "params": {"urls": urls}}))
-        from furrsight.jobs.tables import Job
-
+        job_id, task = await start_inline(settings, {"plugin": "url_list", "params": {"urls": urls}})
         for _ in range(100):
             await asyncio.sleep(0.1)
-            row = await Job.select(Job.id).where(Job.status == "running").where(Job.kind == "scraping.scrape").first()
-            if row:
+            if (await get_job(job_id)).status == "running":
                 break
-        assert row is not None
-        await cancel_job(row["id"])
-        job = await asyncio.wait_for(task, 30)
+        await cancel_job(job_id)
+        await asyncio.wait_for(task, 30)
+        job = await get_job(job_id)
     assert job.status == "cancelled"
     assert job.counters.get("failed", 0) + job.counters.get("new", 0) < 40
 
