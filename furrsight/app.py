@@ -17,9 +17,11 @@ from litestar.template.config import TemplateConfig
 from furrsight import __version__
 from furrsight.db.setup import open_database
 from furrsight.images import routes as images_routes
+from furrsight.inference import routes as inference_routes
 from furrsight.jobs import routes as jobs_routes
 from furrsight.jobs.broker import create_broker, valkey_client
 from furrsight.pipeline import register_tasks
+from furrsight.search import routes as search_routes
 from furrsight.settings import Settings, load_settings
 from furrsight.store import FileStore
 from furrsight.web.errors import EXCEPTION_HANDLERS
@@ -53,6 +55,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health,
             jobs_routes.router,
             images_routes.router,
+            inference_routes.router,
+            search_routes.router,
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],
         dependencies={"settings": _constant(settings), "store": _constant(store), "broker": _constant(broker)},

@@ -56,6 +56,19 @@ class ScrapingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     )
 
 
+class SearchSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    model: Annotated[str, Doc("Active image model: embeddings, similar and text search, breeds.")] = (
+        "efficientnet-lite0"
+    )
+    batch_size: Annotated[int, Doc("Images per inference batch."), msgspec.Meta(ge=1)] = 16
+    not_a_dog_below: Annotated[float, Doc("Dog probability under which a photo is flagged 'not a dog'.")] = 0.5
+    prefilter_factor: Annotated[
+        int, Doc("Bit-prefilter candidates per result (at least 100) before exact re-scoring.")
+    ] = 10
+    near_dup_distance: Annotated[float, Doc("Cosine distance under which two images are near-duplicates.")] = 0.05
+    idle_unload_s: Annotated[int, Doc("Seconds after which an unused model is unloaded.")] = 600
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[str, Doc("Directory holding the database, files, models, exports and logs.")] = msgspec.field(
         default_factory=_default_data_dir
@@ -76,6 +89,10 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     )
     scraping: Annotated[ScrapingSettings, Doc("Scrapers and their HTTP client.")] = msgspec.field(
         default_factory=ScrapingSettings
+    )
+
+    search: Annotated[SearchSettings, Doc("Models, embeddings, similarity and breed search.")] = msgspec.field(
+        default_factory=SearchSettings
     )
 
     @property

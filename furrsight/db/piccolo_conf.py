@@ -16,5 +16,6 @@ APP_REGISTRY = AppRegistry(
     apps=[
         "furrsight.jobs.piccolo_app",
         "furrsight.images.piccolo_app",
+        "furrsight.search.piccolo_app",
     ]
 )

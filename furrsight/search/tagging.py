@@ -1,0 +1,59 @@
+"""Breed tags in the database: write (idempotent per image), list by breed, count."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from furrsight.db.piccolo_conf import DATABASE
+from furrsight.search.breeds import BreedResult
+from furrsight.search.schemas import TaggedImage, TaggedPage
+from furrsight.search.tables import BreedTag
+
+
+async def save_tags(model: str, ids: list[int], results: list[BreedResult]) -> None:
+    rows = [
+        BreedTag(image=i, model=model, breed=r.breed, confidence=r.confidence,
+                 dog_probability=r.dog_probability, is_dog=r.is_dog)
+        for i, r in zip(ids, results, strict=True)
+    ]  # fmt: skip
+    async with DATABASE.write_transaction():
+        await BreedTag.delete().where(BreedTag.image.is_in(ids))
+        await BreedTag.insert(*rows)
+
+
+async def ids_without_tag(model: str, states: tuple[str, ...]) -> list[int]:
+    marks = ",".join("{}" for _ in states)
+    rows = await BreedTag.raw(
+        f"SELECT id FROM images WHERE state IN ({marks}) "  # noqa: S608
+        "AND id NOT IN (SELECT image FROM breed_tags WHERE model = {}) ORDER BY id",
+        *states,
+        model,
+    )
+    return [r["id"] for r in rows]
+
+
+async def tagged_images(
+    breed: str | None, limit: int, before: int | None = None, dogs: bool | None = None
+) -> TaggedPage:
+    """Tagged images, newest first; ``breed`` filters by breed, ``dogs=False`` lists the flagged."""
+    query = BreedTag.select().order_by(BreedTag.image, ascending=False).limit(limit + 1)
+    if breed:
+        query = query.where(BreedTag.breed == breed)
+    if dogs is not None:
+        query = query.where(BreedTag.is_dog == dogs)
+    if before is not None:
+        query = query.where(BreedTag.image < before)
+    rows: list[dict[str, Any]] = await query
+    items = [
+        TaggedImage(id=r["image"], breed=r["breed"], confidence=r["confidence"],
+                    dog_probability=r["dog_probability"], is_dog=bool(r["is_dog"]))
+        for r in rows[:limit]
+    ]  # fmt: skip
+    return TaggedPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+
+async def breed_counts() -> list[tuple[str, int]]:
+    rows = await BreedTag.raw(
+        "SELECT coalesce(breed, '(not a dog)') AS breed, count(*) AS n FROM breed_tags GROUP BY 1 ORDER BY n DESC"
+    )
+    return [(r["breed"], r["n"]) for r in rows]
