@@ -181,6 +181,15 @@ def show_settings() -> None:
     console.print(table)
 
 
+def _add_feature_commands() -> None:
+    from furrsight.inference.cli import app as models_app
+
+    app.add_typer(models_app, name="models")
+
+
+_add_feature_commands()
+
+
 def main() -> None:
     app(prog_name="furrsight")
 

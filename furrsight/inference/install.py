@@ -144,11 +144,16 @@ class ModelStore:
                     continue
                 if not entry.url:
                     raise ModelError(f"{name}: file {entry.path} has no URL: install it with `furrsight models import`")
-                done = _download(http, entry, dest, done, total, progress)
+                try:
+                    done = _download(http, entry, dest, done, total, progress)
+                except httpx.HTTPError as exc:
+                    raise ModelError(f"cannot download {entry.url}: {exc}; `pull` again resumes") from exc
                 hashes[entry.path] = self._check(entry, dest)
         finally:
             if own:
                 http.close()
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
         self._finish(manifest, hashes)
         return manifest
 
