@@ -35,7 +35,7 @@ class FileServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 body = server.files.get(self.path.lstrip("/"))
                 if body is None:
                     self.send_response(404)
