@@ -20,7 +20,7 @@ from furrsight.inference.onnx_runtime import OnnxModel
 from furrsight.inference.residency import Residency
 from furrsight.settings import Settings
 from tests.conftest import WorkerProcess, wait_for_job
-from tests.tiny_models import make_tiny_clip, make_tiny_gguf
+from tests.tiny_models import make_tiny_clip, make_tiny_gguf, make_tiny_mmproj
 
 
 class FileServer:
@@ -213,6 +213,25 @@ def test_a_tiny_gguf_loads_and_answers_schema_constrained_json(tmp_path: Path) -
         loaded.chat_json([{"role": "user", "content": "same dog?"}], schema, max_tokens=2)
     residency.acquire("other-llm", lambda: GGUFChat(path, n_ctx=256, n_gpu_layers=0), large=True)
     assert not chat.loaded  # made room: one large model at a time
+
+
+def test_a_tiny_vision_language_gguf_sees_an_image(tmp_path: Path) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    chat = GGUFChat(make_tiny_gguf(tmp_path / "vlm.gguf"), make_tiny_mmproj(tmp_path / "mmproj.gguf"), n_ctx=512,
+                    n_gpu_layers=0)  # fmt: skip
+    png = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(png, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+    content = [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": "same dog?"}]
+    schema = {"type": "object", "properties": {"same_dog": {"type": "boolean"}}, "required": ["same_dog"]}
+    answer = chat.chat_json([{"role": "user", "content": content}], schema, max_tokens=64)
+    assert isinstance(answer["same_dog"], bool)
+    chat.unload()
+    assert not chat.loaded
 
 
 def test_cli_lists_imports_and_verifies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,9 @@
   -> L2) and a text tower (embedding lookup -> mean -> L2) sharing ``dim`` -- plus a word-level
   ``tokenizers`` tokenizer, each with its ``manifest.toml``, ready for ``ModelStore.import_files``;
 * ``make_tiny_gguf(path, ...)``: a random llama-architecture GGUF chat model (byte vocabulary, a
-  chat template) that llama.cpp loads in milliseconds.
+  chat template) that llama.cpp loads in milliseconds;
+* ``make_tiny_mmproj(path, ...)``: a random LLaVA-style vision projector (CLIP ViT + MLP) for it,
+  which ``MTMDChatHandler`` loads and uses to encode an image.
 """
 
 from __future__ import annotations
@@ -132,8 +134,10 @@ def make_tiny_gguf(
     types = [gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL] + [gguf.TokenType.BYTE] * 256
     vocab = len(tokens)
     template = chat_template or (
-        "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
-        "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+        "{% for m in messages %}<|{{ m['role'] }}|>"
+        "{% if m['content'] is string %}{{ m['content'] }}"
+        "{% else %}{% for p in m['content'] %}{% if p['type'] == 'text' %}{{ p['text'] }}{% endif %}{% endfor %}"
+        "{% endif %}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = gguf.GGUFWriter(str(path), "llama")
@@ -173,6 +177,70 @@ def make_tiny_gguf(
         tensor(f"blk.{i}.ffn_gate.weight", n_ff, n_embd)
         tensor(f"blk.{i}.ffn_up.weight", n_ff, n_embd)
         tensor(f"blk.{i}.ffn_down.weight", n_embd, n_ff)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def make_tiny_mmproj(
+    path: Path,
+    *,
+    n_embd_llm: int = 64,
+    width: int = 32,
+    n_ff: int = 64,
+    image_size: int = 32,
+    patch_size: int = 8,
+    n_layer: int = 1,
+    n_head: int = 2,
+    seed: int = 0,
+) -> Path:
+    """Write a random LLaVA-style mmproj (~0.1 MB): a ViT of ``n_layer`` blocks and a two-layer MLP
+    projecting to ``n_embd_llm`` (the LLM's embedding width, 64 for ``make_tiny_gguf``'s default)."""
+    import gguf
+
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = gguf.GGUFWriter(str(path), "clip")
+    writer.add_bool("clip.has_vision_encoder", True)
+    writer.add_bool("clip.has_text_encoder", False)
+    writer.add_bool("clip.has_llava_projector", True)
+    writer.add_string("clip.projector_type", "mlp")
+    writer.add_bool("clip.use_gelu", True)
+    for key, value in (("image_size", image_size), ("patch_size", patch_size), ("embedding_length", width),
+                       ("feed_forward_length", n_ff), ("projection_dim", n_embd_llm), ("block_count", n_layer),
+                       ("attention.head_count", n_head)):  # fmt: skip
+        writer.add_uint32(f"clip.vision.{key}", value)
+    writer.add_float32("clip.vision.attention.layer_norm_epsilon", 1e-6)
+    writer.add_array("clip.vision.image_mean", [0.5, 0.5, 0.5])
+    writer.add_array("clip.vision.image_std", [0.5, 0.5, 0.5])
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+
+    def tensor(name: str, *shape: int, ones: bool = False) -> None:
+        data = np.ones(shape, np.float32) if ones else rng.normal(0, 0.02, size=shape).astype(np.float32)
+        writer.add_tensor(name, data)
+
+    tensor("v.patch_embd.weight", width, 3, patch_size, patch_size)
+    tensor("v.class_embd", width)
+    tensor("v.position_embd.weight", (image_size // patch_size) ** 2 + 1, width)
+    tensor("v.pre_ln.weight", width, ones=True)
+    tensor("v.pre_ln.bias", width)
+    for i in range(n_layer):
+        for part in ("attn_q", "attn_k", "attn_v", "attn_out"):
+            tensor(f"v.blk.{i}.{part}.weight", width, width)
+            tensor(f"v.blk.{i}.{part}.bias", width)
+        for part in ("ln1", "ln2"):
+            tensor(f"v.blk.{i}.{part}.weight", width, ones=True)
+            tensor(f"v.blk.{i}.{part}.bias", width)
+        tensor(f"v.blk.{i}.ffn_up.weight", n_ff, width)
+        tensor(f"v.blk.{i}.ffn_up.bias", n_ff)
+        tensor(f"v.blk.{i}.ffn_down.weight", width, n_ff)
+        tensor(f"v.blk.{i}.ffn_down.bias", width)
+    tensor("mm.0.weight", n_embd_llm, width)
+    tensor("mm.0.bias", n_embd_llm)
+    tensor("mm.2.weight", n_embd_llm, n_embd_llm)
+    tensor("mm.2.bias", n_embd_llm)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

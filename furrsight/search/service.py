@@ -73,46 +73,54 @@ async def _paths(store: FileStore, ids: list[int]) -> list[tuple[int, Path]]:
     return [(r["id"], store.file_path(r["sha256"])) for r in rows]
 
 
+def _put(conn: sqlite3.Connection, name: str, ids: list[int], vecs: np.ndarray) -> None:
+    vectors.put(conn, name, ids, vecs)
+    marks = ",".join("?" * len(ids))
+    conn.execute(
+        f"UPDATE images SET state = 'embedded' WHERE id IN ({marks}) AND state IN ('stored', 'processed')",  # noqa: S608
+        ids,
+    )
+
+
+async def _store_batch(
+    settings: Settings, conn: sqlite3.Connection, name: str, ids: list[int], vecs: np.ndarray, probs: Any
+) -> None:
+    await asyncio.to_thread(_put, conn, name, ids, vecs)
+    if probs is not None:
+        await save_tags(name, ids, [identify(p, settings.search.not_a_dog_below) for p in probs])
+
+
 async def process_images(ctx: JobContext, name: str, ids: list[int]) -> None:
     """Embed ``ids`` with model ``name`` in batches: vectors, and breed tags when it classifies.
-    Decoding the next batch overlaps inference of the current one; cancellation is checked
-    between batches."""
+    Decoding and inference use every core in turn (as a bare loop does); the database writes of
+    one batch overlap the next batch. Cancellation is checked between batches."""
     settings = ctx.settings
     store = FileStore(settings.data_path)
     embedder = await asyncio.to_thread(image_embedder, model_store(settings), name)
     ctx.log(f"model {name} on {embedder.model.provider}; {len(ids)} images, batches of {settings.search.batch_size}")
     await ctx.set_total(len(ids))
     size = settings.search.batch_size
-    batches = [ids[i : i + size] for i in range(0, len(ids), size)]
-
-    async def prepare(batch: list[int]) -> tuple[list[int], np.ndarray, list[str]]:
-        return await asyncio.to_thread(_prepare, embedder, await _paths(store, batch))
-
-    pending = asyncio.ensure_future(prepare(batches[0])) if batches else None
-    for index in range(len(batches)):
-        assert pending is not None
-        done_ids, pixels, errors = await pending
-        pending = asyncio.ensure_future(prepare(batches[index + 1])) if index + 1 < len(batches) else None
-        try:
+    writing: asyncio.Future[None] | None = None
+    conn = connect(settings.db_path, settings.db_busy_timeout_ms, any_thread=True)  # one for the job's writes
+    try:
+        for lo in range(0, len(ids), size):
+            batch = ids[lo : lo + size]
             await ctx.check_cancelled()
-        except BaseException:
-            if pending:
-                pending.cancel()
-            raise
-        for error in errors:
-            ctx.log(error)
-        ctx.count("failed", len(errors))
-        if done_ids:
-            vecs, probs = await asyncio.to_thread(embedder.run, pixels)
-            await in_db(settings, vectors.put, name, done_ids, vecs)
-            if probs is not None:
-                tags = [identify(p, settings.search.not_a_dog_below) for p in probs]
-                await save_tags(name, done_ids, tags)
-            await Image.update({Image.state: "embedded"}).where(
-                Image.id.is_in(done_ids) & Image.state.is_in(["stored", "processed"])
-            )
-            ctx.count("embedded", len(done_ids))
-        await ctx.advance(len(batches[index]))
+            done_ids, pixels, errors = await asyncio.to_thread(_prepare, embedder, await _paths(store, batch))
+            for error in errors:
+                ctx.log(error)
+            ctx.count("failed", len(errors))
+            if done_ids:
+                vecs, probs = await asyncio.to_thread(embedder.run, pixels)
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(_store_batch(settings, conn, name, done_ids, vecs, probs))
+                ctx.count("embedded", len(done_ids))
+            await ctx.advance(len(batch))
+    finally:
+        if writing is not None:
+            await writing
+        conn.close()
 
 
 async def run_embed(ctx: JobContext) -> None:
