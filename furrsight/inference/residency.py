@@ -61,6 +61,12 @@ class Residency:
                 self.release(key)
             return idle
 
+    def peek(self, key: str) -> Any:
+        """The resident model for ``key``, or None (does not count as a use)."""
+        with self._lock:
+            entry = self._models.get(key)
+            return None if entry is None else entry[0]
+
     def resident(self) -> list[str]:
         with self._lock:
             return sorted(self._models)

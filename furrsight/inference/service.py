@@ -89,7 +89,7 @@ def runtime_report() -> dict[str, Any]:
     """Resident models and the ONNX provider each really got (for the models page and doctor)."""
     out: dict[str, Any] = {"resident": RESIDENCY.resident(), "providers": {}}
     for key in RESIDENCY.resident():
-        model = RESIDENCY.acquire(key, lambda: None)
+        model = RESIDENCY.peek(key)
         provider = getattr(model, "provider", None)
         if provider:
             out["providers"][key] = provider

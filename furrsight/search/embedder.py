@@ -95,7 +95,11 @@ def _onnx(models: ModelStore, manifest: Manifest, residency: Residency) -> OnnxM
     return residency.acquire(f"{manifest.name}:{entry.path}", lambda: OnnxModel(path), large=manifest.large)  # type: ignore[no-any-return]
 
 
-def image_embedder(models: ModelStore, name: str, residency: Residency = RESIDENCY) -> ImageEmbedder:
+def image_embedder(
+    models: ModelStore, name: str, residency: Residency = RESIDENCY, idle_unload_s: float | None = None
+) -> ImageEmbedder:
+    if idle_unload_s is not None:
+        residency.unload_idle(idle_unload_s)
     manifest = models.require(name)
     return ImageEmbedder(manifest, _onnx(models, manifest, residency))
 

@@ -20,6 +20,7 @@ from furrsight.db.engine import connect
 from furrsight.images.tables import Image
 from furrsight.inference.install import ModelStore
 from furrsight.inference.manifest import ModelError
+from furrsight.inference.residency import RESIDENCY
 from furrsight.jobs.runner import JobContext
 from furrsight.jobs.service import submit
 from furrsight.search import vectors
@@ -68,6 +69,15 @@ def _prepare(embedder: ImageEmbedder, items: list[tuple[int, Path]]) -> tuple[li
     return ids, (np.stack(arrays) if arrays else np.zeros((0,))), errors
 
 
+def _embed_batch(embedder: ImageEmbedder, items: list[tuple[int, Path]]) -> tuple[list[int], Any, Any, list[str]]:
+    """Decode, preprocess and run one batch in one worker-thread call."""
+    ids, pixels, errors = _prepare(embedder, items)
+    if not ids:
+        return ids, None, None, errors
+    vecs, probs = embedder.run(pixels)
+    return ids, vecs, probs, errors
+
+
 async def _paths(store: FileStore, ids: list[int]) -> list[tuple[int, Path]]:
     rows = await Image.select(Image.id, Image.sha256).where(Image.id.is_in(ids)).order_by(Image.id)
     return [(r["id"], store.file_path(r["sha256"])) for r in rows]
@@ -96,7 +106,9 @@ async def process_images(ctx: JobContext, name: str, ids: list[int]) -> None:
     one batch overlap the next batch. Cancellation is checked between batches."""
     settings = ctx.settings
     store = FileStore(settings.data_path)
-    embedder = await asyncio.to_thread(image_embedder, model_store(settings), name)
+    embedder = await asyncio.to_thread(
+        image_embedder, model_store(settings), name, RESIDENCY, settings.search.idle_unload_s
+    )
     ctx.log(f"model {name} on {embedder.model.provider}; {len(ids)} images, batches of {settings.search.batch_size}")
     await ctx.set_total(len(ids))
     size = settings.search.batch_size
@@ -106,12 +118,11 @@ async def process_images(ctx: JobContext, name: str, ids: list[int]) -> None:
         for lo in range(0, len(ids), size):
             batch = ids[lo : lo + size]
             await ctx.check_cancelled()
-            done_ids, pixels, errors = await asyncio.to_thread(_prepare, embedder, await _paths(store, batch))
+            done_ids, vecs, probs, errors = await asyncio.to_thread(_embed_batch, embedder, await _paths(store, batch))
             for error in errors:
                 ctx.log(error)
             ctx.count("failed", len(errors))
             if done_ids:
-                vecs, probs = await asyncio.to_thread(embedder.run, pixels)
                 if writing is not None:
                     await writing
                 writing = asyncio.ensure_future(_store_batch(settings, conn, name, done_ids, vecs, probs))
@@ -154,7 +165,9 @@ async def similar(settings: Settings, image_id: int, k: int, model: str | None =
 
 async def search_by_image(settings: Settings, data: bytes, k: int, model: str | None = None) -> HitPage:
     name = model or settings.search.model
-    embedder = await asyncio.to_thread(image_embedder, model_store(settings), name)
+    embedder = await asyncio.to_thread(
+        image_embedder, model_store(settings), name, RESIDENCY, settings.search.idle_unload_s
+    )
     vecs, _ = await asyncio.to_thread(embedder.embed, [data])
     return _page(name, await _knn(settings, name, vecs[0], k))
 
@@ -223,7 +236,9 @@ async def identify_photo(settings: Settings, data: bytes, model: str | None = No
     """Breed, confidence, top-5 and dog probability of one photo (raises ValueError/OSError on
     a file that is not an image, ModelError when the model does not classify)."""
     name = model or settings.search.model
-    embedder = await asyncio.to_thread(image_embedder, model_store(settings), name)
+    embedder = await asyncio.to_thread(
+        image_embedder, model_store(settings), name, RESIDENCY, settings.search.idle_unload_s
+    )
     if not embedder.classifies:
         raise ModelError(
             f"model {name} does not classify ImageNet classes: breed identification needs efficientnet-lite0"
