@@ -139,6 +139,8 @@ async def test_new_images_are_embedded_and_tagged_after_ingest(
     assert (await wait_for_job(client, response.json()["id"], timeout=180))["status"] == "succeeded"
     page = await client.get("/breeds", params={"breed": dog_tag["breed"]})
     assert page.status_code == 200 and f"/images/{ids['dog.jpg']}" in page.text
+    detail = await client.get(f"/images/{ids['dog.jpg']}")
+    assert f'hx-get="/images/{ids["dog.jpg"]}/similar"' in detail.text  # "More like this"
     fragment = await client.get(f"/images/{ids['dog.jpg']}/similar", headers={"HX-Request": "true"})
     assert "/thumb" in fragment.text and "<html" not in fragment.text
 
@@ -226,3 +228,30 @@ def test_bit_prefilter_with_exact_rescoring_finds_the_true_neighbours(tmp_path: 
     vectors.put(conn, "m", [1], data[1:2])  # replacing a vector keeps one row
     assert vectors.count(conn, "m") == 3000 and np.allclose(vectors.get(conn, "m", 1), data[1], atol=1e-6)
     conn.close()
+
+
+async def test_an_unreadable_file_is_counted_and_the_others_are_embedded(
+    client: AsyncTestClient, worker: WorkerProcess, settings: Settings, tmp_root: Path
+) -> None:
+    from furrsight.store import FileStore
+
+    image_dir, _ = make_tiny_clip(tmp_root / "carried-c", name="tiny-broken")
+    ModelStore(settings.data_path / "models").import_files("tiny-broken", image_dir)
+    good, bad = photo(901), photo(902)
+    ids, _ = await upload(client, {"good.jpg": good, "bad.jpg": bad})
+    path = FileStore(settings.data_path).file_path(hashlib.sha256(bad).hexdigest())
+    path.write_bytes(b"garbage")  # the file went bad on disk
+    try:
+        job = Job(kind=service.EMBED_KIND, params={"model": "tiny-broken"}, run_token="t")
+        await job.save()
+        ctx = JobContext(job.id, service.EMBED_KIND, {"model": "tiny-broken"}, settings)
+        await service.run_embed(ctx)
+    finally:
+        path.write_bytes(bad)
+    assert ctx.counters["failed"] == 1 and ctx.counters["embedded"] >= 1
+    conn = connect(settings.db_path)
+    assert vectors.get(conn, "tiny-broken", ids["good.jpg"]) is not None
+    assert vectors.get(conn, "tiny-broken", ids["bad.jpg"]) is None
+    conn.close()
+    log = (settings.data_path / "logs" / "jobs" / f"{job.id}.log").read_text()
+    assert f"image {ids['bad.jpg']}: cannot decode" in log

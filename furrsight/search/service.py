@@ -121,7 +121,7 @@ async def process_images(ctx: JobContext, name: str, ids: list[int]) -> None:
             done_ids, vecs, probs, errors = await asyncio.to_thread(_embed_batch, embedder, await _paths(store, batch))
             for error in errors:
                 ctx.log(error)
-            ctx.count("failed", len(errors))
+                ctx.count("failed")
             if done_ids:
                 if writing is not None:
                     await writing
