@@ -27,7 +27,7 @@ from furrsight.search import vectors
 from furrsight.search.breeds import identify
 from furrsight.search.embedder import ImageEmbedder, image_embedder, preprocess, text_embedder
 from furrsight.search.schemas import Clusters, Hit, HitPage
-from furrsight.search.tagging import save_tags
+from furrsight.search.tagging import put_tags
 from furrsight.settings import Settings
 from furrsight.store import FileStore
 
@@ -83,8 +83,10 @@ async def _paths(store: FileStore, ids: list[int]) -> list[tuple[int, Path]]:
     return [(r["id"], store.file_path(r["sha256"])) for r in rows]
 
 
-def _put(conn: sqlite3.Connection, name: str, ids: list[int], vecs: np.ndarray) -> None:
+def _put(conn: sqlite3.Connection, name: str, ids: list[int], vecs: np.ndarray, tags: list[Any] | None) -> None:
     vectors.put(conn, name, ids, vecs)
+    if tags is not None:
+        put_tags(conn, name, ids, tags)
     marks = ",".join("?" * len(ids))
     conn.execute(
         f"UPDATE images SET state = 'embedded' WHERE id IN ({marks}) AND state IN ('stored', 'processed')",  # noqa: S608
@@ -95,9 +97,8 @@ def _put(conn: sqlite3.Connection, name: str, ids: list[int], vecs: np.ndarray) 
 async def _store_batch(
     settings: Settings, conn: sqlite3.Connection, name: str, ids: list[int], vecs: np.ndarray, probs: Any
 ) -> None:
-    await asyncio.to_thread(_put, conn, name, ids, vecs)
-    if probs is not None:
-        await save_tags(name, ids, [identify(p, settings.search.not_a_dog_below) for p in probs])
+    tags = None if probs is None else [identify(p, settings.search.not_a_dog_below) for p in probs]
+    await asyncio.to_thread(_put, conn, name, ids, vecs, tags)
 
 
 async def process_images(ctx: JobContext, name: str, ids: list[int]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import UTC, datetime
 from typing import Any
 
 from furrsight.db.piccolo_conf import DATABASE
@@ -19,6 +21,28 @@ async def save_tags(model: str, ids: list[int], results: list[BreedResult]) -> N
     async with DATABASE.write_transaction():
         await BreedTag.delete().where(BreedTag.image.is_in(ids))
         await BreedTag.insert(*rows)
+
+
+def put_tags(conn: sqlite3.Connection, model: str, ids: list[int], results: list[BreedResult]) -> None:
+    """The same as ``save_tags`` on a plain connection: the embedding job writes a batch's
+    vectors and tags on its own connection, without piccolo's per-query overhead."""
+    stamp = str(datetime.now(UTC))
+    marks = ",".join("?" * len(ids))
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(f"DELETE FROM breed_tags WHERE image IN ({marks})", ids)  # noqa: S608
+        conn.executemany(
+            "INSERT INTO breed_tags (image, model, breed, confidence, dog_probability, is_dog, tagged_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (i, model, r.breed, r.confidence, r.dog_probability, r.is_dog, stamp)
+                for i, r in zip(ids, results, strict=True)
+            ],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 async def ids_without_tag(model: str, states: tuple[str, ...]) -> list[int]:
