@@ -266,6 +266,7 @@ async def test_models_api_pull_as_a_job_then_verify_and_remove(
     assert (await client.delete("/api/v1/models/api-pulled")).status_code == 204
     page = await client.get("/models")
     assert page.status_code == 200 and "efficientnet-lite0" in page.text and "Pull" in page.text
+    assert "CPUExecutionProvider" in page.text or "CUDAExecutionProvider" in page.text
 
 
 async def test_models_api_refuses_unknown_models(client: AsyncTestClient) -> None:

@@ -1,5 +1,6 @@
 """Models (admin): list, pull and import (jobs), verify, remove -- the API and the page."""
 
+import asyncio
 from typing import Annotated, Any
 
 import msgspec
@@ -110,7 +111,7 @@ async def api_remove(name: FromPath[str], settings: SettingsDep) -> None:
 async def models_page(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
     message = request.query_params.get("message")
     return page(request, "models/list.html", models=service.list_models(settings), active=settings.search.model,
-                runtime=service.runtime_report(), message=message)  # fmt: skip
+                runtime=await asyncio.to_thread(service.runtime_report, settings), message=message)  # fmt: skip
 
 
 @post("/models/{name:str}/{action:str}", opt=ADMIN)

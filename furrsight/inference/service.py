@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from furrsight.inference.install import ModelStatus, ModelStore
-from furrsight.inference.manifest import ModelError
-from furrsight.inference.residency import RESIDENCY
+from furrsight.inference.manifest import Manifest, ModelError
+from furrsight.inference.onnx_runtime import OnnxModel
+from furrsight.inference.residency import RESIDENCY, Residency
 from furrsight.jobs.runner import JobCancelled, JobContext
 from furrsight.settings import Settings
 
@@ -85,9 +86,24 @@ def list_models(settings: Settings) -> list[ModelStatus]:
     return model_store(settings).statuses()
 
 
-def runtime_report() -> dict[str, Any]:
-    """Resident models and the ONNX provider each really got (for the models page and doctor)."""
-    out: dict[str, Any] = {"resident": RESIDENCY.resident(), "providers": {}}
+def onnx_model(store: ModelStore, manifest: Manifest, residency: Residency = RESIDENCY) -> OnnxModel:
+    """The manifest's ONNX model file, loaded through the residency manager."""
+    entry = manifest.file("model")
+    if entry is None:
+        raise ModelError(f"{manifest.name}: the manifest names no model file")
+    path = store.file_path(manifest, entry)
+    return residency.acquire(f"{manifest.name}:{entry.path}", lambda: OnnxModel(path), large=manifest.large)  # type: ignore[no-any-return]
+
+
+def runtime_report(settings: Settings) -> dict[str, Any]:
+    """The active model's provider (loading it if needed), and every resident model's."""
+    store = model_store(settings)
+    active = None
+    try:
+        active = onnx_model(store, store.require(settings.search.model)).provider
+    except (ModelError, OSError) as exc:
+        active = f"not loadable: {exc}"
+    out: dict[str, Any] = {"active_provider": active, "resident": RESIDENCY.resident(), "providers": {}}
     for key in RESIDENCY.resident():
         model = RESIDENCY.peek(key)
         provider = getattr(model, "provider", None)

@@ -18,6 +18,7 @@ from furrsight.inference.install import ModelStore
 from furrsight.inference.manifest import Manifest, ModelError, Preprocess
 from furrsight.inference.onnx_runtime import OnnxModel
 from furrsight.inference.residency import RESIDENCY, Residency
+from furrsight.inference.service import onnx_model
 from furrsight.search.vectors import normalise
 
 
@@ -88,11 +89,7 @@ class TextEmbedder:
 
 
 def _onnx(models: ModelStore, manifest: Manifest, residency: Residency) -> OnnxModel:
-    entry = manifest.file("model")
-    if entry is None:
-        raise ModelError(f"{manifest.name}: the manifest names no model file")
-    path = models.file_path(manifest, entry)
-    return residency.acquire(f"{manifest.name}:{entry.path}", lambda: OnnxModel(path), large=manifest.large)  # type: ignore[no-any-return]
+    return onnx_model(models, manifest, residency)
 
 
 def image_embedder(
