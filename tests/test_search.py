@@ -106,6 +106,7 @@ async def test_clip_type_path_end_to_end(
         await client.get("/api/v1/search/clusters", params={"model": "tiny-clip", "max_distance": 0.001})
     ).json()
     assert any({ids["a.jpg"], ids["a.png"]} <= set(c) for c in clusters["clusters"])
+    assert (await client.get("/search/duplicates")).status_code == 200
 
     again = await client.post("/api/v1/embeddings", json={"model": "tiny-clip"})
     done = await wait_for_job(client, again.json()["id"], timeout=60)

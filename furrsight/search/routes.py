@@ -180,6 +180,12 @@ async def search_image_form(request: Request[Any, Any, Any], settings: SettingsD
     return page(request, "search/search.html", "_partials/hit_grid.html", q="", hits=hits, error=error)
 
 
+@get("/search/duplicates")
+async def duplicates_page(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
+    """Near-duplicate clusters of the active model, as rows of thumbnails."""
+    return page(request, "search/duplicates.html", clusters=await service.near_duplicate_clusters(settings))
+
+
 @get("/breeds")
 async def breeds_page(
     request: Request[Any, Any, Any], settings: SettingsDep, breed: FromQuery[str | None] = None
@@ -203,7 +209,8 @@ router = Router(
     path="/",
     route_handlers=[
         api_similar, api_search_text, api_search_image, api_clusters, api_embed, api_identify, api_tag,
-        api_breeds, api_breed_images, similar_fragment, search_page, search_image_form, breeds_page, identify_form,
+        api_breeds, api_breed_images, similar_fragment, search_page, search_image_form, duplicates_page, breeds_page,
+        identify_form,
     ],
     tags=["search"],
 )  # fmt: skip
