@@ -110,6 +110,3 @@ def runtime_report(settings: Settings) -> dict[str, Any]:
         if provider:
             out["providers"][key] = provider
     return out
-
-
-__all__ = ["ModelError", "run_import", "run_pull"]

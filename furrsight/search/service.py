@@ -215,9 +215,6 @@ def ensure_model(settings: Settings, name: str) -> None:
     model_store(settings).require(name)
 
 
-__all__ = ["EMBED_KIND", "ModelError", "run_embed", "search_text", "similar"]
-
-
 # -- breeds --------------------------------------------------------------------------------------
 TAG_KIND = "search.tag_breeds"
 

@@ -6,26 +6,14 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
-from furrsight.db.piccolo_conf import DATABASE
 from furrsight.search.breeds import BreedResult
 from furrsight.search.schemas import TaggedImage, TaggedPage
 from furrsight.search.tables import BreedTag
 
 
-async def save_tags(model: str, ids: list[int], results: list[BreedResult]) -> None:
-    rows = [
-        BreedTag(image=i, model=model, breed=r.breed, confidence=r.confidence,
-                 dog_probability=r.dog_probability, is_dog=r.is_dog)
-        for i, r in zip(ids, results, strict=True)
-    ]  # fmt: skip
-    async with DATABASE.write_transaction():
-        await BreedTag.delete().where(BreedTag.image.is_in(ids))
-        await BreedTag.insert(*rows)
-
-
 def put_tags(conn: sqlite3.Connection, model: str, ids: list[int], results: list[BreedResult]) -> None:
-    """The same as ``save_tags`` on a plain connection: the embedding job writes a batch's
-    vectors and tags on its own connection, without piccolo's per-query overhead."""
+    """Replace the tags of ``ids``. Plain SQL on the embedding job's own connection (beside the
+    batch's vectors), without piccolo's per-query overhead."""
     stamp = str(datetime.now(UTC))
     marks = ",".join("?" * len(ids))
     conn.execute("BEGIN IMMEDIATE")
