@@ -15,6 +15,10 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from furrsight import __version__
+from furrsight.auth import routes as auth_routes
+from furrsight.auth.guards import AUTH_EXCEPTION_HANDLERS, role_guard
+from furrsight.auth.state import OPENAPI_SECURITY, auth_middleware, auth_startup
+from furrsight.auth.templating import register_template_helpers
 from furrsight.db.setup import open_database
 from furrsight.images import routes as images_routes
 from furrsight.inference import routes as inference_routes
@@ -57,16 +61,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
             images_routes.router,
             inference_routes.router,
             search_routes.router,
+            auth_routes.router,
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],
         dependencies={"settings": _constant(settings), "store": _constant(store), "broker": _constant(broker)},
         signature_namespace={"Settings": Settings, "FileStore": FileStore, "Broker": Broker},
-        on_startup=[on_startup],
+        on_startup=[on_startup, auth_startup],
+        middleware=auth_middleware(settings),
+        guards=[role_guard],
         on_shutdown=[on_shutdown],
         plugins=[HTMXPlugin()],
-        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
-        exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=OpenAPIConfig(title="FurrSight", version=__version__, path="/schema"),
+        template_config=TemplateConfig(
+            directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=register_template_helpers
+        ),
+        exception_handlers={**EXCEPTION_HANDLERS, **AUTH_EXCEPTION_HANDLERS},
+        openapi_config=OpenAPIConfig(title="FurrSight", version=__version__, path="/schema", **OPENAPI_SECURITY),
     )
     app.state.settings = settings
     app.state.store = store

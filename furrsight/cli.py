@@ -10,11 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from furrsight.auth.cli import app as users_app
 from furrsight.settings import Settings, SettingsError, iter_settings_docs, load_settings
 
 app = typer.Typer(help="FurrSight: build a before/after dog-grooming dataset on one machine.", no_args_is_help=True)
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+app.add_typer(users_app, name="users")
 
 
 def _settings() -> Settings:
@@ -57,6 +59,7 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         proxy_headers=True,
+        forwarded_allow_ips=settings.auth.trusted_proxies,
         log_level=settings.log_level.lower(),
     )
 

@@ -69,6 +69,42 @@ class SearchSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     idle_unload_s: Annotated[int, Doc("Seconds after which an unused model is unloaded.")] = 600
 
 
+class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    session_idle_minutes: Annotated[int, Doc("A session unused this long (minutes) ends."), msgspec.Meta(ge=1)] = 120
+    session_absolute_hours: Annotated[
+        int, Doc("A session ends this long (hours) after sign-in, used or not."), msgspec.Meta(ge=1)
+    ] = 24
+    local_login: Annotated[bool, Doc("Allow sign-in with a local user name and password.")] = True
+    oidc_issuer: Annotated[str, Doc("OpenID Connect issuer URL; empty: single sign-on is off.")] = ""
+    oidc_discovery_url: Annotated[
+        str, Doc("OIDC discovery document URL (default: issuer + /.well-known/openid-configuration).")
+    ] = ""
+    oidc_client_id: Annotated[str, Doc("OIDC client id registered with the provider.")] = ""
+    oidc_client_secret: Annotated[str, Doc("OIDC client secret registered with the provider.")] = ""
+    oidc_scopes: Annotated[list[str], Doc("OIDC scopes asked for (comma-separated).")] = msgspec.field(
+        default_factory=lambda: ["openid", "profile", "email"]
+    )
+    oidc_redirect_base: Annotated[
+        str, Doc("Public base URL of FurrSight for the OIDC callback (default: from the request).")
+    ] = ""
+    oidc_role_claim: Annotated[
+        str, Doc("ID-token claim holding a role name (viewer, curator, admin); empty: none.")
+    ] = ""
+    oidc_groups_claim: Annotated[str, Doc("ID-token claim holding the user's groups.")] = "groups"
+    oidc_group_roles: Annotated[
+        list[str], Doc("Group to role mapping as group=role entries (comma-separated); the highest role wins.")
+    ] = msgspec.field(default_factory=list)
+    oidc_default_role: Annotated[str, Doc("Role of an OIDC account when neither claim nor group names one.")] = "viewer"
+    oidc_auto_create: Annotated[bool, Doc("Create an account at a user's first OIDC sign-in.")] = True
+    oidc_button_label: Annotated[str, Doc("Name on the login page's 'Sign in with …' button.")] = "single sign-on"
+    max_failures_per_address: Annotated[int, Doc("Failed sign-ins allowed per client address per window.")] = 20
+    max_failures_per_account: Annotated[int, Doc("Failed sign-ins allowed per account name per window.")] = 5
+    failure_window_seconds: Annotated[int, Doc("Length of the failed sign-in window, in seconds.")] = 900
+    trusted_proxies: Annotated[
+        list[str], Doc("Proxy addresses whose X-Forwarded-For/-Proto headers are believed (comma-separated).")
+    ] = msgspec.field(default_factory=lambda: ["127.0.0.1"])
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[str, Doc("Directory holding the database, files, models, exports and logs.")] = msgspec.field(
         default_factory=_default_data_dir
@@ -90,7 +126,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     scraping: Annotated[ScrapingSettings, Doc("Scrapers and their HTTP client.")] = msgspec.field(
         default_factory=ScrapingSettings
     )
-
+    auth: Annotated[AuthSettings, Doc("Sign-in, sessions, single sign-on and throttling.")] = msgspec.field(
+        default_factory=AuthSettings
+    )
     search: Annotated[SearchSettings, Doc("Models, embeddings, similarity and breed search.")] = msgspec.field(
         default_factory=SearchSettings
     )

@@ -9,13 +9,16 @@ on what other tests stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -153,12 +156,62 @@ def wait_for_workers(url: str, count: int, timeout: float = 30.0) -> None:
     raise TimeoutError("worker did not start")
 
 
-@pytest.fixture(scope="session")
-async def client(migrated: Settings) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+async def user_with_token(role: str, name: str | None = None) -> tuple[str, str]:
+    """An active account of ``role`` (made once per session) and a new API token for it."""
+    from furrsight.auth import service
+
+    name = name or f"test-{role}"
+    with contextlib.suppress(service.AccountError):  # made by an earlier fixture of this session
+        await service.create_user(name, role, "password-of-" + name)
+    return name, (await service.create_token(name, "tests")).token
+
+
+@asynccontextmanager
+async def app_client(settings: Settings, token: str | None = None, **kwargs: Any) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    """A test client on its own instance of the real app, optionally sending a Bearer token."""
     from furrsight.app import create_app
 
-    async with AsyncTestClient(app=create_app(migrated), timeout=30) as test_client:
+    async with AsyncTestClient(app=create_app(settings), timeout=30, **kwargs) as test_client:
+        if token:
+            test_client.headers["Authorization"] = f"Bearer {token}"
         yield test_client
+
+
+@pytest.fixture(scope="session")
+async def client(migrated: Settings) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    """The real app, signed in as an admin with a Bearer token (CSRF-exempt)."""
+    _, token = await user_with_token("admin")
+    async with app_client(migrated, token) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+async def curator_client(migrated: Settings) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    _, token = await user_with_token("curator")
+    async with app_client(migrated, token) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+async def viewer_client(migrated: Settings) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    _, token = await user_with_token("viewer")
+    async with app_client(migrated, token) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+async def _anon_app_client(migrated: Settings) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    await user_with_token("admin")  # past first run: the app asks for a sign-in, not for setup
+    async with app_client(migrated) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def anon_client(_anon_app_client: AsyncTestClient) -> AsyncTestClient:  # type: ignore[type-arg]
+    """A browser without a session (cookies cleared before each test)."""
+    _anon_app_client.cookies.clear()
+    _anon_app_client.headers.pop("Authorization", None)
+    return _anon_app_client
 
 
 async def wait_for_job(

@@ -28,3 +28,12 @@ async def test_concurrent_read_then_write_transactions_all_succeed(migrated: Set
     await asyncio.gather(*(bump() for _ in range(8)))
     row = await Job.select(Job.counters).where(Job.id == job.id).first().output(load_json=True)
     assert row["counters"]["n"] == 8
+
+
+def test_the_sqlite_module_in_use_can_load_extensions() -> None:
+    import sqlite3
+
+    from furrsight.db.sqlite_compat import ORIGIN
+
+    assert ORIGIN in ("stdlib", "pysqlite3")
+    assert hasattr(sqlite3.connect(":memory:"), "enable_load_extension")

@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from furrsight.settings import Settings
-from tests.conftest import WorkerProcess, wait_for_job, worker_env
+from tests.conftest import WorkerProcess, user_with_token, wait_for_job, worker_env
 from tests.images import photo
 
 
@@ -149,6 +149,7 @@ async def test_worker_killed_mid_job_is_redelivered_and_finishes(
     app = create_app(msgspec.structs.replace(migrated, broker_namespace="killtest"))
     victim = WorkerProcess(env, log=tmp_root / "victim.log").start()
     async with AsyncTestClient(app=app, timeout=30) as client:
+        client.headers["Authorization"] = f"Bearer {(await user_with_token('admin'))[1]}"
         job = (await client.post("/api/v1/imports", json={"path": str(folder)})).json()
         deadline = time.monotonic() + 60
         while True:

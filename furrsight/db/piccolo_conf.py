@@ -14,6 +14,7 @@ DATABASE = Database(DB)
 # One piccolo app per feature that owns tables, in pipeline order.
 APP_REGISTRY = AppRegistry(
     apps=[
+        "furrsight.auth.piccolo_app",
         "furrsight.jobs.piccolo_app",
         "furrsight.images.piccolo_app",
         "furrsight.search.piccolo_app",
