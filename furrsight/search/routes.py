@@ -22,6 +22,7 @@ from furrsight.search.tagging import breed_counts, tagged_images
 from furrsight.web.deps import BrokerDep, SettingsDep
 from furrsight.web.pages import page
 
+READ = {"role": "viewer"}  # POSTs that only read (a photo to search with or identify)
 K = Annotated[int, QueryParameter(ge=1, le=200, description="how many results")]
 MODEL = Annotated[str | None, QueryParameter(description="embedding model (default: setting search.model)")]
 
@@ -77,7 +78,7 @@ async def api_search_text(q: FromQuery[str], settings: SettingsDep, k: K = 24, m
     return await _guard(service.search_text(settings, q, k, model))  # type: ignore[no-any-return]
 
 
-@post("/api/v1/search/image", status_code=200)
+@post("/api/v1/search/image", status_code=200, opt=READ)
 async def api_search_image(
     request: Request[Any, Any, Any], settings: SettingsDep, k: K = 24, model: MODEL = None
 ) -> HitPage:
@@ -116,7 +117,7 @@ async def _start(
     return await jobs.submit(broker, settings.data_path, kind, {"model": name}, creator)
 
 
-@post("/api/v1/breeds/identify", status_code=200)
+@post("/api/v1/breeds/identify", status_code=200, opt=READ)
 async def api_identify(request: Request[Any, Any, Any], settings: SettingsDep) -> BreedResult:
     """Breed, confidence, top-5 and the probability that the photo shows a dog at all."""
     return await _guard(service.identify_photo(settings, await _upload(request, settings)))  # type: ignore[no-any-return]
@@ -170,7 +171,7 @@ async def search_page(request: Request[Any, Any, Any], settings: SettingsDep, q:
     return page(request, "search/search.html", "_partials/hit_grid.html", q=q, hits=hits, error=error)
 
 
-@post("/search/image")
+@post("/search/image", opt=READ)
 async def search_image_form(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
     hits, error = None, None
     try:
@@ -194,7 +195,7 @@ async def breeds_page(
     return page(request, "search/breeds.html", breed=breed, images=images, counts=await breed_counts(), result=None)
 
 
-@post("/breeds/identify")
+@post("/breeds/identify", opt=READ)
 async def identify_form(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
     result, error = None, None
     try:
