@@ -18,8 +18,10 @@ import sqlite3
 from functools import lru_cache
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 CENTRE_SAMPLE = 4096  # vectors the centre is estimated from, at most
+BLAS = ThreadpoolController()
 
 
 def table_name(model: str) -> str:
@@ -43,8 +45,12 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 def signatures(vectors: np.ndarray, centre: np.ndarray) -> np.ndarray:
-    """Packed sign bits of the centred, projected vectors: one row per vector."""
-    return np.packbits((vectors - centre) @ projection(vectors.shape[1]) > 0, axis=1)
+    """Packed sign bits of the centred, projected vectors: one row per vector.
+
+    One BLAS thread: this small product runs beside model inference, and OpenBLAS's idle threads
+    busy-wait (measured: the embedding job used 30% more CPU than a bare loop with them)."""
+    with BLAS.limit(limits=1, user_api="blas"):
+        return np.packbits((vectors - centre) @ projection(vectors.shape[1]) > 0, axis=1)
 
 
 def has_table(conn: sqlite3.Connection, model: str) -> bool:
