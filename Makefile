@@ -23,17 +23,19 @@ typecheck: venv
 venv: system-deps $(STAMP)
 
 # A Valkey server where the distribution ships one, else Redis (same protocol); a compiler and
-# CMake for llama-cpp-python (PyPI has only its source); python3-venv for the virtualenv.
+# CMake for llama-cpp-python (PyPI has only its source); python3-venv for the virtualenv; darknet
+# for the real photos (a dog, an eagle) that the breed tests use.
 system-deps:
 	@missing=""; \
 	command -v valkey-server >/dev/null || command -v redis-server >/dev/null || missing="$$missing broker"; \
 	command -v cmake >/dev/null || missing="$$missing cmake"; \
 	command -v g++ >/dev/null || missing="$$missing g++"; \
 	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	[ -e /usr/share/darknet/data/dog.jpg ] || missing="$$missing darknet"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq; \
-	  pkgs="cmake g++ python3-venv python3-dev"; \
+	  pkgs="cmake g++ python3-venv python3-dev darknet"; \
 	  if apt-cache show valkey-server >/dev/null 2>&1; then pkgs="$$pkgs valkey-server"; else pkgs="$$pkgs redis-server"; fi; \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$pkgs; \
 	fi

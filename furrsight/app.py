@@ -21,11 +21,13 @@ from furrsight.auth.state import OPENAPI_SECURITY, auth_middleware, auth_startup
 from furrsight.auth.templating import register_template_helpers
 from furrsight.db.setup import open_database
 from furrsight.images import routes as images_routes
+from furrsight.inference import routes as inference_routes
 from furrsight.jobs import routes as jobs_routes
 from furrsight.jobs.broker import create_broker, valkey_client
 from furrsight.pipeline import register_tasks
 from furrsight.queries import routes as queries_routes
 from furrsight.scraping import routes as scraping_routes
+from furrsight.search import routes as search_routes
 from furrsight.settings import Settings, load_settings
 from furrsight.store import FileStore
 from furrsight.web.errors import EXCEPTION_HANDLERS
@@ -59,6 +61,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             health,
             jobs_routes.router,
             images_routes.router,
+            inference_routes.router,
+            search_routes.router,
             auth_routes.router,
             queries_routes.router,
             scraping_routes.router,

@@ -184,9 +184,15 @@ def show_settings() -> None:
     console.print(table)
 
 
-from furrsight.scraping.cli import app as scrape_app  # noqa: E402
+def _add_feature_commands() -> None:
+    from furrsight.inference.cli import app as models_app
+    from furrsight.scraping.cli import app as scrape_app
 
-app.add_typer(scrape_app, name="scrape")
+    app.add_typer(models_app, name="models")
+    app.add_typer(scrape_app, name="scrape")
+
+
+_add_feature_commands()
 
 
 def main() -> None:

@@ -161,6 +161,23 @@ def check_scrapers(settings: Settings) -> Check:
     return Check("scrapers", True, f"{len(registry.scrapers)} loaded: {', '.join(sorted(registry.scrapers))}")
 
 
+def check_default_model(settings: Settings) -> Check:
+    """Load the active image model and say which ONNX provider it really got."""
+    from furrsight.inference.install import ModelStore
+    from furrsight.inference.manifest import ModelError
+    from furrsight.inference.onnx_runtime import OnnxModel
+
+    store = ModelStore(settings.data_path / "models")
+    try:
+        manifest = store.require(settings.search.model)
+        entry = manifest.file("model")
+        assert entry is not None
+        provider = OnnxModel(store.file_path(manifest, entry)).provider
+    except (ModelError, OSError, AssertionError) as exc:
+        return Check("image model", False, str(exc), "`furrsight models list`, then pull or import it", required=False)
+    return Check("image model", True, f"{manifest.name} loads and runs on {provider}")
+
+
 CHECKS: list[Callable[[Settings], Check]] = [
     check_sqlite,
     check_data_dir,
@@ -170,6 +187,7 @@ CHECKS: list[Callable[[Settings], Check]] = [
     check_models,
     check_cuda,
     check_scrapers,
+    check_default_model,
 ]
 
 

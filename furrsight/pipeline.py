@@ -9,15 +9,33 @@ from __future__ import annotations
 from dramatiq import Broker
 
 from furrsight.images import tasks as images_tasks
+from furrsight.inference import tasks as inference_tasks
+from furrsight.jobs.runner import JobContext, Then
 from furrsight.queries import tasks as queries_tasks
 from furrsight.scraping import tasks as scraping_tasks
+from furrsight.search import tasks as search_tasks
+from furrsight.search.service import submit_embed
 from furrsight.settings import Settings
 
-STAGES = ("ingest",)
+STAGES = ("ingest", "embed")
+
+
+def embed_new_images(broker: Broker, settings: Settings) -> Then:
+    """ingest -> embed: an import or scrape that stored new images queues the embedding job."""
+
+    async def then(ctx: JobContext) -> None:
+        if ctx.counters.get("new"):
+            job = await submit_embed(broker, settings, creator="pipeline")
+            ctx.log(f"queued embedding job {job.id} for the new images")
+
+    return then
 
 
 def register_tasks(broker: Broker, settings: Settings) -> None:
     """Declare every feature's actors on ``broker`` (the web process sends, workers run)."""
-    images_tasks.register(broker, settings)
+    embed = embed_new_images(broker, settings)
+    images_tasks.register(broker, settings, then=embed)
+    scraping_tasks.register(broker, settings, then=embed)
+    inference_tasks.register(broker, settings)
+    search_tasks.register(broker, settings)
     queries_tasks.register(broker, settings)
-    scraping_tasks.register(broker, settings)

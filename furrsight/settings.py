@@ -91,6 +91,19 @@ class QuerySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     llm_threads: Annotated[int, Doc("CPU threads of the query LLM (0: llama.cpp's default).")] = 0
 
 
+class SearchSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    model: Annotated[str, Doc("Active image model: embeddings, similar and text search, breeds.")] = (
+        "efficientnet-lite0"
+    )
+    batch_size: Annotated[int, Doc("Images per inference batch."), msgspec.Meta(ge=1)] = 16
+    not_a_dog_below: Annotated[float, Doc("Dog probability under which a photo is flagged 'not a dog'.")] = 0.5
+    prefilter_factor: Annotated[
+        int, Doc("Bit-prefilter candidates per result (at least 100) before exact re-scoring.")
+    ] = 10
+    near_dup_distance: Annotated[float, Doc("Cosine distance under which two images are near-duplicates.")] = 0.05
+    idle_unload_s: Annotated[int, Doc("Seconds after which an unused model is unloaded.")] = 600
+
+
 class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     session_idle_minutes: Annotated[int, Doc("A session unused this long (minutes) ends."), msgspec.Meta(ge=1)] = 120
     session_absolute_hours: Annotated[
@@ -153,6 +166,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     )
     auth: Annotated[AuthSettings, Doc("Sign-in, sessions, single sign-on and throttling.")] = msgspec.field(
         default_factory=AuthSettings
+    )
+    search: Annotated[SearchSettings, Doc("Models, embeddings, similarity and breed search.")] = msgspec.field(
+        default_factory=SearchSettings
     )
 
     @property

@@ -19,5 +19,6 @@ APP_REGISTRY = AppRegistry(
         "furrsight.images.piccolo_app",
         "furrsight.queries.piccolo_app",
         "furrsight.scraping.piccolo_app",
+        "furrsight.search.piccolo_app",
     ]
 )

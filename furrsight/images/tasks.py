@@ -4,9 +4,9 @@ from dramatiq import Broker
 
 from furrsight.images import service
 from furrsight.jobs.broker import declare_actor
-from furrsight.jobs.runner import job_actor
+from furrsight.jobs.runner import Then, job_actor
 from furrsight.settings import Settings
 
 
-def register(broker: Broker, settings: Settings) -> None:
-    declare_actor(broker, service.IMPORT_KIND, job_actor(service.run_import, settings))
+def register(broker: Broker, settings: Settings, then: Then | None = None) -> None:
+    declare_actor(broker, service.IMPORT_KIND, job_actor(service.run_import, settings, then))

@@ -119,9 +119,10 @@ async def _finish(ctx: JobContext, status: str, error: str | None = None) -> Non
 
 
 Handler = Callable[[JobContext], Awaitable[None]]
+Then = Callable[[JobContext], Awaitable[None]]  # runs after a job succeeded (pipeline chaining)
 
 
-async def run_job(job_id: int, token: str, handler: Handler, settings: Settings) -> None:
+async def run_job(job_id: int, token: str, handler: Handler, settings: Settings, then: Then | None = None) -> None:
     reason = await _claim(job_id, token)
     if reason is not None:
         logger.info("job %s not run: %s", job_id, reason)
@@ -143,13 +144,19 @@ async def run_job(job_id: int, token: str, handler: Handler, settings: Settings)
     else:
         ctx.log("finished: " + ", ".join(f"{k} {v}" for k, v in sorted(ctx.counters.items())))
         await _finish(ctx, "succeeded")
+        if then is not None:
+            try:
+                await then(ctx)
+            except Exception as exc:  # the job itself succeeded; the next stage can be started by hand
+                ctx.log(f"could not start the next stage: {exc}")
 
 
-def job_actor(handler: Handler, settings: Settings) -> Callable[[int, str], Awaitable[None]]:
-    """The function a Dramatiq actor runs for ``handler``: thin, ids in, service call out."""
+def job_actor(handler: Handler, settings: Settings, then: Then | None = None) -> Callable[[int, str], Awaitable[None]]:
+    """The function a Dramatiq actor runs for ``handler``: thin, ids in, service call out.
+    ``then`` (given by ``pipeline.py``) runs after the job succeeded."""
 
     async def actor(job_id: int, run_token: str) -> None:
-        await run_job(job_id, run_token, handler, settings)
+        await run_job(job_id, run_token, handler, settings, then)
 
     actor.__name__ = getattr(handler, "__name__", "job")
     return actor

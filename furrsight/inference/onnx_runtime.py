@@ -1,0 +1,68 @@
+"""The ONNX adapter: a session asking for CUDA first and falling back to the CPU, loaded lazily
+under a lock, reporting the provider it really got (onnxruntime falls back without raising)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+WANTED = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+class OnnxModel:
+    def __init__(self, path: Path, providers: list[str] | None = None, threads: int = 0) -> None:
+        self.path = path
+        self.wanted = providers or WANTED
+        self.threads = threads
+        self._session: Any = None
+        self._lock = threading.Lock()
+
+    def load(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                import onnxruntime
+
+                options = onnxruntime.SessionOptions()
+                options.log_severity_level = 3
+                # no busy-waiting: decoding of the next batch runs beside inference, and spinning
+                # intra-op threads starve it (measured: the embed job 3x slower with spinning)
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                if self.threads:
+                    options.intra_op_num_threads = self.threads
+                self._session = onnxruntime.InferenceSession(str(self.path), options, providers=self.wanted)
+            return self._session
+
+    def unload(self) -> None:
+        with self._lock:
+            self._session = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None
+
+    @property
+    def provider(self) -> str:
+        """The provider doing the work (the first one the session really got)."""
+        return str(self.load().get_providers()[0])
+
+    @property
+    def input_name(self) -> str:
+        return str(self.load().get_inputs()[0].name)
+
+    @property
+    def input_type(self) -> str:
+        return str(self.load().get_inputs()[0].type)
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o.name for o in self.load().get_outputs()]
+
+    def run(self, batch: np.ndarray, outputs: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Run one batch (blocking: call it in a thread); returns outputs by name."""
+        session = self.load()
+        names = outputs or self.output_names
+        values = session.run(names, {self.input_name: batch})
+        return dict(zip(names, values, strict=True))

@@ -1,0 +1,146 @@
+"""Models (admin): list, pull and import (jobs), verify, remove -- the API and the page."""
+
+import asyncio
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, Router, delete, get, post
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.params import Body, FromPath
+from litestar.response import Redirect, Template
+
+from furrsight.inference import service
+from furrsight.inference.install import ModelStatus
+from furrsight.inference.manifest import ModelError
+from furrsight.jobs import service as jobs
+from furrsight.jobs.routes import accepted
+from furrsight.jobs.schemas import JobOut
+from furrsight.web.deps import BrokerDep, SettingsDep
+from furrsight.web.pages import page
+
+ADMIN = {"role": "admin"}
+
+
+class ImportModelRequest(msgspec.Struct, forbid_unknown_fields=True):
+    path: str
+
+
+class VerifyResult(msgspec.Struct, kw_only=True):
+    name: str
+    ok: bool
+    problems: list[str]
+
+
+def _creator(request: Request[Any, Any, Any]) -> str | None:
+    return getattr(request.scope.get("user"), "username", None)
+
+
+def _known(settings: SettingsDep, name: str) -> None:
+    try:
+        service.check_known(settings, name)
+    except ModelError as exc:
+        raise NotFoundException(str(exc)) from exc
+
+
+async def _pull(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, name: str) -> JobOut:
+    _known(settings, name)
+    return await jobs.submit(broker, settings.data_path, service.PULL_KIND, {"name": name}, _creator(request))
+
+
+async def _import(
+    request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, name: str, path: str
+) -> JobOut:
+    if not path.startswith("/"):
+        raise ClientException(f"{path!r} is not an absolute path on the server")
+    from pathlib import Path
+
+    source = Path(path)
+    if not source.exists():
+        raise ClientException(f"{path} does not exist on the server")
+    if not (source.is_dir() and (source / "manifest.toml").exists()):
+        _known(settings, name)
+    params = {"name": name, "path": str(source)}
+    return await jobs.submit(broker, settings.data_path, service.IMPORT_KIND, params, _creator(request))
+
+
+# -- API ---------------------------------------------------------------------------------------
+@get("/api/v1/models", opt=ADMIN)
+async def api_list_models(settings: SettingsDep) -> list[ModelStatus]:
+    return service.list_models(settings)
+
+
+@post("/api/v1/models/{name:str}/pull", opt=ADMIN)
+async def api_pull(
+    request: Request[Any, Any, Any], name: FromPath[str], settings: SettingsDep, broker: BrokerDep
+) -> Response[JobOut]:
+    """Download the model's files (a job: resumes, checks pinned SHA-256)."""
+    return accepted(await _pull(request, settings, broker, name))
+
+
+@post("/api/v1/models/{name:str}/import", opt=ADMIN)
+async def api_import(
+    request: Request[Any, Any, Any],
+    name: FromPath[str],
+    data: Annotated[ImportModelRequest, Body()],
+    settings: SettingsDep,
+    broker: BrokerDep,
+) -> Response[JobOut]:
+    """Install files brought in by hand from a server folder (a job)."""
+    return accepted(await _import(request, settings, broker, name, data.path))
+
+
+@post("/api/v1/models/{name:str}/verify", opt=ADMIN, status_code=200)
+async def api_verify(name: FromPath[str], settings: SettingsDep) -> VerifyResult:
+    try:
+        problems = service.model_store(settings).verify(name)
+    except ModelError as exc:
+        raise NotFoundException(str(exc)) from exc
+    return VerifyResult(name=name, ok=not problems, problems=problems)
+
+
+@delete("/api/v1/models/{name:str}", opt=ADMIN, status_code=204)
+async def api_remove(name: FromPath[str], settings: SettingsDep) -> None:
+    try:
+        service.model_store(settings).remove(name)
+    except ModelError as exc:
+        raise NotFoundException(str(exc)) from exc
+
+
+# -- page --------------------------------------------------------------------------------------
+@get("/models", opt=ADMIN)
+async def models_page(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
+    message = request.query_params.get("message")
+    return page(request, "models/list.html", models=service.list_models(settings), active=settings.search.model,
+                runtime=await asyncio.to_thread(service.runtime_report, settings), message=message)  # fmt: skip
+
+
+@post("/models/{name:str}/{action:str}", opt=ADMIN)
+async def models_action(
+    request: Request[Any, Any, Any],
+    name: FromPath[str],
+    action: FromPath[str],
+    settings: SettingsDep,
+    broker: BrokerDep,
+) -> Response[Any]:
+    if action == "pull":
+        return Redirect(f"/jobs/{(await _pull(request, settings, broker, name)).id}", status_code=303)
+    if action == "import":
+        form = await request.form()
+        job = await _import(request, settings, broker, name, str(form.get("path") or ""))
+        return Redirect(f"/jobs/{job.id}", status_code=303)
+    if action == "verify":
+        result = await api_verify.fn(name=name, settings=settings)
+        text = f"{name}: verified, all files intact" if result.ok else f"{name}: " + "; ".join(result.problems)
+    elif action == "remove":
+        await api_remove.fn(name=name, settings=settings)
+        text = f"{name} removed"
+    else:
+        raise NotFoundException(f"no action {action!r}: pull, import, verify or remove")
+    return Redirect(f"/models?message={text}", status_code=303)
+
+
+router = Router(
+    path="/",
+    route_handlers=[api_list_models, api_pull, api_import, api_verify, api_remove, models_page, models_action],
+    tags=["models"],
+)

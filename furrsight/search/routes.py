@@ -1,0 +1,217 @@
+"""Search: similar images, search by image or text, near-duplicate clusters, the embedding job,
+breed identification and tags -- the API and the pages."""
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import UploadFile
+from litestar.exceptions import ClientException, HTTPException, NotFoundException
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
+from litestar.response import Template
+from PIL import UnidentifiedImageError
+
+from furrsight.images.tables import Image
+from furrsight.inference.manifest import ModelError
+from furrsight.jobs import service as jobs
+from furrsight.jobs.routes import accepted
+from furrsight.jobs.schemas import JobOut
+from furrsight.search import service
+from furrsight.search.breeds import BreedResult, breed_names
+from furrsight.search.schemas import Clusters, EmbedRequest, HitPage, TaggedPage
+from furrsight.search.tagging import breed_counts, tagged_images
+from furrsight.web.deps import BrokerDep, SettingsDep
+from furrsight.web.pages import page
+
+READ = {"role": "viewer"}  # POSTs that only read (a photo to search with or identify)
+K = Annotated[int, QueryParameter(ge=1, le=200, description="how many results")]
+MODEL = Annotated[str | None, QueryParameter(description="embedding model (default: setting search.model)")]
+
+
+def _conflict(exc: Exception) -> HTTPException:
+    return HTTPException(status_code=409, detail=str(exc))
+
+
+async def _upload(request: Request[Any, Any, Any], settings: SettingsDep) -> bytes:
+    form = await request.form()
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise ClientException("no file: send the photo as multipart form field 'file'")
+    data = await upload.read()
+    if not data:
+        raise ClientException("the file is empty")
+    if len(data) > settings.ingest.max_file_bytes:
+        raise HTTPException(
+            status_code=413, detail=f"the file is over the limit of {settings.ingest.max_file_bytes} bytes"
+        )
+    return data
+
+
+async def _guard(call: Any) -> Any:
+    try:
+        return await call
+    except ModelError as exc:
+        raise _conflict(exc) from exc
+    except service.NotEmbedded as exc:
+        raise _conflict(exc) from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise HTTPException(status_code=415, detail=f"not a readable image: {exc}") from exc
+
+
+async def _image_exists(image_id: int) -> None:
+    if not await Image.exists().where(Image.id == image_id):
+        raise NotFoundException(f"image {image_id} does not exist")
+
+
+# -- API ---------------------------------------------------------------------------------------
+@get("/api/v1/images/{image_id:int}/similar")
+async def api_similar(image_id: FromPath[int], settings: SettingsDep, k: K = 12, model: MODEL = None) -> HitPage:
+    """The k images most like this one (cosine similarity), nearest first."""
+    await _image_exists(image_id)
+    return await _guard(service.similar(settings, image_id, k, model))  # type: ignore[no-any-return]
+
+
+@get("/api/v1/search")
+async def api_search_text(q: FromQuery[str], settings: SettingsDep, k: K = 24, model: MODEL = None) -> HitPage:
+    """Text -> image search; needs a model with a text tower (409 says which to pull)."""
+    if not q.strip():
+        raise ClientException("empty query: give ?q=some words")
+    return await _guard(service.search_text(settings, q, k, model))  # type: ignore[no-any-return]
+
+
+@post("/api/v1/search/image", status_code=200, opt=READ)
+async def api_search_image(
+    request: Request[Any, Any, Any], settings: SettingsDep, k: K = 24, model: MODEL = None
+) -> HitPage:
+    """Images like an uploaded photo (multipart field ``file``)."""
+    return await _guard(service.search_by_image(settings, await _upload(request, settings), k, model))  # type: ignore[no-any-return]
+
+
+@get("/api/v1/search/clusters")
+async def api_clusters(
+    settings: SettingsDep,
+    max_distance: Annotated[float | None, QueryParameter(ge=0, le=2)] = None,
+    model: MODEL = None,
+) -> Clusters:
+    """Near-duplicate clusters from the embeddings (complements the perceptual-hash groups)."""
+    return await service.near_duplicate_clusters(settings, model, max_distance)
+
+
+@post("/api/v1/embeddings")
+async def api_embed(
+    request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep,
+    data: Annotated[EmbedRequest | None, Body()] = None,
+) -> Response[JobOut]:  # fmt: skip
+    """Embed every image that has no vector for the model: 202 with the job."""
+    return accepted(await _start(request, settings, broker, service.EMBED_KIND, data))
+
+
+async def _start(
+    request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, kind: str, data: EmbedRequest | None
+) -> JobOut:
+    name = (data.model if data else None) or settings.search.model
+    try:
+        service.ensure_model(settings, name)
+    except ModelError as exc:
+        raise _conflict(exc) from exc
+    creator = getattr(request.scope.get("user"), "username", None)
+    return await jobs.submit(broker, settings.data_path, kind, {"model": name}, creator)
+
+
+@post("/api/v1/breeds/identify", status_code=200, opt=READ)
+async def api_identify(request: Request[Any, Any, Any], settings: SettingsDep) -> BreedResult:
+    """Breed, confidence, top-5 and the probability that the photo shows a dog at all."""
+    return await _guard(service.identify_photo(settings, await _upload(request, settings)))  # type: ignore[no-any-return]
+
+
+@post("/api/v1/breeds/tag")
+async def api_tag(
+    request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep,
+    data: Annotated[EmbedRequest | None, Body()] = None,
+) -> Response[JobOut]:  # fmt: skip
+    """Tag every untagged image with its top breed and confidence: 202 with the job."""
+    return accepted(await _start(request, settings, broker, service.TAG_KIND, data))
+
+
+@get("/api/v1/breeds")
+async def api_breeds() -> dict[str, Any]:
+    """The appliance's breed list and how many images carry each tag."""
+    return {"breeds": breed_names(), "tagged": dict(await breed_counts())}
+
+
+@get("/api/v1/breeds/images")
+async def api_breed_images(
+    settings: SettingsDep,
+    breed: FromQuery[str | None] = None,
+    dogs: Annotated[bool | None, QueryParameter(description="false: the photos flagged as not a dog")] = None,
+    cursor: FromQuery[int | None] = None,
+) -> TaggedPage:
+    return await tagged_images(breed, settings.page_size, cursor, dogs)
+
+
+# -- pages -------------------------------------------------------------------------------------
+@get("/images/{image_id:int}/similar")
+async def similar_fragment(request: Request[Any, Any, Any], image_id: FromPath[int], settings: SettingsDep) -> Template:
+    await _image_exists(image_id)
+    try:
+        hits, error = await service.similar(settings, image_id, 12), None
+    except (service.NotEmbedded, ModelError) as exc:
+        hits, error = None, str(exc)
+    return page(request, "search/results.html", "_partials/hit_grid.html", hits=hits, error=error,
+                title=f"More like image {image_id}")  # fmt: skip
+
+
+@get("/search")
+async def search_page(request: Request[Any, Any, Any], settings: SettingsDep, q: FromQuery[str] = "") -> Template:
+    hits, error = None, None
+    if q.strip():
+        try:
+            hits = await service.search_text(settings, q, 48)
+        except ModelError as exc:
+            error = str(exc)
+    return page(request, "search/search.html", "_partials/hit_grid.html", q=q, hits=hits, error=error)
+
+
+@post("/search/image", opt=READ)
+async def search_image_form(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
+    hits, error = None, None
+    try:
+        hits = await _guard(service.search_by_image(settings, await _upload(request, settings), 48))
+    except HTTPException as exc:
+        error = str(exc.detail)
+    return page(request, "search/search.html", "_partials/hit_grid.html", q="", hits=hits, error=error)
+
+
+@get("/search/duplicates")
+async def duplicates_page(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
+    """Near-duplicate clusters of the active model, as rows of thumbnails."""
+    return page(request, "search/duplicates.html", clusters=await service.near_duplicate_clusters(settings))
+
+
+@get("/breeds")
+async def breeds_page(
+    request: Request[Any, Any, Any], settings: SettingsDep, breed: FromQuery[str | None] = None
+) -> Template:
+    images = await tagged_images(breed, settings.page_size) if breed else None
+    return page(request, "search/breeds.html", breed=breed, images=images, counts=await breed_counts(), result=None)
+
+
+@post("/breeds/identify", opt=READ)
+async def identify_form(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
+    result, error = None, None
+    try:
+        result = await _guard(service.identify_photo(settings, await _upload(request, settings)))
+    except HTTPException as exc:
+        error = str(exc.detail)
+    return page(request, "search/breeds.html", "_partials/breed_result.html", breed=None, images=None,
+                counts=await breed_counts(), result=result, error=error)  # fmt: skip
+
+
+router = Router(
+    path="/",
+    route_handlers=[
+        api_similar, api_search_text, api_search_image, api_clusters, api_embed, api_identify, api_tag,
+        api_breeds, api_breed_images, similar_fragment, search_page, search_image_form, duplicates_page, breeds_page,
+        identify_form,
+    ],
+    tags=["search"],
+)  # fmt: skip

@@ -1,0 +1,38 @@
+"""What search answers: hits, pages of hits, near-duplicate clusters, breed tags."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Hit(msgspec.Struct, kw_only=True):
+    id: int
+    score: float  # cosine similarity, 1.0 = same direction
+
+
+class HitPage(msgspec.Struct, kw_only=True):
+    model: str
+    items: list[Hit]
+
+
+class Clusters(msgspec.Struct, kw_only=True):
+    model: str
+    max_distance: float
+    clusters: list[list[int]]  # image ids, each cluster of 2 or more
+
+
+class TaggedImage(msgspec.Struct, kw_only=True):
+    id: int
+    breed: str | None
+    confidence: float
+    dog_probability: float
+    is_dog: bool
+
+
+class TaggedPage(msgspec.Struct, kw_only=True):
+    items: list[TaggedImage]
+    next_cursor: int | None
+
+
+class EmbedRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    model: str | None = None

@@ -1,0 +1,71 @@
+"""Breed tags in the database: write (idempotent per image), list by breed, count."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+from furrsight.search.breeds import BreedResult
+from furrsight.search.schemas import TaggedImage, TaggedPage
+from furrsight.search.tables import BreedTag
+
+
+def put_tags(conn: sqlite3.Connection, model: str, ids: list[int], results: list[BreedResult]) -> None:
+    """Replace the tags of ``ids``. Plain SQL on the embedding job's own connection (beside the
+    batch's vectors), without piccolo's per-query overhead."""
+    stamp = str(datetime.now(UTC))
+    marks = ",".join("?" * len(ids))
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(f"DELETE FROM breed_tags WHERE image IN ({marks})", ids)  # noqa: S608
+        conn.executemany(
+            "INSERT INTO breed_tags (image, model, breed, confidence, dog_probability, is_dog, tagged_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (i, model, r.breed, r.confidence, r.dog_probability, r.is_dog, stamp)
+                for i, r in zip(ids, results, strict=True)
+            ],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+async def ids_without_tag(model: str, states: tuple[str, ...]) -> list[int]:
+    marks = ",".join("{}" for _ in states)
+    rows = await BreedTag.raw(
+        f"SELECT id FROM images WHERE state IN ({marks}) "  # noqa: S608
+        "AND id NOT IN (SELECT image FROM breed_tags WHERE model = {}) ORDER BY id",
+        *states,
+        model,
+    )
+    return [r["id"] for r in rows]
+
+
+async def tagged_images(
+    breed: str | None, limit: int, before: int | None = None, dogs: bool | None = None
+) -> TaggedPage:
+    """Tagged images, newest first; ``breed`` filters by breed, ``dogs=False`` lists the flagged."""
+    query = BreedTag.select().order_by(BreedTag.image, ascending=False).limit(limit + 1)
+    if breed:
+        query = query.where(BreedTag.breed == breed)
+    if dogs is not None:
+        query = query.where(BreedTag.is_dog == dogs)
+    if before is not None:
+        query = query.where(BreedTag.image < before)
+    rows: list[dict[str, Any]] = await query
+    items = [
+        TaggedImage(id=r["image"], breed=r["breed"], confidence=r["confidence"],
+                    dog_probability=r["dog_probability"], is_dog=bool(r["is_dog"]))
+        for r in rows[:limit]
+    ]  # fmt: skip
+    return TaggedPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+
+async def breed_counts() -> list[tuple[str, int]]:
+    rows = await BreedTag.raw(
+        "SELECT coalesce(breed, '(not a dog)') AS breed, count(*) AS n FROM breed_tags GROUP BY 1 ORDER BY n DESC"
+    )
+    return [(r["breed"], r["n"]) for r in rows]

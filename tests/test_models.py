@@ -1,0 +1,276 @@
+"""Issue 5, models: manifests, import/verify/remove, pull with resume and pinned hashes (from a
+local HTTP server standing in for the internet), the runtime adapters and GPU residency."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from litestar.testing import AsyncTestClient
+from typer.testing import CliRunner
+
+from furrsight.inference.gguf_runtime import GGUFChat, GGUFOutputError
+from furrsight.inference.install import ModelStore
+from furrsight.inference.manifest import ModelError, catalogue, parse_manifest
+from furrsight.inference.onnx_runtime import OnnxModel
+from furrsight.inference.residency import Residency
+from furrsight.settings import Settings
+from tests.conftest import WorkerProcess, wait_for_job
+from tests.tiny_models import make_tiny_clip, make_tiny_gguf, make_tiny_mmproj
+
+
+class FileServer:
+    """A loopback HTTP server for model files, honouring Range requests (the internet's stand-in)."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+        self.ranges: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                body = server.files.get(self.path.lstrip("/"))
+                if body is None:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                start = 0
+                if rng := self.headers.get("Range"):
+                    server.ranges.append(rng)
+                    start = int(rng.removeprefix("bytes=").split("-")[0])
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(body) - start))
+                self.end_headers()
+                self.wfile.write(body[start:])
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def file_server() -> Iterator[FileServer]:
+    server = FileServer({"weights.bin": bytes(range(256)) * 4000, "other.bin": b"x" * 5000})
+    yield server
+    server.httpd.shutdown()
+
+
+def write_manifest(folder: Path, name: str, url: str, sha: str | None = None, size: int | None = None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [f'name = "{name}"', 'task = "image-embed"', 'runtime = "onnx"', 'license = "CC0-1.0"',
+             'source = "tests"', "[[files]]", 'path = "weights.bin"', f'url = "{url}/weights.bin"']  # fmt: skip
+    if sha:
+        lines.append(f'sha256 = "{sha}"')
+    if size:
+        lines.append(f"size = {size}")
+    (folder / "manifest.toml").write_text("\n".join(lines) + "\n")
+
+
+def test_the_catalogue_names_the_models_a_lab_wants() -> None:
+    known = catalogue()
+    assert known["efficientnet-lite0"].bundled and known["efficientnet-lite0"].dim == 1280
+    assert known["clip-vit-b32"].text_model == "clip-vit-b32-text"
+    assert {m.runtime for m in known.values()} == {"onnx", "gguf"}
+    vlms = [m for m in known.values() if m.task == "vlm"]
+    assert vlms and all(m.file("mmproj") for m in vlms)
+    assert all(m.license and m.source and m.files for m in known.values())
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('name = "x"\ntask = "dance"', "invalid manifest"),
+        ('name = "Bad Name"\ntask="llm"\nruntime="gguf"\nlicense="x"\nsource="y"\nfiles=[]', "lower-case"),
+        ('name="a"\ntask="llm"\nruntime="gguf"\nlicense="x"\nsource="y"\n[[files]]\npath="../evil"', "plain file"),
+        ("not toml at all [", "invalid manifest"),
+    ],
+)
+def test_a_bad_manifest_is_refused_with_a_reason(text: str, words: str) -> None:
+    with pytest.raises(ModelError, match=words):
+        parse_manifest(text)
+
+
+def test_the_bundled_model_is_installed_by_default(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "models")
+    assert store.status(store.manifest("efficientnet-lite0")) == "bundled"
+    assert store.verify("efficientnet-lite0") == []
+    with pytest.raises(ModelError, match="bundled"):
+        store.remove("efficientnet-lite0")
+    with pytest.raises(ModelError, match="not installed"):
+        store.require("clip-vit-b32")
+
+
+def test_import_verify_and_remove_a_tiny_clip(tmp_path: Path) -> None:
+    image_dir, text_dir = make_tiny_clip(tmp_path / "carried")
+    store = ModelStore(tmp_path / "models")
+    store.import_files("tiny-clip", image_dir)
+    store.import_files("tiny-clip-text", text_dir)
+    assert {m.name: m.status for m in store.statuses()}["tiny-clip"] == "installed"
+    assert store.verify("tiny-clip-text") == []
+    expected = hashlib.sha256((text_dir / "tokenizer.json").read_bytes()).hexdigest()
+    assert store.records("tiny-clip-text")["tokenizer.json"] == expected
+    (store.folder("tiny-clip-text") / "tokenizer.json").write_text("{}")  # bit rot
+    assert "tokenizer.json: SHA-256" in store.verify("tiny-clip-text")[0]
+    store.remove("tiny-clip")
+    assert not store.folder("tiny-clip").exists()
+
+
+def test_import_refuses_missing_files_and_wrong_names(tmp_path: Path) -> None:
+    image_dir, _ = make_tiny_clip(tmp_path / "carried")
+    store = ModelStore(tmp_path / "models")
+    with pytest.raises(ModelError, match="not 'other'"):
+        store.import_files("other", image_dir)
+    with pytest.raises(ModelError, match="does not exist"):
+        store.import_files("tiny-clip", tmp_path / "nowhere")
+    (image_dir / "visual.onnx").unlink()
+    with pytest.raises(ModelError, match="missing"):
+        store.import_files("tiny-clip", image_dir)
+    assert not (store.folder("tiny-clip") / "installed.json").exists()
+
+
+def test_pull_resumes_a_partial_download(tmp_path: Path, file_server: FileServer) -> None:
+    body = file_server.files["weights.bin"]
+    store = ModelStore(tmp_path / "models")
+    write_manifest(store.folder("resumable"), "resumable", file_server.url, hashlib.sha256(body).hexdigest(), len(body))
+    (store.folder("resumable") / "weights.bin.part").write_bytes(body[:1000])  # an interrupted pull
+    seen: list[int] = []
+    store.pull("resumable", lambda done, total: seen.append(done))
+    assert (store.folder("resumable") / "weights.bin").read_bytes() == body
+    assert "bytes=1000-" in file_server.ranges
+    assert seen[-1] == len(body)
+    assert store.verify("resumable") == []
+
+
+def test_pull_refuses_a_file_whose_hash_differs_from_the_pinned_one(tmp_path: Path, file_server: FileServer) -> None:
+    store = ModelStore(tmp_path / "models")
+    write_manifest(store.folder("pinned"), "pinned", file_server.url, "0" * 64)
+    with pytest.raises(ModelError, match="does not match the pinned"):
+        store.pull("pinned")
+    assert not (store.folder("pinned") / "weights.bin").exists()
+    assert not (store.folder("pinned") / "installed.json").exists()
+
+
+def test_pull_of_an_unreachable_url_says_so(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "models")
+    write_manifest(store.folder("gone"), "gone", "http://127.0.0.1:9")
+    with pytest.raises(ModelError, match="cannot download"):
+        store.pull("gone")
+
+
+def test_residency_keeps_one_large_model_and_unloads_idle_ones() -> None:
+    class Fake:
+        def __init__(self, name: str, log: list[str]) -> None:
+            self.name, self.log = name, log
+
+        def unload(self) -> None:
+            self.log.append(self.name)
+
+    now = [0.0]
+    unloaded: list[str] = []
+    residency = Residency(max_large=1, clock=lambda: now[0])
+    residency.acquire("vlm", lambda: Fake("vlm", unloaded), large=True)
+    residency.acquire("embed", lambda: Fake("embed", unloaded))
+    now[0] = 10
+    same = residency.acquire("vlm", lambda: Fake("again", unloaded), large=True)
+    assert same.name == "vlm" and unloaded == []  # resident: not loaded twice
+    residency.acquire("llm", lambda: Fake("llm", unloaded), large=True)
+    assert unloaded == ["vlm"] and residency.resident() == ["embed", "llm"]
+    now[0] = 700
+    residency.acquire("llm", lambda: Fake("llm", unloaded), large=True)
+    assert residency.unload_idle(600) == ["embed"]
+    assert residency.resident() == ["llm"]
+
+
+def test_onnx_asks_for_cuda_and_reports_the_provider_it_got(tmp_path: Path) -> None:
+    image_dir, _ = make_tiny_clip(tmp_path)
+    model = OnnxModel(image_dir / "visual.onnx")
+    assert not model.loaded
+    assert model.provider in ("CUDAExecutionProvider", "CPUExecutionProvider")
+    assert model.loaded
+    model.unload()
+    assert not model.loaded
+
+
+def test_a_tiny_gguf_loads_and_answers_schema_constrained_json(tmp_path: Path) -> None:
+    path = make_tiny_gguf(tmp_path / "tiny.gguf")
+    chat = GGUFChat(path, n_ctx=256, n_gpu_layers=0)
+    residency = Residency()
+    schema = {"type": "object", "properties": {"same_dog": {"type": "boolean"}}, "required": ["same_dog"]}
+    loaded = residency.acquire("tiny-llm", lambda: chat, large=True)
+    answer = loaded.chat_json([{"role": "user", "content": "same dog?"}], schema, max_tokens=64)
+    assert isinstance(answer, dict) and isinstance(answer["same_dog"], bool)
+    with pytest.raises(GGUFOutputError, match="cut short"):
+        loaded.chat_json([{"role": "user", "content": "same dog?"}], schema, max_tokens=2)
+    residency.acquire("other-llm", lambda: GGUFChat(path, n_ctx=256, n_gpu_layers=0), large=True)
+    assert not chat.loaded  # made room: one large model at a time
+
+
+def test_a_tiny_vision_language_gguf_sees_an_image(tmp_path: Path) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    chat = GGUFChat(make_tiny_gguf(tmp_path / "vlm.gguf"), make_tiny_mmproj(tmp_path / "mmproj.gguf"), n_ctx=512,
+                    n_gpu_layers=0)  # fmt: skip
+    png = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(png, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+    content = [{"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": "same dog?"}]
+    schema = {"type": "object", "properties": {"same_dog": {"type": "boolean"}}, "required": ["same_dog"]}
+    answer = chat.chat_json([{"role": "user", "content": content}], schema, max_tokens=64)
+    assert isinstance(answer["same_dog"], bool)
+    chat.unload()
+    assert not chat.loaded
+
+
+def test_cli_lists_imports_and_verifies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from furrsight.cli import app
+
+    monkeypatch.setenv("FURRSIGHT_DATA", str(tmp_path / "data"))
+    image_dir, _ = make_tiny_clip(tmp_path / "carried")
+    runner = CliRunner()
+    assert runner.invoke(app, ["models", "import", "tiny-clip", str(image_dir)]).exit_code == 0
+    listed = runner.invoke(app, ["models", "list"])
+    assert "tiny-clip" in listed.output and "efficientnet-lite0" in listed.output
+    assert runner.invoke(app, ["models", "verify", "tiny-clip"]).exit_code == 0
+    missing = runner.invoke(app, ["models", "verify", "clip-vit-b32"])
+    assert missing.exit_code == 1 and "not installed" in missing.output
+
+
+async def test_models_api_pull_as_a_job_then_verify_and_remove(
+    client: AsyncTestClient, worker: WorkerProcess, settings: Settings, file_server: FileServer
+) -> None:
+    body = file_server.files["weights.bin"]
+    write_manifest(settings.data_path / "models" / "api-pulled", "api-pulled", file_server.url, size=len(body))
+    listed = (await client.get("/api/v1/models")).json()
+    status = {m["name"]: m["status"] for m in listed}
+    assert status["efficientnet-lite0"] == "bundled" and status["api-pulled"] == "missing"
+    response = await client.post("/api/v1/models/api-pulled/pull")
+    assert response.status_code == 202
+    job = await wait_for_job(client, response.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert job["progress_done"] == len(body)
+    verified = (await client.post("/api/v1/models/api-pulled/verify")).json()
+    assert verified == {"name": "api-pulled", "ok": True, "problems": []}
+    assert (await client.delete("/api/v1/models/api-pulled")).status_code == 204
+    page = await client.get("/models")
+    assert page.status_code == 200 and "efficientnet-lite0" in page.text and "Pull" in page.text
+    assert "CPUExecutionProvider" in page.text or "CUDAExecutionProvider" in page.text
+
+
+async def test_models_api_refuses_unknown_models(client: AsyncTestClient) -> None:
+    response = await client.post("/api/v1/models/no-such-model/pull")
+    assert response.status_code == 404 and "unknown model" in response.json()["error"]
+    response = await client.post("/api/v1/models/clip-vit-b32/import", json={"path": "relative"})
+    assert response.status_code == 400
