@@ -153,12 +153,19 @@ def up(
 
 
 @app.command()
-def doctor() -> None:
+def doctor(
+    deep: bool = typer.Option(False, "--deep", help="also compare database and file store, and repair mismatches"),
+) -> None:
     """Check the installation; exits non-zero when a required check fails."""
-    from furrsight.doctor import run_checks
+    from furrsight.doctor import run_checks, run_deep
 
     settings = _settings()
     failed = False
+    if deep:
+        for finding in run_deep(settings):
+            colour = "green" if finding.count == 0 else "yellow"
+            detail = f"{finding.count}" + (f" ({finding.action})" if finding.count else "")
+            console.print(f"[{colour}]deep[/{colour}]  {finding.name}: {detail}", highlight=False)
     for check in run_checks(settings):
         colour = {"ok": "green", "warn": "yellow", "FAIL": "red"}[check.label]
         console.print(f"[{colour}]{check.label:>4}[/{colour}]  {check.name}: {check.detail}", highlight=False)
