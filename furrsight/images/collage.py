@@ -34,7 +34,7 @@ def _contrasted(g: np.ndarray, first: int, last: int, left: int, right: int) -> 
 
 
 def _divider(g: np.ndarray) -> Cut | None:
-    h, w = g.shape
+    w = g.shape[1]
     lo, hi = int(w * _MIDDLE[0]), int(w * _MIDDLE[1])
     std = g.std(axis=0)
     uniform = std < 6.0
@@ -60,7 +60,7 @@ def _step_profile(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _seam(g: np.ndarray) -> Cut | None:
-    h, w = g.shape
+    w = g.shape[1]
     step, strong = _step_profile(g)
     lo, hi = int(w * _MIDDLE[0]), int(w * _MIDDLE[1])
     typical = float(np.median(step)) + 1e-3
@@ -71,7 +71,7 @@ def _seam(g: np.ndarray) -> Cut | None:
 
 
 def _similar_halves(g: np.ndarray) -> Cut | None:
-    h, w = g.shape
+    w = g.shape[1]
     mid = w // 2
     step, strong = _step_profile(g)
     near = slice(mid - 2, mid + 2)

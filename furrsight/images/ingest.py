@@ -77,8 +77,12 @@ async def _existing(run: Run) -> IngestResult | None:
 async def _adopt(image_id: int, panel: PanelOf) -> None:
     """A panel whose bytes already exist as an image: link it to its collage if it has no parent."""
     await Image.update(
-        {Image.parent_id: panel.parent_id, Image.crop: panel.crop, Image.panel: panel.panel,
-         Image.panel_confidence: panel.confidence}  # fmt: skip
+        {
+            Image.parent_id: panel.parent_id,
+            Image.crop: panel.crop,
+            Image.panel: panel.panel,
+            Image.panel_confidence: panel.confidence,
+        }
     ).where((Image.id == image_id) & Image.parent_id.is_null() & (Image.id != panel.parent_id))
 
 

@@ -60,9 +60,15 @@ async def reprocess_image(store: FileStore, settings: Settings, image_id: int, j
     async with DATABASE.write_transaction():
         await leave_group(image_id)
         await Image.update(
-            {Image.state: state, Image.reason: run.failure, Image.width: header.width, Image.height: header.height,
-             Image.phash: a.phash if a else None, Image.blur: a.blur if a else None,
-             Image.flags: "," + ",".join(a.flags) + "," if a and a.flags else ""}  # fmt: skip
+            {
+                Image.state: state,
+                Image.reason: run.failure,
+                Image.width: header.width,
+                Image.height: header.height,
+                Image.phash: a.phash if a else None,
+                Image.blur: a.blur if a else None,
+                Image.flags: "," + ",".join(a.flags) + "," if a and a.flags else "",
+            }
         ).where(Image.id == image_id)
         if a:
             await assign_group(image_id, a.phash, settings.ingest.near_dup_distance)

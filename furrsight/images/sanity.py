@@ -67,15 +67,14 @@ async def deep_check(settings: Settings, grace_seconds: float = 600.0) -> list[F
     ids = {r["id"] for r in rows} - {r["id"] for r in lost}
     orphaned = [r["id"] for r in rows if r["parent_id"] and r["parent_id"] not in ids and r["id"] in ids]
     if orphaned:
-        await Image.update({Image.parent_id: None, Image.crop: None, Image.panel: None}).where(
-            Image.id.is_in(orphaned)
-        )
+        await Image.update({Image.parent_id: None, Image.crop: None, Image.panel: None}).where(Image.id.is_in(orphaned))
     live = [r for r in rows if r["id"] in ids]
     unthumbed = [r for r in live if not store.thumb_path(r["sha256"]).exists()]
     unfinished = [r for r in live if r["state"] == "stored"]
     for r in {r["id"]: r for r in unthumbed + unfinished}.values():
         await reprocess_image(store, settings, r["id"])
-    return findings + [
+    return [
+        *findings,
         Finding("rows whose file is missing", len(lost), "rows removed"),
         Finding("panels whose collage is gone", len(orphaned), "unlinked"),
         Finding("missing thumbnails", len(unthumbed), "made again"),
