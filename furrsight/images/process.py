@@ -55,7 +55,10 @@ async def reprocess_image(store: FileStore, settings: Settings, image_id: int, j
     a, header = run.analysis, run.header
     assert header is not None
     has_children = await Image.exists().where(Image.parent_id == image_id)
-    will_split = run.cut is not None and row["split_mode"] is None and not has_children and not row["parent_id"]
+    interrupted = row["state"] == "stored"  # a split that stopped half-way is done again (idempotent)
+    will_split = (
+        run.cut is not None and row["split_mode"] is None and not row["parent_id"] and (interrupted or not has_children)
+    )
     state = "failed" if run.failure else ("stored" if will_split else "processed")
     async with DATABASE.write_transaction():
         await leave_group(image_id)
