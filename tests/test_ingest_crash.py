@@ -73,7 +73,8 @@ from furrsight.store import FileStore
 settings = load_settings()
 open_database(settings)
 data = open(sys.argv[1], "rb").read()
-print(asyncio.run(ingest(FileStore(settings.data_path), settings, data, Provenance(kind="import", file_name=sys.argv[1]))))
+source = Provenance(kind="import", file_name=sys.argv[1])
+print(asyncio.run(ingest(FileStore(settings.data_path), settings, data, source)))
 """
 
 
