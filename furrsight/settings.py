@@ -60,6 +60,9 @@ class IngestSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     split_collages: Annotated[bool, Doc("Detect two-panel before/after collages and split them into two images.")] = (
         True
     )
+    concurrency: Annotated[
+        int, Doc("Files an import job ingests at once (decoding overlaps disk and database work)."), msgspec.Meta(ge=1)
+    ] = 3
     collage_min_confidence: Annotated[float, Doc("Least detection confidence (0-1) for an automatic split.")] = 0.6
 
 

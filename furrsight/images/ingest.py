@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from typing import Callable
+import weakref
+from typing import Awaitable, Callable, Iterable, TypeVar
 
 from PIL import Image as PILImage
 
@@ -30,7 +31,21 @@ from furrsight.images.tables import Image, Source
 from furrsight.settings import Settings
 from furrsight.store import FileStore
 
+T = TypeVar("T")
 FAULT_ENV = "FURRSIGHT_TEST_INGEST_FAULT"  # tests only: "kill:STEP" or "raise:STEP" (child.STEP)
+
+
+_WRITE_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def write_lock() -> asyncio.Lock:
+    """One writer at a time per event loop: concurrent ingests in one process queue here instead
+    of on SQLite's busy timeout (whose back-off sleeps made 3 lanes slower than one)."""
+    loop = asyncio.get_running_loop()
+    lock = _WRITE_LOCKS.get(loop)
+    if lock is None:
+        lock = _WRITE_LOCKS[loop] = asyncio.Lock()
+    return lock
 
 
 class InjectedFault(RuntimeError):
@@ -74,6 +89,13 @@ async def _existing(run: Run) -> IngestResult | None:
     return IngestResult(outcome="duplicate", image_id=row["id"], state=row["state"])
 
 
+async def dedup(run: Run) -> IngestResult | None:
+    if not await Image.exists().where(Image.sha256 == run.sha256):
+        return None
+    async with write_lock(), DATABASE.write_transaction():
+        return await _existing(run)
+
+
 async def _adopt(image_id: int, panel: PanelOf) -> None:
     """A panel whose bytes already exist as an image: link it to its collage if it has no parent."""
     await Image.update(
@@ -86,15 +108,11 @@ async def _adopt(image_id: int, panel: PanelOf) -> None:
     ).where((Image.id == image_id) & Image.parent_id.is_null() & (Image.id != panel.parent_id))
 
 
-async def dedup(run: Run) -> IngestResult | None:
-    return await _existing(run)
-
-
 async def record(run: Run) -> IngestResult | None:
     assert run.header is not None
     a = run.analysis
     state = "failed" if run.failure else ("stored" if run.cut else "processed")
-    async with DATABASE.write_transaction():
+    async with write_lock(), DATABASE.write_transaction():
         again = await _existing(run)  # another worker stored the same bytes meanwhile
         if again:
             return again
@@ -110,8 +128,9 @@ async def record(run: Run) -> IngestResult | None:
         await row.save()
         run.image_id = row.id
         if a:
-            await assign_group(row.id, a.phash, run.settings.ingest.near_dup_distance)
+            run.group = await assign_group(row.id, a.phash, run.settings.ingest.near_dup_distance)
         await add_source(row.id, run.source)
+    run.state = state
     return None
 
 
@@ -121,7 +140,9 @@ async def split(run: Run) -> IngestResult | None:
         return None
     assert run.header is not None
     run.children = await cut_panels(run.store, run.settings, run.data, run.image_id, run.cut, run.source.job_id)
-    await Image.update({Image.state: "processed"}).where(Image.id == run.image_id)
+    async with write_lock():
+        await Image.update({Image.state: "processed"}).where(Image.id == run.image_id)
+    run.state = "processed"
     return None
 
 
@@ -158,24 +179,45 @@ STEPS: list[tuple[str, Callable[[Run], object], bool]] = [  # (name, step, runs 
     ("sniff", steps.sniff_type, False),
     ("hash", steps.hash_bytes, True),
     ("dedup", dedup, False),
-    ("header", steps.read_header, False),
+    ("header", steps.read_header, True),
     ("decode", steps.decode_once, True),
     ("analyse", steps.analyse_image, True),
-    ("store_original", steps.store_original, False),
-    ("store_thumb", steps.store_thumb, False),
+    ("store_original", steps.store_original, True),
+    ("store_thumb", steps.store_thumb, True),
     ("record", record, False),
     ("split", split, False),
 ]
 
 
-async def _run_step(run: Run, step: Callable[[Run], object], threaded: bool) -> IngestResult | None:
+async def _run_steps(run: Run, batch: list[tuple[str, Callable[[Run], object]]], threaded: bool) -> IngestResult | None:
+    """Run consecutive steps; CPU-bound ones together in one worker-thread hop."""
     if threaded:
-        out = await asyncio.to_thread(step, run)
-    else:
+
+        def work() -> None:
+            for name, step in batch:
+                checkpoint(run.prefix + name)
+                step(run)
+
+        await asyncio.to_thread(work)
+        return None
+    for name, step in batch:
+        checkpoint(run.prefix + name)
         out = step(run)
         if asyncio.iscoroutine(out):
             out = await out
-    return out if isinstance(out, IngestResult) else None
+        if isinstance(out, IngestResult):
+            return out
+    return None
+
+
+def _batches() -> list[tuple[bool, list[tuple[str, Callable[[Run], object]]]]]:
+    batches: list[tuple[bool, list[tuple[str, Callable[[Run], object]]]]] = []
+    for name, step, threaded in STEPS:
+        if batches and batches[-1][0] == threaded:
+            batches[-1][1].append((name, step))
+        else:
+            batches.append((threaded, [(name, step)]))
+    return batches
 
 
 async def ingest(
@@ -184,9 +226,8 @@ async def ingest(
     """Take one file in through every step; refusals come back as a result, never raised."""
     run = Run(data=data, source=source, settings=settings, store=store, panel_of=panel_of)
     try:
-        for name, step, threaded in STEPS:
-            checkpoint(run.prefix + name)
-            stopped = await _run_step(run, step, threaded)
+        for threaded, batch in _batches():
+            stopped = await _run_steps(run, batch, threaded)
             if stopped is not None:
                 return stopped
     except Refused as refused:
@@ -197,8 +238,25 @@ async def ingest(
                 path.unlink(missing_ok=True)
         raise
     a = run.analysis
-    now = await Image.select(Image.near_dup_group, Image.state).where(Image.id == run.image_id).first() or {}
     return IngestResult(
-        outcome="new", image_id=run.image_id, state=now.get("state"), flags=a.flags if a else [],
-        near_dup_group=now.get("near_dup_group"), children=run.children,
+        outcome="new", image_id=run.image_id, state=run.state, flags=a.flags if a else [],
+        near_dup_group=run.group, children=run.children,
     )  # fmt: skip
+
+
+async def for_each(items: Iterable[T], concurrency: int, fn: Callable[[T], Awaitable[None]]) -> None:
+    """``fn`` on every item, ``concurrency`` at a time; the first error cancels the rest."""
+    pending = iter(items)
+
+    async def lane() -> None:
+        for item in pending:  # the lanes share one iterator: each takes the next item
+            await fn(item)
+
+    lanes = [asyncio.create_task(lane()) for _ in range(max(1, concurrency))]
+    try:
+        await asyncio.gather(*lanes)
+    except BaseException:
+        for task in lanes:
+            task.cancel()
+        await asyncio.gather(*lanes, return_exceptions=True)
+        raise

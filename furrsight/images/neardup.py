@@ -17,8 +17,7 @@ async def assign_group(image_id: int, phash: str, distance: int) -> int | None:
     )
     matches = [r for r in rows if hamming(r["phash"], phash) <= distance]
     if not matches:
-        await Image.update({Image.near_dup_group: None}).where(Image.id == image_id)
-        return None
+        return None  # a new row has no group; a re-processed one left its group first
     groups = sorted({r["near_dup_group"] for r in matches if r["near_dup_group"] is not None})
     ids = [image_id, *(r["id"] for r in matches)]
     target = min([*groups, *ids])

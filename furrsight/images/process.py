@@ -51,7 +51,7 @@ async def reprocess_image(store: FileStore, settings: Settings, image_id: int, j
         await asyncio.to_thread(_analyse, run)
     except Refused as refused:
         return await _fail(image_id, f"{refused.reason}: {refused.message}")
-    await steps.store_thumb(run)
+    await asyncio.to_thread(steps.store_thumb, run)
     a, header = run.analysis, run.header
     assert header is not None
     has_children = await Image.exists().where(Image.parent_id == image_id)

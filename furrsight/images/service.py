@@ -11,7 +11,7 @@ from typing import Any, Iterable
 import aiofiles
 import msgspec
 
-from furrsight.images.ingest import ingest
+from furrsight.images.ingest import for_each, ingest
 from furrsight.images.schemas import ChildOut, ImageOut, ImagePage, IngestResult, Provenance, SourceOut
 from furrsight.images.tables import Image, Source
 from furrsight.jobs.runner import JobContext
@@ -148,7 +148,7 @@ def _record(ctx: JobContext, name: str, result: IngestResult) -> None:
 
 
 async def run_import(ctx: JobContext) -> None:
-    """Ingest the staged uploads, or every file below a folder, one by one."""
+    """Ingest the staged uploads, or every file below a folder, a few files at a time."""
     settings = ctx.settings
     store = FileStore(settings.data_path)
     if ctx.params.get("source") == "upload":
@@ -159,7 +159,9 @@ async def run_import(ctx: JobContext) -> None:
         items = [(p, str(p), "import") for p in walk_folder(root, roots)]
     await ctx.set_total(len(items))
     ctx.log(f"{len(items)} files to ingest")
-    for path, name, kind in items:
+
+    async def one(item: tuple[Path, str, str]) -> None:
+        path, name, kind = item
         try:
             async with aiofiles.open(path, "rb") as handle:
                 data = await handle.read(settings.ingest.max_file_bytes + 1)
@@ -170,5 +172,7 @@ async def run_import(ctx: JobContext) -> None:
             source = Provenance(kind=kind, file_name=name, job_id=ctx.job_id)  # type: ignore[arg-type]
             _record(ctx, name, await ingest(store, settings, data, source))
         await ctx.advance()
+
+    await for_each(items, settings.ingest.concurrency, one)
     if ctx.params.get("staging"):
         shutil.rmtree(settings.data_path / ctx.params["staging"], ignore_errors=True)

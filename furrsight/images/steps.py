@@ -48,6 +48,8 @@ class Run:
     failure: str | None = None  # an analysis step failed: the image is kept as `failed`
     wrote: list[Path] = field(default_factory=list)  # files this run created
     image_id: int | None = None
+    state: str | None = None
+    group: int | None = None
     children: list[int] = field(default_factory=list)
 
     @property
@@ -113,17 +115,17 @@ def _fits(cut: collage.Cut, run: Run) -> collage.Cut | None:
     return cut if ok else None
 
 
-async def store_original(run: Run) -> None:
-    _, written = await run.store.put(run.data, run.sha256)
-    if written:
+def store_original(run: Run) -> None:
+    """Atomic write (temp file, fsync, rename); runs in the worker thread with the decode."""
+    if run.store.put_sync(run.data, run.sha256):
         run.wrote.append(run.store.file_path(run.sha256))
 
 
-async def store_thumb(run: Run) -> None:
+def store_thumb(run: Run) -> None:
     assert run.decoded is not None
     path = run.store.thumb_path(run.sha256)
     existed = path.exists()
-    await run.store.put_thumb(run.sha256, run.decoded.thumb)
+    run.store.put_thumb_sync(run.sha256, run.decoded.thumb)
     if not existed:
         run.wrote.append(path)
 
