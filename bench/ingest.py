@@ -25,12 +25,12 @@ from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from furrsight.db.setup import migrate  # noqa: E402
-from furrsight.images.ingest import for_each, ingest  # noqa: E402
-from furrsight.images.schemas import Provenance  # noqa: E402
-from furrsight.settings import load_settings  # noqa: E402
-from furrsight.store import FileStore  # noqa: E402
-from tests.images import photo  # noqa: E402
+from furrsight.db.setup import migrate
+from furrsight.images.ingest import for_each, ingest
+from furrsight.images.schemas import Provenance
+from furrsight.settings import load_settings
+from furrsight.store import FileStore
+from tests.images import photo
 
 
 def bare(paths: list[Path], thumb_size: int) -> float:
