@@ -161,17 +161,17 @@ def doctor(
 
     settings = _settings()
     failed = False
-    if deep:
-        for finding in run_deep(settings):
-            colour = "green" if finding.count == 0 else "yellow"
-            detail = f"{finding.count}" + (f" ({finding.action})" if finding.count else "")
-            console.print(f"[{colour}]deep[/{colour}]  {finding.name}: {detail}", highlight=False)
     for check in run_checks(settings):
         colour = {"ok": "green", "warn": "yellow", "FAIL": "red"}[check.label]
         console.print(f"[{colour}]{check.label:>4}[/{colour}]  {check.name}: {check.detail}", highlight=False)
         if not check.ok and check.fix:
             console.print(f"      fix: {check.fix}", highlight=False)
         failed = failed or (not check.ok and check.required)
+    if deep:
+        for finding in run_deep(settings):
+            colour = "green" if finding.count == 0 else "yellow"
+            detail = f"{finding.count}" + (f" ({finding.action})" if finding.count else "")
+            console.print(f"[{colour}]deep[/{colour}]  {finding.name}: {detail}", highlight=False)
     raise typer.Exit(1 if failed else 0)
 
 
