@@ -90,6 +90,20 @@ def avif(seed: int) -> bytes:
     return _save(_open(photo(seed, size=(400, 300))), "AVIF", quality=70)
 
 
+def heic(seed: int) -> bytes:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    return _save(_open(photo(seed, size=(400, 300))), "HEIF", quality=70)
+
+
+def broken_exif_jpeg(seed: int) -> bytes:
+    """A JPEG whose EXIF block lies about its own length: readers must not trip on it."""
+    data = photo(seed, size=(400, 300))
+    app1 = b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\xff\xff\x01\x12\x00\x03" + b"\x00" * 8
+    return data[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + data[2:]
+
+
 def near_duplicate(original: bytes) -> bytes:
     """The same picture re-encoded smaller and at a lower quality: other bytes, same look."""
     img = _open(original)

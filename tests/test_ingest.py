@@ -79,6 +79,8 @@ async def test_file_over_the_byte_limit_is_too_large(migrated: Settings) -> None
         (lambda: corpus.animated_gif(4014), "GIF"),
         (lambda: corpus.webp(4015), "WEBP"),
         (lambda: corpus.avif(4016), "AVIF"),
+        (lambda: corpus.heic(4017), "HEIF"),
+        (lambda: corpus.broken_exif_jpeg(4018), "JPEG"),
     ],
 )
 async def test_odd_images_are_normalised_and_originals_kept_byte_for_byte(

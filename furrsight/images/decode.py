@@ -52,14 +52,31 @@ def open_header(data: bytes, max_pixels: int) -> Header:
         raise Refused("decompression_bomb", f"the image declares too many pixels to decode safely: {exc}") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise Refused("not_an_image", f"the image header cannot be read: {exc}") from exc
+    except Exception as exc:  # a plugin choking on a hostile header
+        raise Refused("not_an_image", f"the image header cannot be read: {exc!r}") from exc
     width, height = img.size
     if width * height > max_pixels:
         raise Refused(
             "decompression_bomb", f"it declares {width}×{height} pixels, over the limit of {max_pixels} pixels"
         )
-    if img.getexif().get(0x0112) in _SWAPS_SIDES:
+    if _orientation(img) in _SWAPS_SIDES:
         width, height = height, width
     return Header(img, width, height, getattr(img, "n_frames", 1))
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        return int(img.getexif().get(0x0112) or 1)
+    except Exception:  # malformed EXIF: treat the image as upright
+        return 1
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """EXIF orientation applied; a malformed EXIF block leaves the image as stored."""
+    try:
+        return ImageOps.exif_transpose(img) or img
+    except Exception:
+        return img
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -86,8 +103,7 @@ def decode(header: Header, thumb_size: int) -> Decoded:
             img.draft("RGB", (want, want))  # decode at 1/2..1/8 scale: much faster
         img.seek(0)  # GIF and other animations: the first frame
         img.load()
-        upright = ImageOps.exif_transpose(img) or img
-        work = _to_rgb(upright)
+        work = _to_rgb(_upright(img))
     except Image.DecompressionBombError as exc:
         raise Refused("decompression_bomb", f"too many pixels to decode safely: {exc}") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -95,6 +111,10 @@ def decode(header: Header, thumb_size: int) -> Decoded:
         if "truncated" in text or "broken data stream" in text or isinstance(exc, EOFError):
             raise Refused("truncated", f"the file ends before the image does: {text}") from exc
         raise Refused("corrupt", f"the image data cannot be decoded: {text}") from exc
+    except Exception as exc:  # any other decoder failure is this file's problem, not the job's
+        raise Refused("corrupt", f"the image data cannot be decoded: {exc!r}") from exc
+    side = max(ANALYSIS_SIZE, thumb_size)
+    work.thumbnail((side, side))  # the thumbnail is made from this smaller copy
     thumb = work.copy()
     thumb.thumbnail((thumb_size, thumb_size))
     out = io.BytesIO()
@@ -108,7 +128,7 @@ def decode_full(data: bytes) -> Image.Image:
     with Image.open(io.BytesIO(data)) as img:
         img.seek(0)
         img.load()
-        return _to_rgb(ImageOps.exif_transpose(img) or img)
+        return _to_rgb(_upright(img))
 
 
 def encode_panel(img: Image.Image) -> bytes:

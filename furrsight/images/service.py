@@ -170,7 +170,11 @@ async def run_import(ctx: JobContext) -> None:
             ctx.log(f"cannot read {name}: {exc}")
         else:
             source = Provenance(kind=kind, file_name=name, job_id=ctx.job_id)  # type: ignore[arg-type]
-            _record(ctx, name, await ingest(store, settings, data, source))
+            try:
+                _record(ctx, name, await ingest(store, settings, data, source))
+            except Exception as exc:  # one file's unexpected failure must not stop the job
+                ctx.count("failed")
+                ctx.log(f"failed {name}: {exc!r}")
         await ctx.advance()
 
     await for_each(items, settings.ingest.concurrency, one)
