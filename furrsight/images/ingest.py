@@ -198,7 +198,12 @@ async def _run_steps(run: Run, batch: list[tuple[str, Callable[[Run], object]]],
                 checkpoint(run.prefix + name)
                 step(run)
 
-        await asyncio.to_thread(work)
+        thread = asyncio.ensure_future(asyncio.to_thread(work))
+        try:
+            await asyncio.shield(thread)
+        except asyncio.CancelledError:  # let the thread finish its write, so cleanup sees it
+            await asyncio.wait([thread])
+            raise
         return None
     for name, step in batch:
         checkpoint(run.prefix + name)
