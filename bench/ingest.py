@@ -26,7 +26,8 @@ from PIL import Image, ImageOps
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from furrsight.db.setup import migrate
-from furrsight.images.ingest import for_each, ingest
+from furrsight.images.ingest import ingest
+from furrsight.images.lanes import for_each
 from furrsight.images.schemas import Provenance
 from furrsight.settings import load_settings
 from furrsight.store import FileStore

@@ -16,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import weakref
-from typing import Awaitable, Callable, Iterable, TypeVar
+from typing import Callable
 
 from PIL import Image as PILImage
 
 from furrsight.db.piccolo_conf import DATABASE
 from furrsight.images import steps
 from furrsight.images.decode import Refused, encode_panel
+from furrsight.images.lanes import write_lock
 from furrsight.images.neardup import assign_group
 from furrsight.images.schemas import IngestResult, Provenance
 from furrsight.images.steps import PanelOf, Run
@@ -31,21 +31,7 @@ from furrsight.images.tables import Image, Source
 from furrsight.settings import Settings
 from furrsight.store import FileStore
 
-T = TypeVar("T")
 FAULT_ENV = "FURRSIGHT_TEST_INGEST_FAULT"  # tests only: "kill:STEP" or "raise:STEP" (child.STEP)
-
-
-_WRITE_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
-def write_lock() -> asyncio.Lock:
-    """One writer at a time per event loop: concurrent ingests in one process queue here instead
-    of on SQLite's busy timeout (whose back-off sleeps made 3 lanes slower than one)."""
-    loop = asyncio.get_running_loop()
-    lock = _WRITE_LOCKS.get(loop)
-    if lock is None:
-        lock = _WRITE_LOCKS[loop] = asyncio.Lock()
-    return lock
 
 
 class InjectedFault(RuntimeError):
@@ -247,21 +233,3 @@ async def ingest(
         outcome="new", image_id=run.image_id, state=run.state, flags=a.flags if a else [],
         near_dup_group=run.group, children=run.children,
     )  # fmt: skip
-
-
-async def for_each(items: Iterable[T], concurrency: int, fn: Callable[[T], Awaitable[None]]) -> None:
-    """``fn`` on every item, ``concurrency`` at a time; the first error cancels the rest."""
-    pending = iter(items)
-
-    async def lane() -> None:
-        for item in pending:  # the lanes share one iterator: each takes the next item
-            await fn(item)
-
-    lanes = [asyncio.create_task(lane()) for _ in range(max(1, concurrency))]
-    try:
-        await asyncio.gather(*lanes)
-    except BaseException:
-        for task in lanes:
-            task.cancel()
-        await asyncio.gather(*lanes, return_exceptions=True)
-        raise

@@ -10,6 +10,7 @@ from furrsight.db.piccolo_conf import DATABASE
 from furrsight.images import collage, steps
 from furrsight.images.decode import Refused
 from furrsight.images.ingest import cut_panels
+from furrsight.images.lanes import write_lock
 from furrsight.images.neardup import assign_group, leave_group
 from furrsight.images.schemas import Provenance, SplitRequest
 from furrsight.images.tables import Image, Source
@@ -60,7 +61,7 @@ async def reprocess_image(store: FileStore, settings: Settings, image_id: int, j
         run.cut is not None and row["split_mode"] is None and not row["parent_id"] and (interrupted or not has_children)
     )
     state = "failed" if run.failure else ("stored" if will_split else "processed")
-    async with DATABASE.write_transaction():
+    async with write_lock(), DATABASE.write_transaction():
         await leave_group(image_id)
         await Image.update(
             {
@@ -124,7 +125,7 @@ async def unsplit(store: FileStore, image_id: int, mode: str = "never") -> int:
     removed = 0
     for child in children:
         kinds = {s["kind"] for s in await Source.select(Source.kind).where(Source.image == child["id"])}
-        async with DATABASE.write_transaction():
+        async with write_lock(), DATABASE.write_transaction():
             await leave_group(child["id"])
             if kinds <= {"split"}:
                 await Image.delete().where(Image.id == child["id"])

@@ -11,7 +11,8 @@ from typing import Any, Iterable
 import aiofiles
 import msgspec
 
-from furrsight.images.ingest import for_each, ingest
+from furrsight.images.ingest import ingest
+from furrsight.images.lanes import for_each
 from furrsight.images.schemas import ChildOut, ImageOut, ImagePage, IngestResult, Provenance, SourceOut
 from furrsight.images.tables import Image, Source
 from furrsight.jobs.runner import JobContext
