@@ -156,9 +156,11 @@ def up(
 
 
 @app.command()
-def doctor() -> None:
+def doctor(
+    deep: bool = typer.Option(False, "--deep", help="also compare database and file store, and repair mismatches"),
+) -> None:
     """Check the installation; exits non-zero when a required check fails."""
-    from furrsight.doctor import run_checks
+    from furrsight.doctor import run_checks, run_deep
 
     settings = _settings()
     failed = False
@@ -168,6 +170,11 @@ def doctor() -> None:
         if not check.ok and check.fix:
             console.print(f"      fix: {check.fix}", highlight=False)
         failed = failed or (not check.ok and check.required)
+    if deep:
+        for finding in run_deep(settings):
+            colour = "green" if finding.count == 0 else "yellow"
+            detail = f"{finding.count}" + (f" ({finding.action})" if finding.count else "")
+            console.print(f"[{colour}]deep[/{colour}]  {finding.name}: {detail}", highlight=False)
     raise typer.Exit(1 if failed else 0)
 
 

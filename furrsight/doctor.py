@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import redis
 
@@ -199,3 +199,16 @@ def run_checks(settings: Settings) -> list[Check]:
         except Exception as exc:  # a check that crashes is a failed check, not a crashed doctor
             results.append(Check(check.__name__.removeprefix("check_"), False, f"check crashed: {exc!r}"))
     return results
+
+
+def run_deep(settings: Settings) -> list[Any]:
+    """``doctor --deep``: the images' sanity check and repair (``furrsight.images.sanity``)."""
+    import asyncio
+
+    from furrsight.db.setup import open_database
+    from furrsight.images.sanity import deep_check
+
+    if not settings.db_path.exists():
+        return []  # nothing to compare: the plain checks already say to run `furrsight migrate`
+    open_database(settings)
+    return asyncio.run(deep_check(settings))

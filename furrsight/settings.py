@@ -45,6 +45,25 @@ class IngestSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_file_bytes: Annotated[int, Doc("Largest accepted image file, in bytes.")] = 50 * 1024 * 1024
     max_upload_bytes: Annotated[int, Doc("Largest accepted upload request, in bytes.")] = 512 * 1024 * 1024
     thumb_size: Annotated[int, Doc("Longest side of a thumbnail, in pixels.")] = 320
+    max_pixels: Annotated[
+        int, Doc("Most pixels (width x height, read from the header) an image may declare: bombs are refused.")
+    ] = 100_000_000
+    min_side: Annotated[int, Doc("Images with a shorter side below this many pixels are refused.")] = 64
+    small_side: Annotated[int, Doc("Images with a shorter side below this are flagged `small`.")] = 400
+    blur_threshold: Annotated[
+        float, Doc("Variance of the Laplacian (at 512 px) below which an image is flagged `blurry`.")
+    ] = 60.0
+    max_aspect: Annotated[float, Doc("Long side / short side above which an image is flagged `extreme_aspect`.")] = 3.0
+    near_dup_distance: Annotated[
+        int, Doc("Largest Hamming distance of two 64-bit perceptual hashes in one near-duplicate group.")
+    ] = 6
+    split_collages: Annotated[bool, Doc("Detect two-panel before/after collages and split them into two images.")] = (
+        True
+    )
+    concurrency: Annotated[
+        int, Doc("Files an import job ingests at once (decoding overlaps disk and database work)."), msgspec.Meta(ge=1)
+    ] = 3
+    collage_min_confidence: Annotated[float, Doc("Least detection confidence (0-1) for an automatic split.")] = 0.6
 
 
 class ScrapingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -2,14 +2,16 @@
 
 from typing import Annotated, Any
 
-from litestar import Request, Response, Router, get, post
+import msgspec
+from litestar import Request, Response, Router, delete, get, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import File, Redirect, Template
 
-from furrsight.images import service
-from furrsight.images.schemas import ImageOut, ImagePage, ImportRequest
+from furrsight.images import process, service
+from furrsight.images.analysis import FLAGS
+from furrsight.images.schemas import ImageOut, ImagePage, ImportRequest, ReprocessRequest, SplitRequest
 from furrsight.jobs import service as jobs
 from furrsight.jobs.routes import accepted
 from furrsight.jobs.schemas import JobOut
@@ -67,10 +69,53 @@ async def api_import(
 async def api_list_images(
     settings: SettingsDep,
     image_state: Annotated[str | None, QueryParameter(name="state", description="stored, processed, failed…")] = None,
+    flag: Annotated[str | None, QueryParameter(description="small, blurry, extreme_aspect, mostly_text")] = None,
+    near_dup_group: Annotated[int | None, QueryParameter(description="a near-duplicate group id")] = None,
+    source: Annotated[str | None, QueryParameter(description="a source kind (upload, import…) or plugin")] = None,
+    parent: Annotated[int | None, QueryParameter(description="panels cut from this collage")] = None,
     cursor: Annotated[int | None, QueryParameter(description="next_cursor of the previous page")] = None,
     limit: Annotated[int | None, QueryParameter(ge=1, le=500)] = None,
 ) -> ImagePage:
-    return await service.list_images(limit or settings.page_size, before=cursor, state=image_state)
+    where = service.ImageFilter(
+        state=image_state, flag=flag, near_dup_group=near_dup_group, source=source, parent=parent
+    )
+    return await service.list_images(limit or settings.page_size, before=cursor, where=where)
+
+
+@post("/api/v1/images/reprocess")
+async def api_reprocess(
+    request: Request[Any, Any, Any], data: Annotated[ReprocessRequest, Body()], settings: SettingsDep, broker: BrokerDep
+) -> Response[JobOut]:
+    """Re-process images (all, or those in one state) after a setting changed: 202 with the job."""
+    job = await jobs.submit(
+        broker, settings.data_path, process.REPROCESS_KIND, {"state": data.state}, _creator(request)
+    )
+    return accepted(job)
+
+
+@post("/api/v1/images/{image_id:int}/split", status_code=200)
+async def api_split(
+    image_id: FromPath[int], data: Annotated[SplitRequest, Body()], settings: SettingsDep, store: StoreDep
+) -> ImageOut:
+    """Split a collage by hand (replacing any panels it had): the image with its new children."""
+    await _split(image_id, data, settings, store)
+    return await _image(image_id)
+
+
+@delete("/api/v1/images/{image_id:int}/split", status_code=200)
+async def api_unsplit(image_id: FromPath[int], store: StoreDep) -> ImageOut:
+    """Un-split: remove the panels cut from this image; automatic detection leaves it alone."""
+    await _image(image_id)
+    await process.unsplit(store, image_id)
+    return await _image(image_id)
+
+
+async def _split(image_id: int, data: SplitRequest, settings: SettingsDep, store: StoreDep) -> None:
+    await _image(image_id)
+    try:
+        await process.split_by_hand(store, settings, image_id, data)
+    except process.SplitError as exc:
+        raise ClientException(str(exc)) from exc
 
 
 async def _image(image_id: FromPath[int]) -> ImageOut:
@@ -116,15 +161,54 @@ async def home() -> Redirect:
 
 @get("/images")
 async def gallery(
-    request: Request[Any, Any, Any], settings: SettingsDep, cursor: FromQuery[int | None] = None
+    request: Request[Any, Any, Any],
+    settings: SettingsDep,
+    cursor: FromQuery[int | None] = None,
+    flag: FromQuery[str | None] = None,
+    image_state: Annotated[str | None, QueryParameter(name="state")] = None,
 ) -> Template:
-    images = await service.list_images(settings.page_size, before=cursor)
-    return page(request, "images/gallery.html", "_partials/gallery_grid.html", images=images)
+    where = service.ImageFilter(flag=flag or None, state=image_state or None)
+    images = await service.list_images(settings.page_size, before=cursor, where=where)
+    query = "".join(f"&{k}={v}" for k, v in (("flag", flag), ("state", image_state)) if v)
+    return page(
+        request, "images/gallery.html", "_partials/gallery_grid.html", images=images, flags=FLAGS,
+        flag=flag, state=image_state, query=query,
+    )  # fmt: skip
+
+
+@get("/images/groups/{group:int}")
+async def group_page(request: Request[Any, Any, Any], group: FromPath[int]) -> Template:
+    members = await service.list_images(500, where=service.ImageFilter(near_dup_group=group))
+    if not members.items:
+        raise NotFoundException(f"near-duplicate group {group} does not exist")
+    return page(request, "images/group.html", group=group, images=members.items)
 
 
 @get("/images/{image_id:int}")
 async def image_page(request: Request[Any, Any, Any], image_id: FromPath[int]) -> Template:
     return page(request, "images/detail.html", image=await _image(image_id))
+
+
+@post("/images/{image_id:int}/split")
+async def split_form(
+    request: Request[Any, Any, Any], image_id: FromPath[int], settings: SettingsDep, store: StoreDep
+) -> Redirect:
+    form = await request.form()
+    try:
+        data = msgspec.convert(
+            {k: form.get(k) for k in ("direction", "position", "first") if form.get(k)}, SplitRequest, strict=False
+        )
+    except msgspec.ValidationError as exc:
+        raise ClientException(f"invalid split: {exc}") from exc
+    await _split(image_id, data, settings, store)
+    return Redirect(f"/images/{image_id}", status_code=303)
+
+
+@post("/images/{image_id:int}/unsplit")
+async def unsplit_form(image_id: FromPath[int], store: StoreDep) -> Redirect:
+    await _image(image_id)
+    await process.unsplit(store, image_id)
+    return Redirect(f"/images/{image_id}", status_code=303)
 
 
 @get("/upload")
@@ -157,6 +241,12 @@ router = Router(
         api_import,
         api_list_images,
         api_get_image,
+        api_reprocess,
+        api_split,
+        api_unsplit,
+        group_page,
+        split_form,
+        unsplit_form,
         image_file,
         image_thumb,
         home,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -11,7 +11,7 @@ import msgspec
 class Provenance(msgspec.Struct, kw_only=True):
     """Where an image was seen. Upload and folder import keep the original name or path."""
 
-    kind: Literal["upload", "import", "scrape"]
+    kind: Literal["upload", "import", "scrape", "split"]  # split: a panel cut from a collage
     url: str | None = None
     page_url: str | None = None
     file_name: str | None = None
@@ -29,6 +29,13 @@ class SourceOut(Provenance, kw_only=True):
     seen_at: datetime
 
 
+class ChildOut(msgspec.Struct, kw_only=True):
+    id: int
+    panel: str | None  # before / after
+    panel_confidence: float | None
+    crop: list[int] | None
+
+
 class ImageOut(msgspec.Struct, kw_only=True):
     id: int
     sha256: str
@@ -38,7 +45,18 @@ class ImageOut(msgspec.Struct, kw_only=True):
     height: int
     bytes: int
     state: str
+    reason: str | None = None
     created_at: datetime
+    flags: list[str] = []
+    blur: float | None = None
+    phash: str | None = None
+    near_dup_group: int | None = None
+    parent_id: int | None = None
+    crop: list[int] | None = None  # [left, top, right, bottom] in the parent's upright pixels
+    panel: str | None = None
+    panel_confidence: float | None = None
+    split_mode: str | None = None
+    children: list[ChildOut] = []
     sources: list[SourceOut] = []
 
 
@@ -52,6 +70,20 @@ class IngestResult(msgspec.Struct, kw_only=True):
     image_id: int | None = None
     reason: str | None = None  # a short code when refused: not_an_image, empty, too_large, ...
     message: str | None = None  # the same in a sentence
+    state: str | None = None  # the image's state after ingest (new images)
+    flags: list[str] = []
+    near_dup_group: int | None = None
+    children: list[int] = []  # panels cut from a detected collage
+
+
+class SplitRequest(msgspec.Struct, forbid_unknown_fields=True):
+    direction: Literal["vertical", "horizontal"]  # vertical: a seam top to bottom (side by side panels)
+    position: Annotated[float, msgspec.Meta(gt=0.05, lt=0.95)] = 0.5  # where the seam is, 0-1
+    first: Literal["before", "after"] = "before"  # what the left/top panel shows
+
+
+class ReprocessRequest(msgspec.Struct, forbid_unknown_fields=True):
+    state: Literal["all", "stored", "processed", "failed"] = "all"
 
 
 class ImportRequest(msgspec.Struct, forbid_unknown_fields=True):

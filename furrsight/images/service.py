@@ -12,7 +12,8 @@ import aiofiles
 import msgspec
 
 from furrsight.images.ingest import ingest
-from furrsight.images.schemas import ImageOut, ImagePage, IngestResult, Provenance, SourceOut
+from furrsight.images.lanes import for_each
+from furrsight.images.schemas import ChildOut, ImageOut, ImagePage, IngestResult, Provenance, SourceOut
 from furrsight.images.tables import Image, Source
 from furrsight.jobs.runner import JobContext
 from furrsight.settings import Settings
@@ -26,24 +27,59 @@ class ImportPathError(ValueError):
 
 
 # -- reading -----------------------------------------------------------------------------------
-async def list_images(limit: int, before: int | None = None, state: str | None = None) -> ImagePage:
-    query = Image.select().order_by(Image.id, ascending=False).limit(limit + 1)
+class ImageFilter(msgspec.Struct, kw_only=True):
+    """What ``GET /api/v1/images`` and the gallery can filter by (all optional, combined with AND)."""
+
+    state: str | None = None
+    flag: str | None = None
+    near_dup_group: int | None = None
+    source: str | None = None  # a source kind (upload, import, scrape, split) or a plugin name
+    parent: int | None = None  # the panels cut from this collage
+
+
+def _out(row: dict[str, Any]) -> ImageOut:
+    flags = [f for f in (row.get("flags") or "").split(",") if f]
+    return msgspec.convert({**row, "flags": flags}, ImageOut)
+
+
+async def list_images(
+    limit: int, before: int | None = None, state: str | None = None, where: ImageFilter | None = None
+) -> ImagePage:
+    """One page of images, newest first, in one query (the gallery must not do N+1)."""
+    where = where or ImageFilter(state=state)
+    query = Image.select().output(load_json=True).order_by(Image.id, ascending=False).limit(limit + 1)
     if before is not None:
         query = query.where(Image.id < before)
-    if state:
-        query = query.where(Image.state == state)
+    if where.state:
+        query = query.where(Image.state == where.state)
+    if where.flag:
+        query = query.where(Image.flags.like(f"%,{where.flag},%"))
+    if where.near_dup_group is not None:
+        query = query.where(Image.near_dup_group == where.near_dup_group)
+    if where.parent is not None:
+        query = query.where(Image.parent_id == where.parent)
+    if where.source:
+        seen = Source.select(Source.image).where((Source.kind == where.source) | (Source.plugin == where.source))
+        query = query.where(Image.id.is_in(seen))
     rows = await query
-    items = [msgspec.convert(r, ImageOut) for r in rows[:limit]]
+    items = [_out(r) for r in rows[:limit]]
     return ImagePage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
 async def get_image(image_id: int) -> ImageOut | None:
-    row = await Image.select().where(Image.id == image_id).first()
+    row = await Image.select().output(load_json=True).where(Image.id == image_id).first()
     if row is None:
         return None
     sources = await Source.select().where(Source.image == image_id).order_by(Source.id)
-    out = msgspec.convert(row, ImageOut)
+    children = await (
+        Image.select(Image.id, Image.panel, Image.panel_confidence, Image.crop)
+        .output(load_json=True)
+        .where(Image.parent_id == image_id)
+        .order_by(Image.id)
+    )
+    out = _out(row)
     out.sources = [msgspec.convert({**s, "job_id": s["job"]}, SourceOut) for s in sources]
+    out.children = [msgspec.convert(c, ChildOut) for c in children]
     return out
 
 
@@ -104,13 +140,16 @@ def walk_folder(root: Path, allowed_roots: list[Path]) -> list[Path]:
 # -- the import job ----------------------------------------------------------------------------
 def _record(ctx: JobContext, name: str, result: IngestResult) -> None:
     ctx.count(result.outcome)
+    if result.children:
+        ctx.count("collages_split")
+        ctx.log(f"{name}: a collage, split into images {', '.join(map(str, result.children))}")
     if result.outcome == "refused":
         ctx.count(f"refused:{result.reason}")
         ctx.log(f"refused {name}: {result.reason}: {result.message}")
 
 
 async def run_import(ctx: JobContext) -> None:
-    """Ingest the staged uploads, or every file below a folder, one by one."""
+    """Ingest the staged uploads, or every file below a folder, a few files at a time."""
     settings = ctx.settings
     store = FileStore(settings.data_path)
     if ctx.params.get("source") == "upload":
@@ -121,7 +160,9 @@ async def run_import(ctx: JobContext) -> None:
         items = [(p, str(p), "import") for p in walk_folder(root, roots)]
     await ctx.set_total(len(items))
     ctx.log(f"{len(items)} files to ingest")
-    for path, name, kind in items:
+
+    async def one(item: tuple[Path, str, str]) -> None:
+        path, name, kind = item
         try:
             async with aiofiles.open(path, "rb") as handle:
                 data = await handle.read(settings.ingest.max_file_bytes + 1)
@@ -130,7 +171,13 @@ async def run_import(ctx: JobContext) -> None:
             ctx.log(f"cannot read {name}: {exc}")
         else:
             source = Provenance(kind=kind, file_name=name, job_id=ctx.job_id)  # type: ignore[arg-type]
-            _record(ctx, name, await ingest(store, settings, data, source))
+            try:
+                _record(ctx, name, await ingest(store, settings, data, source))
+            except Exception as exc:  # one file's unexpected failure must not stop the job
+                ctx.count("failed")
+                ctx.log(f"failed {name}: {exc!r}")
         await ctx.advance()
+
+    await for_each(items, settings.ingest.concurrency, one)
     if ctx.params.get("staging"):
         shutil.rmtree(settings.data_path / ctx.params["staging"], ignore_errors=True)

@@ -1,6 +1,6 @@
 """Images (one row per distinct content) and sources (every place an image was seen)."""
 
-from piccolo.columns import ForeignKey, Integer, OnDelete, Serial, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, ForeignKey, Integer, OnDelete, Real, Serial, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -15,8 +15,18 @@ class Image(Table, tablename="images"):
     width = Integer()
     height = Integer()
     bytes = Integer()
-    state = Varchar(length=16, default="stored", index=True)
+    state = Varchar(length=16, default="stored", index=True)  # stored, processed, failed
     created_at = Timestamptz(default=TimestamptzNow())
+    reason = Text(null=True, default=None)  # why the state is `failed`
+    phash = Varchar(length=16, null=True, default=None)  # 64-bit perceptual hash, hex
+    near_dup_group = Integer(null=True, default=None, index=True)  # the smallest image id of the group
+    flags = Text(default="")  # ",small,blurry," (delimited so that LIKE '%,small,%' filters)
+    blur = Real(null=True, default=None)  # variance of the Laplacian at 512 px
+    parent_id = Integer(null=True, default=None, index=True)  # the collage this panel was cut from
+    crop = JSON(null=True, default=None)  # [left, top, right, bottom] in the parent's upright pixels
+    panel = Varchar(length=8, null=True, default=None)  # before / after
+    panel_confidence = Real(null=True, default=None)
+    split_mode = Varchar(length=8, null=True, default=None)  # None: auto; manual; never (un-split by hand)
 
 
 class Source(Table, tablename="sources"):

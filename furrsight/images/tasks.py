@@ -2,7 +2,7 @@
 
 from dramatiq import Broker
 
-from furrsight.images import service
+from furrsight.images import process, service
 from furrsight.jobs.broker import declare_actor
 from furrsight.jobs.runner import Then, job_actor
 from furrsight.settings import Settings
@@ -10,3 +10,4 @@ from furrsight.settings import Settings
 
 def register(broker: Broker, settings: Settings, then: Then | None = None) -> None:
     declare_actor(broker, service.IMPORT_KIND, job_actor(service.run_import, settings, then))
+    declare_actor(broker, process.REPROCESS_KIND, job_actor(process.run_reprocess, settings))

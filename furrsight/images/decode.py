@@ -1,0 +1,138 @@
+"""Open, check and decode an image once: the header first (limits before any pixel is decoded),
+then one decode (JPEG draft mode: at reduced scale) into an upright 8-bit RGB working image that
+the perceptual hash, the quality flags, collage detection and the thumbnail all share.
+
+Odd images are normalised for the derived images only; the original bytes are never changed:
+EXIF orientation applied, CMYK to RGB, palette and alpha flattened onto white, 16-bit scaled.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pillow_heif
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+pillow_heif.register_heif_opener()  # HEIC through Pillow; AVIF is Pillow's own
+
+ANALYSIS_SIZE = 512  # longest side of the working image the analysis steps see
+_SWAPS_SIDES = {5, 6, 7, 8}  # EXIF orientations that turn the image by 90 degrees
+
+
+class Refused(Exception):
+    """Ingest stops here: ``reason`` is a short code, ``message`` a sentence."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Header:
+    image: Image.Image
+    width: int  # upright (EXIF orientation applied)
+    height: int
+    frames: int
+
+
+@dataclass(frozen=True)
+class Decoded:
+    work: Image.Image  # upright RGB, longest side at most ANALYSIS_SIZE
+    thumb: bytes  # WebP
+
+
+def open_header(data: bytes, max_pixels: int) -> Header:
+    """Read the header only; refuse bombs and unreadable files before decoding any pixel."""
+    try:
+        img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise Refused("decompression_bomb", f"the image declares too many pixels to decode safely: {exc}") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise Refused("not_an_image", f"the image header cannot be read: {exc}") from exc
+    except Exception as exc:  # a plugin choking on a hostile header
+        raise Refused("not_an_image", f"the image header cannot be read: {exc!r}") from exc
+    width, height = img.size
+    if width * height > max_pixels:
+        raise Refused(
+            "decompression_bomb", f"it declares {width}×{height} pixels, over the limit of {max_pixels} pixels"
+        )
+    if _orientation(img) in _SWAPS_SIDES:
+        width, height = height, width
+    return Header(img, width, height, getattr(img, "n_frames", 1))
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        return int(img.getexif().get(0x0112) or 1)
+    except Exception:  # malformed EXIF: treat the image as upright
+        return 1
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """EXIF orientation applied; a malformed EXIF block leaves the image as stored."""
+    try:
+        return ImageOps.exif_transpose(img) or img
+    except Exception:
+        return img
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """8-bit RGB from any mode: 16-bit and float scaled, alpha and palettes flattened on white."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr * (255.0 / top), 0, 255).astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def decode(header: Header, thumb_size: int) -> Decoded:
+    """Decode the first frame once (reduced scale for JPEG) into the working image and thumbnail."""
+    img = header.image
+    try:
+        if img.format == "JPEG":
+            want = max(ANALYSIS_SIZE, thumb_size)
+            img.draft("RGB", (want, want))  # decode at 1/2..1/8 scale: much faster
+        img.seek(0)  # GIF and other animations: the first frame
+        img.load()
+        work = _to_rgb(_upright(img))
+    except Image.DecompressionBombError as exc:
+        raise Refused("decompression_bomb", f"too many pixels to decode safely: {exc}") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        text = str(exc)
+        if "truncated" in text or "broken data stream" in text or isinstance(exc, EOFError):
+            raise Refused("truncated", f"the file ends before the image does: {text}") from exc
+        raise Refused("corrupt", f"the image data cannot be decoded: {text}") from exc
+    except Exception as exc:  # any other decoder failure is this file's problem, not the job's
+        raise Refused("corrupt", f"the image data cannot be decoded: {exc!r}") from exc
+    side = max(ANALYSIS_SIZE, thumb_size)
+    work.thumbnail((side, side))  # the thumbnail is made from this smaller copy
+    thumb = work.copy()
+    thumb.thumbnail((thumb_size, thumb_size))
+    out = io.BytesIO()
+    thumb.save(out, "WEBP", quality=80)
+    work.thumbnail((ANALYSIS_SIZE, ANALYSIS_SIZE))
+    return Decoded(work, out.getvalue())
+
+
+def decode_full(data: bytes) -> Image.Image:
+    """The whole image, upright, 8-bit RGB (for cutting collage panels at full resolution)."""
+    with Image.open(io.BytesIO(data)) as img:
+        img.seek(0)
+        img.load()
+        return _to_rgb(_upright(img))
+
+
+def encode_panel(img: Image.Image) -> bytes:
+    """A collage panel as a file of its own: high-quality JPEG."""
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=95)
+    return out.getvalue()
