@@ -8,7 +8,7 @@ a logger, the plugin's own settings and a progress callback, then fetches, dedup
 stores what it yields.
 
 Third-party plugins are packages exposing a class in the ``furrsight.scrapers`` entry-point
-group; built-ins live in the ``plugins/`` folder. See docs/scraping.md for a complete example.
+group; built-ins live in the ``plugins/`` folder. The README's "Writing a plugin" has a complete example.
 """
 
 from __future__ import annotations
