@@ -42,8 +42,8 @@ def bare(paths: list[Path], thumb_size: int) -> float:
         with Image.open(io.BytesIO(data)) as img:
             img.draft("RGB", (512, 512))
             view = (ImageOps.exif_transpose(img) or img).convert("RGB")
-            view.thumbnail((thumb_size, thumb_size))
-            view.save(io.BytesIO(), "WEBP", quality=80)
+            view.thumbnail((thumb_size, thumb_size), Image.Resampling.BILINEAR)  # ingest's recipe
+            view.save(io.BytesIO(), "WEBP", quality=80, method=2)
     return len(paths) / (time.perf_counter() - start)
 
 

@@ -113,12 +113,15 @@ def decode(header: Header, thumb_size: int) -> Decoded:
         raise Refused("corrupt", f"the image data cannot be decoded: {text}") from exc
     except Exception as exc:  # any other decoder failure is this file's problem, not the job's
         raise Refused("corrupt", f"the image data cannot be decoded: {exc!r}") from exc
+    # The analysis image keeps Pillow's bicubic filter (the blur score is tuned on it); the
+    # thumbnail uses bilinear and WebP method 2: measured here on a 1600x1200 JPEG, that cut the
+    # thumbnail's share from 7.5 to 3.5 ms with no visible difference at 320 px.
     side = max(ANALYSIS_SIZE, thumb_size)
     work.thumbnail((side, side))  # the thumbnail is made from this smaller copy
     thumb = work.copy()
-    thumb.thumbnail((thumb_size, thumb_size))
+    thumb.thumbnail((thumb_size, thumb_size), Image.Resampling.BILINEAR)
     out = io.BytesIO()
-    thumb.save(out, "WEBP", quality=80)
+    thumb.save(out, "WEBP", quality=80, method=2)
     work.thumbnail((ANALYSIS_SIZE, ANALYSIS_SIZE))
     return Decoded(work, out.getvalue())
 
