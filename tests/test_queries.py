@@ -13,7 +13,7 @@ from furrsight.queries.service import GENERATE_KIND, list_queries, run_generate
 from furrsight.queries.tables import Query
 from furrsight.settings import Settings
 from tests.sites import run_inline
-from tests.tiny_gguf import make_tiny_gguf
+from tests.tiny_models import make_tiny_gguf
 
 
 def test_near_identical_wordings_fold_together() -> None:

@@ -26,12 +26,14 @@ class GGUFChat:
         n_ctx: int = 4096,
         n_gpu_layers: int = -1,
         seed: int = 0,
+        n_threads: int = 0,
     ) -> None:
         self.model_path = model_path
         self.mmproj_path = mmproj_path
         self.n_ctx = n_ctx
         self.n_gpu_layers = n_gpu_layers
         self.seed = seed
+        self.n_threads = n_threads  # 0: llama.cpp's default
         self._llm: Any = None
         self._lock = threading.Lock()
 
@@ -45,6 +47,7 @@ class GGUFChat:
                     from llama_cpp.llama_chat_format import MTMDChatHandler
 
                     handler = MTMDChatHandler(clip_model_path=str(self.mmproj_path), verbose=False)
+                options: dict[str, Any] = {"n_threads": self.n_threads} if self.n_threads else {}
                 self._llm = Llama(
                     model_path=str(self.model_path),
                     n_ctx=self.n_ctx,
@@ -52,6 +55,7 @@ class GGUFChat:
                     chat_handler=handler,
                     seed=self.seed,
                     verbose=False,
+                    **options,
                 )
             return self._llm
 
@@ -65,7 +69,9 @@ class GGUFChat:
     def loaded(self) -> bool:
         return self._llm is not None
 
-    def chat_json(self, messages: list[dict[str, Any]], schema: dict[str, Any], max_tokens: int = 512) -> Any:
+    def chat_json(
+        self, messages: list[dict[str, Any]], schema: dict[str, Any], max_tokens: int = 512, temperature: float = 0.0
+    ) -> Any:
         """One chat completion constrained to ``schema``; the parsed JSON (blocking: use a thread)."""
         llm = self.load()
         with self._lock:
@@ -73,13 +79,13 @@ class GGUFChat:
                 messages=messages,
                 response_format={"type": "json_object", "schema": schema},
                 max_tokens=max_tokens,
-                temperature=0.0,
+                temperature=temperature,
             )
         choice = answer["choices"][0]
         text = choice["message"]["content"] or ""
         if choice.get("finish_reason") != "stop":
             raise GGUFOutputError(f"the answer was cut short ({choice.get('finish_reason')}): raise max_tokens")
-        try:
-            return json.loads(text)
+        try:  # strict=False: raw control characters inside strings (small models emit them)
+            return json.loads(text, strict=False)
         except json.JSONDecodeError as exc:
             raise GGUFOutputError(f"the answer is not valid JSON: {exc}: {text[:200]!r}") from exc
