@@ -28,6 +28,7 @@ from furrsight.pipeline import register_tasks
 from furrsight.queries import routes as queries_routes
 from furrsight.scraping import routes as scraping_routes
 from furrsight.search import routes as search_routes
+from furrsight.search.tagging import breed_image_ids
 from furrsight.settings import Settings, load_settings
 from furrsight.store import FileStore
 from furrsight.web.errors import EXCEPTION_HANDLERS
@@ -68,7 +69,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             scraping_routes.router,
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],
-        dependencies={"settings": _constant(settings), "store": _constant(store), "broker": _constant(broker)},
+        dependencies={
+            "settings": _constant(settings),
+            "store": _constant(store),
+            "broker": _constant(broker),
+            "image_subsets": _constant({"breed": breed_image_ids}),  # later stages' gallery filters
+        },
         signature_namespace={"Settings": Settings, "FileStore": FileStore, "Broker": Broker},
         on_startup=[on_startup, auth_startup],
         middleware=auth_middleware(settings),

@@ -135,6 +135,16 @@ async def test_new_images_are_embedded_and_tagged_after_ingest(
     same_breed = (await client.get("/api/v1/breeds/images", params={"breed": dog_tag["breed"]})).json()["items"]
     assert ids["dog.jpg"] in [t["id"] for t in same_breed]
 
+    # The breed tags filter the gallery and GET /api/v1/images (combined with the other filters).
+    by_breed = (await client.get("/api/v1/images", params={"breed": dog_tag["breed"], "limit": 500})).json()
+    assert ids["dog.jpg"] in [i["id"] for i in by_breed["items"]]
+    assert ids["eagle.jpg"] not in [i["id"] for i in by_breed["items"]]
+    not_dogs = (await client.get("/api/v1/images", params={"breed": "(not a dog)", "limit": 500})).json()
+    assert ids["eagle.jpg"] in [i["id"] for i in not_dogs["items"]]
+    gallery = await client.get("/images", params={"breed": dog_tag["breed"]})
+    assert f'href="/images/{ids["dog.jpg"]}"' in gallery.text
+    assert f'href="/images/{ids["eagle.jpg"]}"' not in gallery.text
+
     response = await client.post("/api/v1/breeds/tag")
     assert response.status_code == 202
     assert (await wait_for_job(client, response.json()["id"], timeout=180))["status"] == "succeeded"

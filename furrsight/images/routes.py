@@ -1,6 +1,7 @@
 """Images: upload and import (jobs), the gallery, one image, its file and thumbnail."""
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, post
@@ -15,7 +16,7 @@ from furrsight.images.schemas import ImageOut, ImagePage, ImportRequest, Reproce
 from furrsight.jobs import service as jobs
 from furrsight.jobs.routes import accepted
 from furrsight.jobs.schemas import JobOut
-from furrsight.web.deps import BrokerDep, SettingsDep, StoreDep
+from furrsight.web.deps import BrokerDep, ImageSubsetsDep, SettingsDep, StoreDep
 from furrsight.web.pages import page
 
 MAX_UPLOAD = 2 * 1024**3  # the per-request cap; the configured limit is checked on each request
@@ -68,17 +69,20 @@ async def api_import(
 @get("/api/v1/images")
 async def api_list_images(
     settings: SettingsDep,
+    image_subsets: ImageSubsetsDep,
     image_state: Annotated[str | None, QueryParameter(name="state", description="stored, processed, failed…")] = None,
     flag: Annotated[str | None, QueryParameter(description="small, blurry, extreme_aspect, mostly_text")] = None,
     near_dup_group: Annotated[int | None, QueryParameter(description="a near-duplicate group id")] = None,
     source: Annotated[str | None, QueryParameter(description="a source kind (upload, import…) or plugin")] = None,
     parent: Annotated[int | None, QueryParameter(description="panels cut from this collage")] = None,
+    breed: Annotated[str | None, QueryParameter(description="a breed tag, or '(not a dog)'")] = None,
     cursor: Annotated[int | None, QueryParameter(description="next_cursor of the previous page")] = None,
     limit: Annotated[int | None, QueryParameter(ge=1, le=500)] = None,
 ) -> ImagePage:
     where = service.ImageFilter(
-        state=image_state, flag=flag, near_dup_group=near_dup_group, source=source, parent=parent
-    )
+        state=image_state, flag=flag, near_dup_group=near_dup_group, source=source, parent=parent,
+        among=image_subsets["breed"](breed) if breed else None,
+    )  # fmt: skip
     return await service.list_images(limit or settings.page_size, before=cursor, where=where)
 
 
@@ -163,16 +167,19 @@ async def home() -> Redirect:
 async def gallery(
     request: Request[Any, Any, Any],
     settings: SettingsDep,
+    image_subsets: ImageSubsetsDep,
     cursor: FromQuery[int | None] = None,
     flag: FromQuery[str | None] = None,
     image_state: Annotated[str | None, QueryParameter(name="state")] = None,
+    breed: FromQuery[str | None] = None,
 ) -> Template:
-    where = service.ImageFilter(flag=flag or None, state=image_state or None)
+    among = image_subsets["breed"](breed) if breed else None
+    where = service.ImageFilter(flag=flag or None, state=image_state or None, among=among)
     images = await service.list_images(settings.page_size, before=cursor, where=where)
-    query = "".join(f"&{k}={v}" for k, v in (("flag", flag), ("state", image_state)) if v)
+    query = "".join(f"&{k}={quote(v)}" for k, v in (("flag", flag), ("state", image_state), ("breed", breed)) if v)
     return page(
         request, "images/gallery.html", "_partials/gallery_grid.html", images=images, flags=FLAGS,
-        flag=flag, state=image_state, query=query,
+        flag=flag, state=image_state, breed=breed, query=query,
     )  # fmt: skip
 
 

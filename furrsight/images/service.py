@@ -35,6 +35,7 @@ class ImageFilter(msgspec.Struct, kw_only=True):
     near_dup_group: int | None = None
     source: str | None = None  # a source kind (upload, import, scrape, split) or a plugin name
     parent: int | None = None  # the panels cut from this collage
+    among: Any = None  # a subquery of image ids from a later stage (e.g. a breed's tagged images)
 
 
 def _out(row: dict[str, Any]) -> ImageOut:
@@ -58,6 +59,8 @@ async def list_images(
         query = query.where(Image.near_dup_group == where.near_dup_group)
     if where.parent is not None:
         query = query.where(Image.parent_id == where.parent)
+    if where.among is not None:
+        query = query.where(Image.id.is_in(where.among))
     if where.source:
         seen = Source.select(Source.image).where((Source.kind == where.source) | (Source.plugin == where.source))
         query = query.where(Image.id.is_in(seen))

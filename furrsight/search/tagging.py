@@ -69,3 +69,13 @@ async def breed_counts() -> list[tuple[str, int]]:
         "SELECT coalesce(breed, '(not a dog)') AS breed, count(*) AS n FROM breed_tags GROUP BY 1 ORDER BY n DESC"
     )
     return [(r["breed"], r["n"]) for r in rows]
+
+
+NOT_A_DOG = "(not a dog)"
+
+
+def breed_image_ids(breed: str) -> Any:
+    """The ids of images tagged ``breed`` (or ``(not a dog)``): the gallery's breed filter."""
+    if breed == NOT_A_DOG:
+        return BreedTag.select(BreedTag.image).where(BreedTag.is_dog == False)  # noqa: E712
+    return BreedTag.select(BreedTag.image).where(BreedTag.breed == breed)

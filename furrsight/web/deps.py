@@ -1,6 +1,6 @@
 """Names of what the app injects into handlers (Litestar 2.23+ wants them marked)."""
 
-from typing import TypeAlias
+from typing import Any, Callable, TypeAlias
 
 from dramatiq import Broker
 from litestar.di import NamedDependency
@@ -11,3 +11,5 @@ from furrsight.store import FileStore
 SettingsDep: TypeAlias = NamedDependency[Settings]
 StoreDep: TypeAlias = NamedDependency[FileStore]
 BrokerDep: TypeAlias = NamedDependency[Broker]
+# name -> value -> a subquery of image ids: filters later stages offer the gallery (see app.py)
+ImageSubsetsDep: TypeAlias = NamedDependency[dict[str, Callable[[str], Any]]]
