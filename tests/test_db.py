@@ -37,3 +37,21 @@ def test_the_sqlite_module_in_use_can_load_extensions() -> None:
 
     assert ORIGIN in ("stdlib", "pysqlite3")
     assert hasattr(sqlite3.connect(":memory:"), "enable_load_extension")
+
+
+def test_only_one_copy_of_sqlite_is_loaded_into_a_process() -> None:
+    """Two SQLite libraries in one process break SQLite's POSIX locks (and deadlocked here)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import furrsight, furrsight.app, furrsight.worker, sqlite3\n"
+        "sqlite3.connect(':memory:').execute('select 1')\n"
+        "maps = open('/proc/self/maps').read()\n"
+        "libs = {line.split()[-1] for line in maps.splitlines() if 'sqlite3' in line.split()[-1]}\n"
+        "print(sorted(libs))\n"
+        "both = any('libsqlite3' in x or 'lib-dynload' in x for x in libs) and any('pysqlite3' in x for x in libs)\n"
+        "raise SystemExit(1 if both else 0)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
