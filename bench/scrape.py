@@ -106,7 +106,7 @@ async def run_ours(url_file: Path, data: Path, processes: int) -> tuple[int, flo
         load_settings(),
         per_host_concurrency=64,
         concurrency=64,
-        ingest_processes=processes,
+        processes=processes,
         read_timeout=30.0,
         retries=0,
     )

@@ -61,8 +61,13 @@ class IngestSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         True
     )
     concurrency: Annotated[
-        int, Doc("Files an import job ingests at once (decoding overlaps disk and database work)."), msgspec.Meta(ge=1)
+        int, Doc("Files a job keeps in flight through ingest (at least two per worker process)."), msgspec.Meta(ge=1)
     ] = 3
+    processes: Annotated[
+        int,
+        Doc("Worker processes decoding images for import and scrape jobs (0: one per core; 1: threads only)."),
+        msgspec.Meta(ge=0),
+    ] = 0
     collage_min_confidence: Annotated[float, Doc("Least detection confidence (0-1) for an automatic split.")] = 0.6
 
 
@@ -91,7 +96,6 @@ class ScrapingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     retries: Annotated[int, Doc("Retries of a failed request (429, 5xx, network errors)."), msgspec.Meta(ge=0)] = 3
     max_retry_after: Annotated[float, Doc("Longest Retry-After (seconds) honoured before giving up.")] = 120.0
     max_redirects: Annotated[int, Doc("Redirects followed per request, each re-checked.")] = 5
-    ingest_processes: Annotated[int, Doc("Processes decoding scraped images (0: one per core, 1: in-process).")] = 0
     plugin_dirs: Annotated[list[str], Doc("Extra folders of scraper plugin modules (comma-separated).")] = (
         msgspec.field(default_factory=list)
     )

@@ -25,6 +25,7 @@ class FileStore:
         self.root = root.resolve()
         self.files = self.root / "files"
         self.thumbs = self.root / "thumbs"
+        self._made: set[Path] = set()  # shard folders known to exist (a mkdir per write cost 0.6 ms)
 
     # -- paths -------------------------------------------------------------------------------
     def _shard(self, base: Path, sha256: str, suffix: str = "") -> Path:
@@ -39,15 +40,21 @@ class FileStore:
         return self._shard(self.thumbs, sha256, ".webp")
 
     # -- writing -----------------------------------------------------------------------------
-    @staticmethod
-    def _write_atomic_sync(path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    def _write_atomic_sync(self, path: Path, data: bytes, durable: bool = True) -> None:
+        if path.parent not in self._made:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._made.add(path.parent)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        except FileNotFoundError:  # the folder was removed since (a sweep): make it again
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
-                os.fsync(handle.fileno())
+                if durable:
+                    os.fsync(handle.fileno())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -80,14 +87,36 @@ class FileStore:
         await self._write_atomic(self.thumb_path(sha256), data)
 
     def put_sync(self, data: bytes, sha256: str) -> bool:
+        """Write an original for ingest, atomically but without fsync: ingest's recorder calls
+        ``make_durable`` for a whole group of files before it commits their rows. Written even
+        if the path exists (a file without a row may be a torn leftover of a crash); returns
+        whether the file is new."""
         path = self.file_path(sha256)
-        if path.exists():
-            return False
-        self._write_atomic_sync(path, data)
-        return True
+        existed = path.exists()
+        self._write_atomic_sync(path, data, durable=False)
+        return not existed
+
+    @staticmethod
+    def make_durable(paths: list[str]) -> None:
+        """fsync these files and then their folders (so the renames survive a power cut too)."""
+        folders = set()
+        for path in paths:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            folders.add(os.path.dirname(path))
+        for folder in folders:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def put_thumb_sync(self, sha256: str, data: bytes) -> None:
-        self._write_atomic_sync(self.thumb_path(sha256), data)
+        """Atomic but not fsynced: a thumbnail lost to a power cut is made again from its original."""
+        self._write_atomic_sync(self.thumb_path(sha256), data, durable=False)
 
     # -- reading and housekeeping -------------------------------------------------------------
     async def read(self, sha256: str) -> bytes:

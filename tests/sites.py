@@ -241,15 +241,17 @@ def lazy_site(site: Site, seed: int) -> None:
 
 
 # -- running scrape jobs in the test process -----------------------------------------------------
-def loopback_settings(settings: Any, **scraping: Any) -> Any:
-    """The session settings with loopback allowed and no politeness delay (servers are local)."""
+def loopback_settings(settings: Any, processes: int = 1, **scraping: Any) -> Any:
+    """The session settings with loopback allowed and no politeness delay (servers are local);
+    ``processes``: ingest worker processes (1: threads of the test process)."""
     import msgspec
 
     base = {"allowed_networks": ["127.0.0.0/8"], "per_host_delay": 0.0, "connect_timeout": 2.0, "read_timeout": 2.0,
-            "retries": 1, "ingest_processes": 1}  # fmt: skip
+            "retries": 1}  # fmt: skip
     return msgspec.structs.replace(
-        settings, scraping=msgspec.structs.replace(settings.scraping, **{**base, **scraping})
-    )
+        settings, scraping=msgspec.structs.replace(settings.scraping, **{**base, **scraping}),
+        ingest=msgspec.structs.replace(settings.ingest, processes=processes),
+    )  # fmt: skip
 
 
 async def start_inline(

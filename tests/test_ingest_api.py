@@ -7,7 +7,7 @@ import hashlib
 import msgspec
 from litestar.testing import AsyncTestClient
 
-from furrsight.images.ingest import ingest
+from furrsight.images.ingest import Ingestor, ingest
 from furrsight.images.process import reprocess_image
 from furrsight.images.schemas import Provenance
 from furrsight.images.tables import Image
@@ -116,14 +116,19 @@ async def test_reprocess_after_a_setting_changes(migrated: Settings) -> None:
     store = FileStore(migrated.data_path)
     image_id = await _ingest(migrated, corpus.ordinary(5040), Provenance(kind="upload", file_name="re.jpg"))
     stricter = msgspec.structs.replace(migrated, ingest=msgspec.structs.replace(migrated.ingest, small_side=1000))
-    assert await reprocess_image(store, stricter, image_id) == "processed"
+    assert await _reprocess(store, stricter, image_id) == "processed"
     row = await Image.select(Image.flags).where(Image.id == image_id).first()
     assert row and row["flags"] == ",small,"
     bigger = msgspec.structs.replace(migrated, ingest=msgspec.structs.replace(migrated.ingest, min_side=700))
-    assert await reprocess_image(store, bigger, image_id) == "failed"
+    assert await _reprocess(store, bigger, image_id) == "failed"
     row = await Image.select(Image.state, Image.reason).where(Image.id == image_id).first()
     assert row and row["reason"].startswith("too_small")
-    assert await reprocess_image(store, migrated, image_id) == "processed"
+    assert await _reprocess(store, migrated, image_id) == "processed"
+
+
+async def _reprocess(store: FileStore, settings: Settings, image_id: int) -> str:
+    async with Ingestor(store, settings) as engine:
+        return await reprocess_image(engine, image_id)
 
 
 async def test_reprocess_job_and_upload_job_list_refusals_by_name(

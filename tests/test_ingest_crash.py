@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from furrsight.images.ingest import FAULT_ENV, STEPS, InjectedFault, ingest
+from furrsight.images.ingest import FAULT_ENV, STEP_NAMES, InjectedFault, ingest
 from furrsight.images.sanity import deep_check
 from furrsight.images.schemas import Provenance
 from furrsight.images.tables import Image
@@ -22,7 +22,7 @@ from furrsight.store import FileStore
 from tests import corpus
 from tests.conftest import ROOT
 
-ALL_STEPS = [name for name, _, _ in STEPS] + [f"child.{name}" for name, _, _ in STEPS]
+ALL_STEPS = STEP_NAMES + [f"child.{name}" for name in STEP_NAMES]
 
 
 async def _consistent(store: FileStore) -> None:

@@ -129,7 +129,7 @@ async def test_many_candidates_go_through_the_process_pool(migrated: Settings) -
     with Site() as site:
         for i in range(60):
             site.routes[f"/p{i}.jpg"] = sites.jpeg(63200 + i)
-        settings = loopback_settings(migrated, ingest_processes=2)
+        settings = loopback_settings(migrated, processes=2)
         urls = "\n".join(site.url(f"/p{i}.jpg") for i in range(60))
         job = await run_inline(settings, {"plugin": "url_list", "params": {"urls": urls}})
     assert job.status == "succeeded", job

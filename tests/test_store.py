@@ -1,4 +1,5 @@
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -26,10 +27,10 @@ def test_interrupted_write_leaves_no_file_and_temp_files_are_swept(tmp_path: Pat
     store = FileStore(tmp_path)
     digest = hashlib.sha256(b"x").hexdigest()
 
-    def crash(_fd: int) -> None:  # the process dies between write and rename
+    def crash(*_args: object) -> None:  # the process dies between write and rename
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("os.fsync", crash)
+    monkeypatch.setattr("os.replace", crash)
     with pytest.raises(KeyboardInterrupt):
         store.put_sync(b"x", digest)
     monkeypatch.undo()
@@ -39,3 +40,19 @@ def test_interrupted_write_leaves_no_file_and_temp_files_are_swept(tmp_path: Pat
     leftover.write_bytes(b"half")
     assert store.sweep_temp() == 1
     assert not leftover.exists()
+
+
+def test_originals_are_made_durable_by_the_recorder_not_the_writer(tmp_path: Path, monkeypatch) -> None:
+    """put_sync writes without fsync (ingest's workers); make_durable fsyncs files and folders."""
+    store = FileStore(tmp_path)
+    digest = hashlib.sha256(b"y").hexdigest()
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr("os.fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    assert store.put_sync(b"y", digest) is True
+    assert synced == []
+    assert store.put_sync(b"y", digest) is False  # rewritten (a torn leftover would be fixed), not new
+    FileStore.make_durable([str(store.file_path(digest))])
+    assert len(synced) == 2  # the file, then its folder
+    with pytest.raises(FileNotFoundError):
+        FileStore.make_durable([str(tmp_path / "gone")])

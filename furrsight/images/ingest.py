@@ -1,9 +1,13 @@
-"""The one path every image takes in: an ordered list of small steps (see ``steps.py``), each
-able to stop the run with a reason code and a sentence.
+"""The one path every image takes in: ordered steps, each able to stop the run with a reason code.
 
-check bytes -> sniff type -> SHA-256 -> exact dedup -> header (bomb, min side) -> decode once ->
-analyse (phash, flags, collage) -> store original -> store thumbnail -> record row + source +
-near-dup group -> split a collage into two panels, which go through this same path.
+check bytes -> sniff type -> SHA-256 -> exact dedup (in the caller) -> header (bomb, min side)
+-> decode once -> analyse (phash, flags, collage) -> store original -> store thumbnail (in a
+worker: a process of the pool, or a thread) -> record row + source + near-dup group (the
+recorder, in groups) -> split a collage into two panels, which go through this same path.
+
+An ``Ingestor`` is the engine one job uses: every lane of the job hands it files, the workers
+spread the CPU work over the cores, and one recorder thread writes the rows. ``ingest()`` is the
+same path for one file.
 
 Crash safety: files are written (atomically) before the row that points at them, and a run that
 stops with an exception before its row exists removes the files it created. A SIGKILL in that
@@ -14,222 +18,171 @@ row leaves a collage in state ``stored`` that the re-process job (or doctor --de
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-from typing import Callable
+import functools
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Callable, TypeVar
 
 from PIL import Image as PILImage
 
-from furrsight.db.piccolo_conf import DATABASE
-from furrsight.images import steps
-from furrsight.images.decode import Refused, encode_panel
-from furrsight.images.lanes import write_lock
-from furrsight.images.neardup import assign_group
+from furrsight.images import collage, rows, work
+from furrsight.images.decode import Refused
+from furrsight.images.recorder import Recorder
+from furrsight.images.rows import PanelOf
 from furrsight.images.schemas import IngestResult, Provenance
-from furrsight.images.steps import PanelOf, Run
-from furrsight.images.tables import Image, Source
+from furrsight.images.steps import STEP_NAMES, check_bytes, hash_bytes, sniff_type
+from furrsight.images.tables import Image
+from furrsight.images.work import FAULT_ENV, InjectedFault, Prepared, checkpoint
 from furrsight.settings import Settings
 from furrsight.store import FileStore
 
-FAULT_ENV = "FURRSIGHT_TEST_INGEST_FAULT"  # tests only: "kill:STEP" or "raise:STEP" (child.STEP)
+__all__ = ["FAULT_ENV", "STEP_NAMES", "Ingestor", "InjectedFault", "PanelOf", "cut_panels", "ingest"]
+T = TypeVar("T")
+POOL_AFTER = 32  # files an engine sees in-process before the pool is worth using
 
 
-class InjectedFault(RuntimeError):
-    """Raised at a step when the test hook asks for it."""
+class Ingestor:
+    """Ingest for one job: ``processes`` worker processes (0: one per core; 1: threads only)."""
 
+    def __init__(self, store: FileStore, settings: Settings, *, processes: int = 1) -> None:
+        self.store = store
+        self.settings = settings
+        self.limits = settings.ingest
+        self.processes = processes if processes > 0 else work.default_processes()
+        self.recorder = Recorder(settings)
+        self.seen = 0
 
-def checkpoint(name: str) -> None:
-    """The test hook: die (SIGKILL) or raise just before step ``name``."""
-    fault = os.environ.get(FAULT_ENV)
-    if not fault:
-        return
-    action, _, step = fault.partition(":")
-    if step != name:
-        return
-    if action == "kill":
-        os.kill(os.getpid(), signal.SIGKILL)
-    raise InjectedFault(f"injected fault before {name}")
+    @property
+    def lanes(self) -> int:
+        """Files worth having in flight: enough to keep every worker busy while others wait."""
+        return max(self.settings.ingest.concurrency, 2 * self.processes + 2 if self.processes > 1 else 0)
 
+    async def __aenter__(self) -> Ingestor:
+        return self
 
-async def add_source(image_id: int, source: Provenance) -> None:
-    values = {f: getattr(source, f) for f in Provenance.__struct_fields__ if f not in ("job_id",)}
-    same = Source.exists().where(
-        (Source.image == image_id)
-        & (Source.kind == source.kind)
-        & (Source.job == source.job_id)
-        & (Source.file_name == source.file_name)
-        & (Source.url == source.url)
-    )
-    if source.job_id is not None and await same:
-        return  # a redelivered job seeing the same file again: one sighting, one row
-    await Source(image=image_id, job=source.job_id, **values).save()
+    async def __aexit__(self, *exc: tuple[type[BaseException], BaseException, TracebackType] | None) -> None:
+        await self.aclose()
 
+    async def aclose(self) -> None:
+        await self.recorder.aclose()
 
-async def _existing(run: Run) -> IngestResult | None:
-    row = await Image.select(Image.id, Image.state).where(Image.sha256 == run.sha256).first()
-    if row is None:
-        return None
-    await add_source(row["id"], run.source)
-    if run.panel_of:
-        await _adopt(row["id"], run.panel_of)
-    return IngestResult(outcome="duplicate", image_id=row["id"], state=row["state"])
+    async def work(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run CPU work in the pool (once it pays) or a thread; a crashed pool is replaced once."""
+        self.seen += 1
+        if self.processes <= 1 or self.seen <= POOL_AFTER:
+            worker = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+            try:
+                return await asyncio.shield(worker)
+            except asyncio.CancelledError:  # let the thread finish its write, so cleanup sees it
+                await asyncio.wait([worker])
+                raise
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            try:
+                return await loop.run_in_executor(work.pool(self.processes), functools.partial(fn, *args))
+            except BrokenProcessPool:
+                work.shutdown_pool()  # a decoder crashed a worker (or it was killed): a fresh pool
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
-
-async def dedup(run: Run) -> IngestResult | None:
-    if not await Image.exists().where(Image.sha256 == run.sha256):
-        return None
-    async with write_lock(), DATABASE.write_transaction():
-        return await _existing(run)
-
-
-async def _adopt(image_id: int, panel: PanelOf) -> None:
-    """A panel whose bytes already exist as an image: link it to its collage if it has no parent."""
-    await Image.update(
-        {
-            Image.parent_id: panel.parent_id,
-            Image.crop: panel.crop,
-            Image.panel: panel.panel,
-            Image.panel_confidence: panel.confidence,
-        }
-    ).where((Image.id == image_id) & Image.parent_id.is_null() & (Image.id != panel.parent_id))
-
-
-async def record(run: Run) -> IngestResult | None:
-    assert run.header is not None
-    a = run.analysis
-    state = "failed" if run.failure else ("stored" if run.cut else "processed")
-    async with write_lock(), DATABASE.write_transaction():
-        again = await _existing(run)  # another worker stored the same bytes meanwhile
-        if again:
-            return again
-        p = run.panel_of
-        row = Image(
-            sha256=run.sha256, format=run.format, mime=PILImage.MIME.get(run.format, "image/" + run.format.lower()),
-            width=run.header.width, height=run.header.height, bytes=len(run.data), state=state, reason=run.failure,
-            phash=a.phash if a else None, blur=a.blur if a else None,
-            flags="," + ",".join(a.flags) + "," if a and a.flags else "",
-            parent_id=p.parent_id if p else None, crop=p.crop if p else None, panel=p.panel if p else None,
-            panel_confidence=p.confidence if p else None,
-        )  # fmt: skip
-        await row.save()
-        run.image_id = row.id
-        if a:
-            run.group = await assign_group(row.id, a.phash, run.settings.ingest.near_dup_distance)
-        await add_source(row.id, run.source)
-    run.state = state
-    return None
-
-
-async def split(run: Run) -> IngestResult | None:
-    """Cut a detected collage into its two panels and ingest each through this same path."""
-    if run.cut is None or run.image_id is None:
-        return None
-    assert run.header is not None
-    run.children = await cut_panels(run.store, run.settings, run.data, run.image_id, run.cut, run.source.job_id)
-    async with write_lock():
-        await Image.update({Image.state: "processed"}).where(Image.id == run.image_id)
-    run.state = "processed"
-    return None
-
-
-async def cut_panels(
-    store: FileStore,
-    settings: Settings,
-    data: bytes,
-    parent_id: int,
-    cut: steps.collage.Cut,
-    job_id: int | None,
-    first: str = "before",
-) -> list[int]:
-    """Ingest the two panels of ``cut`` as children of ``parent_id``; returns their ids."""
-    row = await Image.select(Image.width, Image.height).where(Image.id == parent_id).first()
-    if row is None:
-        return []
-    panels = await asyncio.to_thread(steps.crop_panels, data, cut, row["width"], row["height"])
-    order = ["before", "after"] if first == "before" else ["after", "before"]
-    manual = cut.method == "manual"
-    confidence = 1.0 if manual else min(cut.confidence, steps.collage.FIRST_IS_BEFORE_CONFIDENCE)
-    ids = []
-    for index, (box, img) in enumerate(panels):
-        name = f"panel {index + 1} ({order[index]}) of image {parent_id}"
-        source = Provenance(kind="split", file_name=name, job_id=job_id)
-        link = PanelOf(parent_id, box, order[index], confidence)
-        result = await ingest(store, settings, await asyncio.to_thread(encode_panel, img), source, panel_of=link)
-        if result.image_id is not None:
-            ids.append(result.image_id)
-    return ids
-
-
-STEPS: list[tuple[str, Callable[[Run], object], bool]] = [  # (name, step, runs in a thread)
-    ("check_bytes", steps.check_bytes, False),
-    ("sniff", steps.sniff_type, False),
-    ("hash", steps.hash_bytes, True),
-    ("dedup", dedup, False),
-    ("header", steps.read_header, True),
-    ("decode", steps.decode_once, True),
-    ("analyse", steps.analyse_image, True),
-    ("store_original", steps.store_original, True),
-    ("store_thumb", steps.store_thumb, True),
-    ("record", record, False),
-    ("split", split, False),
-]
-
-
-async def _run_steps(run: Run, batch: list[tuple[str, Callable[[Run], object]]], threaded: bool) -> IngestResult | None:
-    """Run consecutive steps; CPU-bound ones together in one worker-thread hop."""
-    if threaded:
-
-        def work() -> None:
-            for name, step in batch:
-                checkpoint(run.prefix + name)
-                step(run)
-
-        thread = asyncio.ensure_future(asyncio.to_thread(work))
+    async def ingest(self, data: bytes, source: Provenance, *, panel_of: PanelOf | None = None) -> IngestResult:
+        """Take one file in through every step; refusals come back as a result, never raised."""
+        prefix = "child." if panel_of else ""
         try:
-            await asyncio.shield(thread)
-        except asyncio.CancelledError:  # let the thread finish its write, so cleanup sees it
-            await asyncio.wait([thread])
+            checkpoint(prefix + "check_bytes")
+            check_bytes(data, self.limits)
+            checkpoint(prefix + "sniff")
+            fmt = sniff_type(data)
+            checkpoint(prefix + "hash")
+            sha256 = await asyncio.to_thread(hash_bytes, data) if len(data) > 1 << 20 else hash_bytes(data)
+        except Refused as refused:
+            return IngestResult(outcome="refused", reason=refused.reason, message=refused.message)
+        checkpoint(prefix + "dedup")
+        seen = await self.recorder.run(rows.sighting(sha256, source, panel_of))
+        if seen is not None:
+            return IngestResult(outcome="duplicate", image_id=seen.image_id, state=seen.state)
+        try:
+            prepared = await self.work(work.prepare, data, sha256, self.limits, str(self.store.root), bool(panel_of))
+        except BrokenProcessPool:
+            message = (
+                "the worker process decoding it died twice (a decoder crash on a hostile file, or memory "
+                "ran out); retry the job to try again"
+            )
+            return IngestResult(outcome="refused", reason="worker_crashed", message=message)
+        if isinstance(prepared, work.Refusal):
+            return IngestResult(outcome="refused", reason=prepared.reason, message=prepared.message)
+        return await self._record(data, sha256, fmt, prepared, source, panel_of)
+
+    async def _record(
+        self, data: bytes, sha256: str, fmt: str, p: Prepared, source: Provenance, panel_of: PanelOf | None
+    ) -> IngestResult:
+        a = p.analysis
+        state = "failed" if p.failure else ("stored" if p.cut else "processed")
+        new = rows.NewImage(
+            sha256=sha256, format=fmt, mime=PILImage.MIME.get(fmt, "image/" + fmt.lower()), width=p.width,
+            height=p.height, bytes=len(data), state=state, reason=p.failure, phash=a.phash if a else None,
+            blur=a.blur if a else None, flags=a.flags if a else [], panel_of=panel_of,
+        )  # fmt: skip
+        prefix = "child." if panel_of else ""
+        try:
+            checkpoint(prefix + "record")
+            recorded = await self.recorder.run(rows.record(new, source, self.limits.near_dup_distance), p.durable)
+        except BaseException:
+            for path in p.wrote:  # nothing points at the files this run wrote: remove them
+                Path(path).unlink(missing_ok=True)
             raise
-        return None
-    for name, step in batch:
-        checkpoint(run.prefix + name)
-        out = step(run)
-        if asyncio.iscoroutine(out):
-            out = await out
-        if isinstance(out, IngestResult):
-            return out
-    return None
+        if recorded.duplicate:  # another lane stored the same bytes meanwhile
+            return IngestResult(outcome="duplicate", image_id=recorded.image_id, state=recorded.state)
+        children: list[int] = []
+        checkpoint(prefix + "split")
+        if p.cut is not None:
+            children = await self.cut_panels(data, recorded.image_id, p.cut, p.width, p.height, source.job_id)
+            await self.recorder.run(rows.set_state(recorded.image_id, "processed"))
+            state = "processed"
+        return IngestResult(
+            outcome="new", image_id=recorded.image_id, state=state, flags=a.flags if a else [],
+            near_dup_group=recorded.group, children=children,
+        )  # fmt: skip
 
-
-def _batches() -> list[tuple[bool, list[tuple[str, Callable[[Run], object]]]]]:
-    batches: list[tuple[bool, list[tuple[str, Callable[[Run], object]]]]] = []
-    for name, step, threaded in STEPS:
-        if batches and batches[-1][0] == threaded:
-            batches[-1][1].append((name, step))
+    async def cut_panels(
+        self, data: bytes, parent_id: int, cut: collage.Cut, width: int, height: int, job_id: int | None,
+        first: str | None = None,
+    ) -> list[int]:  # fmt: skip
+        """Ingest the two panels of ``cut`` as children of ``parent_id``; returns their ids."""
+        first = first or getattr(cut, "first", "before")
+        order = ["before", "after"] if first == "before" else ["after", "before"]
+        if cut.method == "manual":
+            confidence = 1.0
         else:
-            batches.append((threaded, [(name, step)]))
-    return batches
+            read = getattr(cut, "order_confidence", collage.FIRST_IS_BEFORE_CONFIDENCE)
+            confidence = min(cut.confidence, read)
+        ids = []
+        for index, (box, panel) in enumerate(await self.work(work.panels, data, cut, width, height)):
+            name = f"panel {index + 1} ({order[index]}) of image {parent_id}"
+            source = Provenance(kind="split", file_name=name, job_id=job_id)
+            result = await self.ingest(panel, source, panel_of=PanelOf(parent_id, box, order[index], confidence))
+            if result.image_id is not None:
+                ids.append(result.image_id)
+        return ids
 
 
 async def ingest(
     store: FileStore, settings: Settings, data: bytes, source: Provenance, *, panel_of: PanelOf | None = None
 ) -> IngestResult:
-    """Take one file in through every step; refusals come back as a result, never raised."""
-    run = Run(data=data, source=source, settings=settings, store=store, panel_of=panel_of)
-    try:
-        for threaded, batch in _batches():
-            stopped = await _run_steps(run, batch, threaded)
-            if stopped is not None:
-                return stopped
-    except Refused as refused:
-        return IngestResult(outcome="refused", reason=refused.reason, message=refused.message)
-    except BaseException:
-        if run.image_id is None:  # nothing points at the files this run wrote: remove them
-            for path in run.wrote:
-                path.unlink(missing_ok=True)
-        raise
-    a = run.analysis
-    return IngestResult(
-        outcome="new", image_id=run.image_id, state=run.state, flags=a.flags if a else [],
-        near_dup_group=run.group, children=run.children,
-    )  # fmt: skip
+    """One file through the whole path, in this process (an engine for a single file)."""
+    async with Ingestor(store, settings) as engine:
+        return await engine.ingest(data, source, panel_of=panel_of)
+
+
+async def cut_panels(
+    store: FileStore, settings: Settings, data: bytes, parent_id: int, cut: collage.Cut, job_id: int | None,
+    first: str | None = None,
+) -> list[int]:  # fmt: skip
+    """Split a stored image by ``cut`` (a split by hand, a re-processed collage)."""
+    row = await Image.select(Image.width, Image.height).where(Image.id == parent_id).first()
+    if row is None:
+        return []
+    async with Ingestor(store, settings) as engine:
+        return await engine.cut_panels(data, parent_id, cut, row["width"], row["height"], job_id, first)

@@ -3,16 +3,14 @@ split or un-split a collage by hand."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from furrsight.db.piccolo_conf import DATABASE
-from furrsight.images import collage, steps
-from furrsight.images.decode import Refused
-from furrsight.images.ingest import cut_panels
-from furrsight.images.lanes import write_lock
-from furrsight.images.neardup import assign_group, leave_group
-from furrsight.images.schemas import Provenance, SplitRequest
+from furrsight.images import collage, rows, work
+from furrsight.images.ingest import Ingestor, cut_panels
+from furrsight.images.lanes import for_each
+from furrsight.images.neardup import leave_group
+from furrsight.images.recorder import Recorder, Tx
+from furrsight.images.schemas import SplitRequest
 from furrsight.images.tables import Image, Source
 from furrsight.jobs.runner import JobContext
 from furrsight.settings import Settings
@@ -25,60 +23,38 @@ class SplitError(ValueError):
     """A split or un-split that cannot be done; the message says why."""
 
 
-def _analyse(run: steps.Run) -> None:
-    steps.read_header(run)
-    steps.decode_once(run)
-    steps.analyse_image(run)
-
-
-async def _fail(image_id: int, reason: str) -> str:
-    await Image.update({Image.state: "failed", Image.reason: reason}).where(Image.id == image_id)
-    return "failed"
-
-
-async def reprocess_image(store: FileStore, settings: Settings, image_id: int, job_id: int | None = None) -> str:
+async def reprocess_image(engine: Ingestor, image_id: int, job_id: int | None = None) -> str:
     """Run the derived steps again on a stored original; returns the image's new state."""
     row = await Image.select().output(load_json=True).where(Image.id == image_id).first()
     if row is None:
         return "missing"
+    recorder, limits = engine.recorder, engine.limits
     try:
-        data = await store.read(row["sha256"])
+        data = await engine.store.read(row["sha256"])
     except OSError:
-        return await _fail(image_id, "file_missing: the original is not in the file store")
-    panel = steps.PanelOf(row["parent_id"], row["crop"], row["panel"], row["panel_confidence"] or 0.0)
-    run = steps.Run(data, Provenance(kind="split"), settings, store, panel_of=panel if row["parent_id"] else None)
-    run.format, run.sha256 = row["format"], row["sha256"]
-    try:
-        await asyncio.to_thread(_analyse, run)
-    except Refused as refused:
-        return await _fail(image_id, f"{refused.reason}: {refused.message}")
-    await asyncio.to_thread(steps.store_thumb, run)
-    a, header = run.analysis, run.header
-    assert header is not None
+        await recorder.run(rows.failed(image_id, "file_missing: the original is not in the file store"))
+        return "failed"
+    is_panel = bool(row["parent_id"])
+    root = str(engine.store.root)
+    prepared = await engine.work(work.reanalyse, data, row["sha256"], limits, root, is_panel)
+    if isinstance(prepared, work.Refusal):
+        await recorder.run(rows.failed(image_id, f"{prepared.reason}: {prepared.message}"))
+        return "failed"
     has_children = await Image.exists().where(Image.parent_id == image_id)
     interrupted = row["state"] == "stored"  # a split that stopped half-way is done again (idempotent)
-    will_split = (
-        run.cut is not None and row["split_mode"] is None and not row["parent_id"] and (interrupted or not has_children)
-    )
-    state = "failed" if run.failure else ("stored" if will_split else "processed")
-    async with write_lock(), DATABASE.write_transaction():
-        await leave_group(image_id)
-        await Image.update(
-            {
-                Image.state: state,
-                Image.reason: run.failure,
-                Image.width: header.width,
-                Image.height: header.height,
-                Image.phash: a.phash if a else None,
-                Image.blur: a.blur if a else None,
-                Image.flags: "," + ",".join(a.flags) + "," if a and a.flags else "",
-            }
-        ).where(Image.id == image_id)
-        if a:
-            await assign_group(image_id, a.phash, settings.ingest.near_dup_distance)
-    if will_split and run.cut:
-        await cut_panels(store, settings, data, image_id, run.cut, job_id)
-        await Image.update({Image.state: "processed"}).where(Image.id == image_id)
+    cut = prepared.cut
+    will_split = cut is not None and row["split_mode"] is None and not is_panel and (interrupted or not has_children)
+    state = "failed" if prepared.failure else ("stored" if will_split else "processed")
+    a = prepared.analysis
+    new = rows.NewImage(
+        sha256=row["sha256"], format=row["format"], mime=row["mime"],
+        width=prepared.width, height=prepared.height, bytes=len(data), state=state, reason=prepared.failure,
+        phash=a.phash if a else None, blur=a.blur if a else None, flags=a.flags if a else [], panel_of=None,
+    )  # fmt: skip
+    await recorder.run(rows.reanalysed(image_id, new, limits.near_dup_distance))
+    if will_split and cut:
+        await engine.cut_panels(data, image_id, cut, prepared.width, prepared.height, job_id)
+        await recorder.run(rows.set_state(image_id, "processed"))
         state = "processed"
     return state
 
@@ -93,9 +69,14 @@ async def run_reprocess(ctx: JobContext) -> None:
     ids = [r["id"] for r in await query]
     await ctx.set_total(len(ids))
     ctx.log(f"{len(ids)} images to re-process ({which})")
-    for image_id in ids:
-        ctx.count(await reprocess_image(store, ctx.settings, image_id, ctx.job_id))
-        await ctx.advance()
+
+    async with Ingestor(store, ctx.settings, processes=ctx.settings.ingest.processes) as engine:
+
+        async def one(image_id: int) -> None:
+            ctx.count(await reprocess_image(engine, image_id, ctx.job_id))
+            await ctx.advance()
+
+        await for_each(ids, engine.lanes, one)
 
 
 async def split_by_hand(store: FileStore, settings: Settings, image_id: int, request: SplitRequest) -> list[int]:
@@ -110,30 +91,46 @@ async def split_by_hand(store: FileStore, settings: Settings, image_id: int, req
     if any(min(b[2] - b[0], b[3] - b[1]) < settings.ingest.min_side for b in boxes):
         raise SplitError(f"a panel would be under the minimum side of {settings.ingest.min_side} pixels")
     data = await store.read(row["sha256"])
-    await unsplit(store, image_id, mode="manual")
+    await unsplit(store, settings, image_id, mode="manual")
     ids = await cut_panels(store, settings, data, image_id, cut, None, first=request.first)
     await Image.update({Image.state: "processed", Image.split_mode: "manual"}).where(Image.id == image_id)
     return ids
 
 
-async def unsplit(store: FileStore, image_id: int, mode: str = "never") -> int:
+async def unsplit(store: FileStore, settings: Settings, image_id: int, mode: str = "never") -> int:
     """Remove the panels cut from an image (keeping any that were also seen elsewhere, unlinked);
     ``mode`` never: automatic detection leaves it alone from now on. Returns panels removed."""
     if not await Image.exists().where(Image.id == image_id):
         raise SplitError(f"image {image_id} does not exist")
     children = await Image.select(Image.id, Image.sha256).where(Image.parent_id == image_id)
     removed = 0
-    for child in children:
-        kinds = {s["kind"] for s in await Source.select(Source.kind).where(Source.image == child["id"])}
-        async with write_lock(), DATABASE.write_transaction():
-            await leave_group(child["id"])
+    recorder = Recorder(settings)
+    try:
+        for child in children:
+            kinds = {s["kind"] for s in await Source.select(Source.kind).where(Source.image == child["id"])}
+            await recorder.run(_drop_panel(child["id"], delete=kinds <= {"split"}))
             if kinds <= {"split"}:
-                await Image.delete().where(Image.id == child["id"])
-            else:
-                values: dict[Any, Any] = {Image.parent_id: None, Image.crop: None, Image.panel: None}
-                await Image.update(values).where(Image.id == child["id"])
-        if kinds <= {"split"}:
-            store.delete(child["sha256"])  # after the row: a crash here leaves a file doctor removes
-            removed += 1
-    await Image.update({Image.split_mode: mode}).where(Image.id == image_id)
+                store.delete(child["sha256"])  # after the row: a crash here leaves a file doctor removes
+                removed += 1
+        await recorder.run(_split_mode(image_id, mode))
+    finally:
+        await recorder.aclose()
     return removed
+
+
+def _drop_panel(image_id: int, delete: bool) -> Any:
+    def op(tx: Tx) -> None:
+        leave_group(tx.conn, image_id)
+        if delete:
+            tx.conn.execute("DELETE FROM images WHERE id = ?", (image_id,))
+        else:
+            tx.conn.execute("UPDATE images SET parent_id = NULL, crop = NULL, panel = NULL WHERE id = ?", (image_id,))
+
+    return op
+
+
+def _split_mode(image_id: int, mode: str) -> Any:
+    def op(tx: Tx) -> None:
+        tx.conn.execute("UPDATE images SET split_mode = ? WHERE id = ?", (mode, image_id))
+
+    return op

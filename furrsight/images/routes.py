@@ -107,10 +107,10 @@ async def api_split(
 
 
 @delete("/api/v1/images/{image_id:int}/split", status_code=200)
-async def api_unsplit(image_id: FromPath[int], store: StoreDep) -> ImageOut:
+async def api_unsplit(image_id: FromPath[int], settings: SettingsDep, store: StoreDep) -> ImageOut:
     """Un-split: remove the panels cut from this image; automatic detection leaves it alone."""
     await _image(image_id)
-    await process.unsplit(store, image_id)
+    await process.unsplit(store, settings, image_id)
     return await _image(image_id)
 
 
@@ -212,9 +212,9 @@ async def split_form(
 
 
 @post("/images/{image_id:int}/unsplit")
-async def unsplit_form(image_id: FromPath[int], store: StoreDep) -> Redirect:
+async def unsplit_form(image_id: FromPath[int], settings: SettingsDep, store: StoreDep) -> Redirect:
     await _image(image_id)
-    await process.unsplit(store, image_id)
+    await process.unsplit(store, settings, image_id)
     return Redirect(f"/images/{image_id}", status_code=303)
 
 

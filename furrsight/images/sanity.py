@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from furrsight.images.ingest import Ingestor
 from furrsight.images.process import reprocess_image
 from furrsight.images.tables import Image
 from furrsight.settings import Settings
@@ -69,10 +70,11 @@ async def deep_check(settings: Settings, grace_seconds: float = 600.0) -> list[F
     if orphaned:
         await Image.update({Image.parent_id: None, Image.crop: None, Image.panel: None}).where(Image.id.is_in(orphaned))
     live = [r for r in rows if r["id"] in ids]
-    unthumbed = [r for r in live if not store.thumb_path(r["sha256"]).exists()]
+    unthumbed = [r for r in live if not _usable(store.thumb_path(r["sha256"]))]
     unfinished = [r for r in live if r["state"] == "stored"]
-    for r in {r["id"]: r for r in unthumbed + unfinished}.values():
-        await reprocess_image(store, settings, r["id"])
+    async with Ingestor(store, settings) as engine:
+        for r in {r["id"]: r for r in unthumbed + unfinished}.values():
+            await reprocess_image(engine, r["id"])
     return [
         *findings,
         Finding("rows whose file is missing", len(lost), "rows removed"),
@@ -80,3 +82,12 @@ async def deep_check(settings: Settings, grace_seconds: float = 600.0) -> list[F
         Finding("missing thumbnails", len(unthumbed), "made again"),
         Finding("images whose processing was interrupted", len(unfinished), "re-processed"),
     ]
+
+
+def _usable(thumb: Path) -> bool:
+    """Thumbnails are not fsynced (they can be made again): one cut short by a power loss is
+    empty or missing."""
+    try:
+        return thumb.stat().st_size > 0
+    except OSError:
+        return False

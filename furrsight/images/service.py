@@ -11,7 +11,7 @@ from typing import Any, Iterable
 import aiofiles
 import msgspec
 
-from furrsight.images.ingest import ingest
+from furrsight.images.ingest import Ingestor
 from furrsight.images.lanes import for_each
 from furrsight.images.schemas import ChildOut, ImageOut, ImagePage, IngestResult, Provenance, SourceOut
 from furrsight.images.tables import Image, Source
@@ -164,23 +164,25 @@ async def run_import(ctx: JobContext) -> None:
     await ctx.set_total(len(items))
     ctx.log(f"{len(items)} files to ingest")
 
-    async def one(item: tuple[Path, str, str]) -> None:
-        path, name, kind = item
-        try:
-            async with aiofiles.open(path, "rb") as handle:
-                data = await handle.read(settings.ingest.max_file_bytes + 1)
-        except OSError as exc:
-            ctx.count("failed")
-            ctx.log(f"cannot read {name}: {exc}")
-        else:
-            source = Provenance(kind=kind, file_name=name, job_id=ctx.job_id)  # type: ignore[arg-type]
-            try:
-                _record(ctx, name, await ingest(store, settings, data, source))
-            except Exception as exc:  # one file's unexpected failure must not stop the job
-                ctx.count("failed")
-                ctx.log(f"failed {name}: {exc!r}")
-        await ctx.advance()
+    async with Ingestor(store, settings, processes=settings.ingest.processes) as engine:
 
-    await for_each(items, settings.ingest.concurrency, one)
+        async def one(item: tuple[Path, str, str]) -> None:
+            path, name, kind = item
+            try:
+                async with aiofiles.open(path, "rb") as handle:
+                    data = await handle.read(settings.ingest.max_file_bytes + 1)
+            except OSError as exc:
+                ctx.count("failed")
+                ctx.log(f"cannot read {name}: {exc}")
+            else:
+                source = Provenance(kind=kind, file_name=name, job_id=ctx.job_id)  # type: ignore[arg-type]
+                try:
+                    _record(ctx, name, await engine.ingest(data, source))
+                except Exception as exc:  # one file's unexpected failure must not stop the job
+                    ctx.count("failed")
+                    ctx.log(f"failed {name}: {exc!r}")
+            await ctx.advance()
+
+        await for_each(items, engine.lanes, one)
     if ctx.params.get("staging"):
         shutil.rmtree(settings.data_path / ctx.params["staging"], ignore_errors=True)

@@ -1,8 +1,9 @@
 """The scrape job: run one plugin (or one per enabled query), fetch, ingest, count, record.
 
-Candidates flow producer → bounded queue → N fetchers; each fetched body goes to ingest
-(``Ingester``: in-process or a process pool). Every URL's outcome is written to ``scrape_urls``
-in batches: a later run skips what was fetched, "retry failed only" re-runs what was not.
+Candidates flow producer → bounded queue → N fetchers; each fetched body goes to ingest (the
+images feature's ``Ingestor``: workers over the cores, rows written in groups). Every URL's
+outcome is written to ``scrape_urls`` in batches: a later run skips what was fetched, "retry
+failed only" re-runs what was not.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from typing import Any
 
 import msgspec
 
+from furrsight.images.ingest import Ingestor
 from furrsight.images.schemas import Provenance
 from furrsight.jobs.broker import valkey_client
 from furrsight.jobs.runner import JobCancelled, JobContext
 from furrsight.queries.service import enabled_queries
 from furrsight.scraping.contract import Candidate, ScrapeContext
 from furrsight.scraping.http import ClientConfig, FetchError, PoliteClient
-from furrsight.scraping.ingesting import Ingester
 from furrsight.scraping.pacing import SharedPacer
 from furrsight.scraping.service import registry
 from furrsight.scraping.tables import ScrapeUrl
@@ -84,7 +85,7 @@ async def _candidates(job: JobContext, sctx: ScrapeContext) -> AsyncIterator[Can
 
 
 class ScrapeRun:
-    def __init__(self, job: JobContext, client: PoliteClient, ingester: Ingester, plugin: str) -> None:
+    def __init__(self, job: JobContext, client: PoliteClient, ingester: Ingestor, plugin: str) -> None:
         self.job, self.client, self.ingester, self.plugin = job, client, ingester, plugin
         self.pending: list[dict[str, Any]] = []
         self.seen: set[str] = set()
@@ -189,7 +190,7 @@ async def run_scrape(ctx: JobContext) -> None:
     if settings.broker_url and settings.scraping.per_host_delay > 0:
         pacer = SharedPacer(valkey_client(settings), settings.broker_namespace)
     client = PoliteClient(ClientConfig.from_settings(settings.scraping), pacer)
-    ingester = Ingester(settings, FileStore(settings.data_path))
+    ingester = Ingestor(FileStore(settings.data_path), settings, processes=settings.ingest.processes)
     sctx = plugin_context(ctx, client, plugin)
     run = ScrapeRun(ctx, client, ingester, plugin)
     queue: asyncio.Queue[Candidate | None] = asyncio.Queue(maxsize=settings.scraping.concurrency * 4)
@@ -204,7 +205,7 @@ async def run_scrape(ctx: JobContext) -> None:
         raise (JobCancelled() if isinstance(first, JobCancelled) else first) from None
     finally:
         await run.flush()
-        ingester.close()
+        await ingester.aclose()
         await client.aclose()
         for handler in list(sctx.log.handlers):
             sctx.log.removeHandler(handler)

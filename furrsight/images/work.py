@@ -1,0 +1,146 @@
+"""The CPU-bound middle of ingest, run where the cores are: in a pool of worker processes, or in
+a thread of the caller when a pool is not worth it (a few files, a one-core machine, tests).
+
+The pool is one per process, started on first need and kept: a worker process of Dramatiq runs
+many jobs, and starting Python with Pillow, numpy and scipy costs about a second. It uses the
+``forkserver`` start method (never ``fork``: the caller has threads, and a forked copy of a
+held lock deadlocks) with this module preloaded, so a new worker is a cheap fork of a warm
+process. Results come back as plain values (a refusal too: an exception with a custom
+``__init__`` does not survive pickling).
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import threading
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from furrsight.images import collage
+from furrsight.images.analysis import Analysis
+from furrsight.images.decode import Refused, encode_panel
+from furrsight.images.steps import (
+    WORK_STEPS,
+    Run,
+    analyse_image,
+    crop_panels,
+    decode_once,
+    read_header,
+    store_thumb,
+)  # fmt: skip
+from furrsight.settings import IngestSettings
+from furrsight.store import FileStore
+
+FAULT_ENV = "FURRSIGHT_TEST_INGEST_FAULT"  # tests only: "kill:STEP" or "raise:STEP" (child.STEP)
+
+
+class InjectedFault(RuntimeError):
+    """Raised at a step when the test hook asks for it."""
+
+
+def checkpoint(name: str) -> None:
+    """The test hook: die (SIGKILL) or raise just before step ``name``."""
+    fault = os.environ.get(FAULT_ENV)
+    if not fault:
+        return
+    action, _, step = fault.partition(":")
+    if step != name:
+        return
+    if action == "kill":
+        os.kill(os.getpid(), 9)
+    raise InjectedFault(f"injected fault before {name}")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the worker found out and wrote."""
+
+    width: int
+    height: int
+    analysis: Analysis | None
+    cut: collage.Cut | None
+    failure: str | None
+    wrote: list[str]  # files this run created (the caller removes them if recording fails)
+    durable: list[str]  # files to fsync before the row that points at them commits
+
+
+@dataclass(frozen=True)
+class Refusal:
+    reason: str
+    message: str
+
+
+def prepare(data: bytes, sha256: str, limits: IngestSettings, root: str, is_panel: bool) -> Prepared | Refusal:
+    """Header, decode, analysis, then the original and its thumbnail written to the store."""
+    run = Run(data, sha256, limits, FileStore(Path(root)), is_panel)
+    prefix = "child." if is_panel else ""
+    try:
+        for name, step in WORK_STEPS:
+            checkpoint(prefix + name)
+            step(run)
+    except Refused as refused:
+        return Refusal(refused.reason, refused.message)
+    except BaseException:
+        for path in run.wrote:  # nothing will point at them
+            path.unlink(missing_ok=True)
+        raise
+    assert run.header is not None
+    return Prepared(
+        run.header.width, run.header.height, run.analysis, run.cut, run.failure,
+        [str(p) for p in run.wrote], [str(p) for p in run.durable],
+    )  # fmt: skip
+
+
+def reanalyse(data: bytes, sha256: str, limits: IngestSettings, root: str, is_panel: bool) -> Prepared | Refusal:
+    """Re-processing a stored original: the derived steps again, and a new thumbnail."""
+    run = Run(data, sha256, limits, FileStore(Path(root)), is_panel)
+    try:
+        read_header(run)
+        decode_once(run)
+        analyse_image(run)
+        store_thumb(run)
+    except Refused as refused:
+        return Refusal(refused.reason, refused.message)
+    assert run.header is not None
+    return Prepared(run.header.width, run.header.height, run.analysis, run.cut, run.failure, [], [])
+
+
+def panels(data: bytes, cut: collage.Cut, width: int, height: int) -> list[tuple[list[int], bytes]]:
+    """A collage's two panels as JPEG files of their own, with their crop boxes."""
+    return [(box, encode_panel(img)) for box, img in crop_panels(data, cut, width, height)]
+
+
+# -- the process pool --------------------------------------------------------------------------
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def pool(processes: int) -> Executor:
+    """This process's worker pool (started on the first call)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["furrsight.images.work"])
+            _pool = ProcessPoolExecutor(processes, mp_context=context)
+            atexit.register(shutdown_pool)
+        return _pool
+
+
+def shutdown_pool() -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.shutdown(wait=True, cancel_futures=True)
+            _pool = None
+
+
+def default_processes() -> int:
+    """Worker processes for ingest: one per core this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
