@@ -56,6 +56,7 @@ async def ours(paths: list[Path], data_dir: Path, processes: int) -> float:
 
     start = time.perf_counter()
     async with Ingestor(store, settings, processes=processes) as engine:
+        engine.start_pool()  # what the import job does for a large folder
 
         async def one(path: Path) -> None:
             data = path.read_bytes()

@@ -52,6 +52,13 @@ class Ingestor:
         self.processes = processes if processes > 0 else work.default_processes()
         self.recorder = Recorder(settings)
         self.seen = 0
+        self._warming: asyncio.Future[None] | None = None
+
+    def start_pool(self) -> None:
+        """A job with many files ahead: start the worker pool in the background now, while the
+        first files go through threads (the pool then stays up for later jobs)."""
+        if self.processes > 1 and not work.is_warm() and self._warming is None:
+            self._warming = asyncio.ensure_future(asyncio.to_thread(work.warm, self.processes))
 
     @property
     def lanes(self) -> int:
@@ -65,12 +72,14 @@ class Ingestor:
         await self.aclose()
 
     async def aclose(self) -> None:
+        if self._warming is not None:
+            await asyncio.gather(self._warming, return_exceptions=True)
         await self.recorder.aclose()
 
     async def work(self, fn: Callable[..., T], *args: Any) -> T:
         """Run CPU work in the pool (once it pays) or a thread; a crashed pool is replaced once."""
         self.seen += 1
-        if self.processes <= 1 or self.seen <= POOL_AFTER:
+        if self.processes <= 1 or not (work.is_warm() or self.seen > POOL_AFTER):
             worker = asyncio.ensure_future(asyncio.to_thread(fn, *args))
             try:
                 return await asyncio.shield(worker)

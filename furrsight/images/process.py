@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from furrsight.images import collage, rows, work
-from furrsight.images.ingest import Ingestor, cut_panels
+from furrsight.images.ingest import POOL_AFTER, Ingestor, cut_panels
 from furrsight.images.lanes import for_each
 from furrsight.images.neardup import leave_group
 from furrsight.images.recorder import Recorder, Tx
@@ -71,6 +71,8 @@ async def run_reprocess(ctx: JobContext) -> None:
     ctx.log(f"{len(ids)} images to re-process ({which})")
 
     async with Ingestor(store, ctx.settings, processes=ctx.settings.ingest.processes) as engine:
+        if len(ids) > POOL_AFTER:
+            engine.start_pool()
 
         async def one(image_id: int) -> None:
             ctx.count(await reprocess_image(engine, image_id, ctx.job_id))

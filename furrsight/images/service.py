@@ -11,7 +11,7 @@ from typing import Any, Iterable
 import aiofiles
 import msgspec
 
-from furrsight.images.ingest import Ingestor
+from furrsight.images.ingest import POOL_AFTER, Ingestor
 from furrsight.images.lanes import for_each
 from furrsight.images.schemas import ChildOut, ImageOut, ImagePage, IngestResult, Provenance, SourceOut
 from furrsight.images.tables import Image, Source
@@ -165,6 +165,8 @@ async def run_import(ctx: JobContext) -> None:
     ctx.log(f"{len(items)} files to ingest")
 
     async with Ingestor(store, settings, processes=settings.ingest.processes) as engine:
+        if len(items) > POOL_AFTER:
+            engine.start_pool()
 
         async def one(item: tuple[Path, str, str]) -> None:
             path, name, kind = item

@@ -12,6 +12,7 @@ process. Results come back as plain values (a refusal too: an exception with a c
 from __future__ import annotations
 
 import atexit
+import ctypes
 import multiprocessing
 import os
 import threading
@@ -33,6 +34,25 @@ from furrsight.images.steps import (
 )  # fmt: skip
 from furrsight.settings import IngestSettings
 from furrsight.store import FileStore
+
+
+def _keep_heap() -> None:
+    """Keep large buffers in the heap instead of mapping and unmapping them per image.
+
+    glibc serves allocations over 128 KiB (every decoded image, every resized copy) with a fresh
+    mmap, and a fresh mapping costs a page fault per 4 KiB page when first touched. A long-lived
+    process raises that threshold by itself after its first large frees; a new worker process
+    does not: measured, 1,500 page faults and 15 ms of CPU per 1600x1200 photo, against 9 ms
+    with the thresholds below (64 MiB to map, 128 MiB kept before trimming). glibc only."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: its allocator decides
+        pass
+
+
+_keep_heap()
 
 FAULT_ENV = "FURRSIGHT_TEST_INGEST_FAULT"  # tests only: "kill:STEP" or "raise:STEP" (child.STEP)
 
@@ -116,6 +136,7 @@ def panels(data: bytes, cut: collage.Cut, width: int, height: int) -> list[tuple
 # -- the process pool --------------------------------------------------------------------------
 _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_warm = threading.Event()
 
 
 def pool(processes: int) -> Executor:
@@ -130,9 +151,24 @@ def pool(processes: int) -> Executor:
         return _pool
 
 
+def warm(processes: int) -> None:
+    """Start the pool and all its workers now (about a second, blocking); then free."""
+    if _warm.is_set():
+        return
+    executor = pool(processes)
+    for future in [executor.submit(os.getpid) for _ in range(processes)]:  # each submit forks a worker
+        future.result()
+    _warm.set()
+
+
+def is_warm() -> bool:
+    return _warm.is_set()
+
+
 def shutdown_pool() -> None:
     global _pool
     with _pool_lock:
+        _warm.clear()
         if _pool is not None:
             _pool.shutdown(wait=True, cancel_futures=True)
             _pool = None

@@ -191,6 +191,7 @@ async def run_scrape(ctx: JobContext) -> None:
         pacer = SharedPacer(valkey_client(settings), settings.broker_namespace)
     client = PoliteClient(ClientConfig.from_settings(settings.scraping), pacer)
     ingester = Ingestor(FileStore(settings.data_path), settings, processes=settings.ingest.processes)
+    ingester.start_pool()  # scrapes are large as a rule; the pool outlives the job
     sctx = plugin_context(ctx, client, plugin)
     run = ScrapeRun(ctx, client, ingester, plugin)
     queue: asyncio.Queue[Candidate | None] = asyncio.Queue(maxsize=settings.scraping.concurrency * 4)
