@@ -96,6 +96,18 @@ def run_img2dataset(binary: str, url_file: Path, out: Path) -> tuple[int, float]
     return done, elapsed
 
 
+def pool_cpu() -> float:
+    """CPU seconds of the ingest worker processes (children of the forkserver, so not in
+    RUSAGE_CHILDREN): read from /proc before the pool shuts down."""
+    from furrsight.images import work
+
+    total = 0.0
+    for pid in list(getattr(work._pool, "_processes", None) or {}):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 async def run_ours(url_file: Path, data: Path, processes: int) -> tuple[int, float, dict[str, int]]:
     os.environ["FURRSIGHT_DATA"] = str(data)
     from furrsight.db.setup import migrate
@@ -111,12 +123,12 @@ async def run_ours(url_file: Path, data: Path, processes: int) -> tuple[int, flo
         retries=0,
     )
     await migrate(settings)
-    before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
     job = await run_inline(settings, {"plugin": "url_list", "params": {"file": str(url_file)}})
     elapsed = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = [(a.ru_utime + a.ru_stime) - (b.ru_utime + b.ru_stime) for a, b in zip(after, before, strict=True)]
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = [(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), pool_cpu()]
     done = job.counters.get("new", 0)
     print(f"  cpu per image: fetching process {1000 * cpu[0] / done:.1f} ms, ingest pool {1000 * cpu[1] / done:.1f} ms")
     return done, elapsed, job.counters

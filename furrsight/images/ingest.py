@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from types import TracebackType
@@ -88,10 +89,11 @@ class Ingestor:
                 raise
         loop = asyncio.get_running_loop()
         for attempt in (1, 2):
+            executor = work.pool(self.processes)
             try:
-                return await loop.run_in_executor(work.pool(self.processes), functools.partial(fn, *args))
+                return await loop.run_in_executor(executor, functools.partial(fn, *args))
             except BrokenProcessPool:
-                work.shutdown_pool()  # a decoder crashed a worker (or it was killed): a fresh pool
+                work.discard_pool(executor)  # a decoder crashed a worker (or it was killed): a fresh pool
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
@@ -113,7 +115,10 @@ class Ingestor:
         if seen is not None:
             return IngestResult(outcome="duplicate", image_id=seen.image_id, state=seen.state)
         try:
-            prepared = await self.work(work.prepare, data, sha256, self.limits, str(self.store.root), bool(panel_of))
+            fault = os.environ.get(FAULT_ENV, "")
+            prepared = await self.work(
+                work.prepare, data, sha256, self.limits, str(self.store.root), bool(panel_of), fault
+            )
         except BrokenProcessPool:
             message = (
                 "the worker process decoding it died twice (a decoder crash on a hostile file, or memory "

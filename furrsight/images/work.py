@@ -61,9 +61,11 @@ class InjectedFault(RuntimeError):
     """Raised at a step when the test hook asks for it."""
 
 
-def checkpoint(name: str) -> None:
-    """The test hook: die (SIGKILL) or raise just before step ``name``."""
-    fault = os.environ.get(FAULT_ENV)
+def checkpoint(name: str, fault: str | None = None) -> None:
+    """The test hook: die (SIGKILL) or raise just before step ``name``. Read from the environment
+    in the caller's process and handed to workers (a pool's workers keep the environment they
+    were started with)."""
+    fault = fault if fault is not None else os.environ.get(FAULT_ENV)
     if not fault:
         return
     action, _, step = fault.partition(":")
@@ -93,13 +95,15 @@ class Refusal:
     message: str
 
 
-def prepare(data: bytes, sha256: str, limits: IngestSettings, root: str, is_panel: bool) -> Prepared | Refusal:
+def prepare(
+    data: bytes, sha256: str, limits: IngestSettings, root: str, is_panel: bool, fault: str = ""
+) -> Prepared | Refusal:
     """Header, decode, analysis, then the original and its thumbnail written to the store."""
     run = Run(data, sha256, limits, FileStore(Path(root)), is_panel)
     prefix = "child." if is_panel else ""
     try:
         for name, step in WORK_STEPS:
-            checkpoint(prefix + name)
+            checkpoint(prefix + name, fault)
             step(run)
     except Refused as refused:
         return Refusal(refused.reason, refused.message)
@@ -163,6 +167,17 @@ def warm(processes: int) -> None:
 
 def is_warm() -> bool:
     return _warm.is_set()
+
+
+def discard_pool(broken: Executor) -> None:
+    """Drop a pool whose worker died (the next call starts a fresh one); a pool that another
+    caller already replaced is left alone."""
+    global _pool
+    with _pool_lock:
+        if _pool is broken:
+            _warm.clear()
+            _pool = None
+    broken.shutdown(wait=False, cancel_futures=True)
 
 
 def shutdown_pool() -> None:

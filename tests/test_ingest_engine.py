@@ -1,0 +1,156 @@
+"""The ingest engine's parts: the worker pool, the recorder's group commits, the near-duplicate
+index kept right across processes by the phash change log."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from furrsight.db.engine import connect
+from furrsight.images import neardup, work
+from furrsight.images.ingest import FAULT_ENV, Ingestor
+from furrsight.images.recorder import Recorder, Tx
+from furrsight.images.schemas import Provenance
+from furrsight.images.tables import Image
+from furrsight.settings import Settings
+from furrsight.store import FileStore
+from tests import corpus
+from tests.conftest import ROOT
+
+
+def _src(name: str) -> Provenance:
+    return Provenance(kind="import", file_name=name)
+
+
+async def _group(sha: str) -> int | None:
+    row = await Image.select(Image.near_dup_group).where(Image.sha256 == sha).first()
+    assert row is not None
+    return row["near_dup_group"]  # type: ignore[no-any-return]
+
+
+ANOTHER_PROCESS = """
+import asyncio, sys
+from furrsight.db.setup import open_database
+from furrsight.images.ingest import ingest
+from furrsight.images.schemas import Provenance
+from furrsight.settings import load_settings
+from furrsight.store import FileStore
+
+settings = load_settings()
+open_database(settings)
+data = open(sys.argv[1], "rb").read()
+print(asyncio.run(ingest(FileStore(settings.data_path), settings, data, Provenance(kind="import"))).outcome)
+"""
+
+
+async def test_near_duplicates_found_by_another_process_join_the_same_group(
+    migrated: Settings, tmp_path: object
+) -> None:
+    """This process's in-memory index learns of rows another process wrote (from the log)."""
+    store = FileStore(migrated.data_path)
+    original = corpus.ordinary(7100)
+    copy_a = corpus.near_duplicate(original)
+    copy_b = corpus.near_duplicate(copy_a)
+    async with Ingestor(store, migrated) as engine:
+        assert (await engine.ingest(original, _src("original.jpg"))).outcome == "new"
+    path = os.path.join(str(tmp_path), "copy.jpg")
+    with open(path, "wb") as handle:
+        handle.write(copy_a)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", ANOTHER_PROCESS, path], env=env, capture_output=True, text=True)
+    assert done.stdout.strip() == "new", done.stderr[-2000:]
+    async with Ingestor(store, migrated) as engine:
+        result = await engine.ingest(copy_b, _src("copy-b.jpg"))
+    group = await _group(hashlib.sha256(original).hexdigest())
+    assert group is not None and result.near_dup_group == group
+    assert await _group(hashlib.sha256(copy_a).hexdigest()) == group
+
+
+def test_the_index_follows_inserts_updates_deletes_and_a_pruned_log(migrated: Settings) -> None:
+    conn = connect(migrated.db_path)
+    index = neardup.PhashIndex()
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        index.catch_up(conn)
+        rows = []
+        for i, phash in enumerate(["00000000000000ff", "00000000000000fe", "ff00000000000000"]):
+            cur = conn.execute(
+                "INSERT INTO images (sha256, format, mime, width, height, bytes, state, created_at, phash, flags) "
+                "VALUES (?, 'JPEG', 'image/jpeg', 1, 1, 1, 'processed', '2026-11-24 00:00:00+00:00', ?, '')",
+                (hashlib.sha256(f"index-{i}".encode()).hexdigest(), phash),
+            )
+            rows.append(int(cur.lastrowid or 0))
+        index.catch_up(conn)
+        assert set(index.matches("00000000000000ff", 1, exclude=-1)) == set(rows[:2])
+        conn.execute("UPDATE images SET phash = '0f0f0f0f0f0f0f0f' WHERE id = ?", (rows[1],))
+        conn.execute("DELETE FROM images WHERE id = ?", (rows[0],))
+        index.catch_up(conn)
+        assert rows[0] not in index.matches("00000000000000ff", 8, exclude=-1)
+        assert rows[1] in index.matches("0f0f0f0f0f0f0f0f", 0, exclude=-1)
+        conn.execute("DELETE FROM phash_log")  # pruned past this index: it reloads in full
+        conn.execute("INSERT INTO phash_log (image_id) VALUES (?)", (rows[2],))
+        conn.execute("UPDATE images SET phash = 'ff000000000000ff' WHERE id = ?", (rows[2],))
+        index.catch_up(conn)
+        assert index.matches("ff000000000000ff", 0, exclude=-1) == [rows[2]]
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+
+
+async def test_a_failing_operation_is_rolled_back_alone_in_its_group(migrated: Settings) -> None:
+    recorder = Recorder(migrated)
+    sha = hashlib.sha256(b"recorder group").hexdigest()
+
+    def good(tx: Tx) -> int:
+        cur = tx.conn.execute(
+            "INSERT INTO images (sha256, format, mime, width, height, bytes, state, created_at, flags) "
+            "VALUES (?, 'PNG', 'image/png', 1, 1, 1, 'processed', '2026-11-24 00:00:00+00:00', '')",
+            (sha,),
+        )
+        return int(cur.lastrowid or 0)
+
+    def bad(tx: Tx) -> None:
+        good(tx)  # the same sha256 again: the UNIQUE constraint fails
+        raise AssertionError("not reached")
+
+    try:
+        outcomes = await asyncio.gather(recorder.run(good), recorder.run(bad), return_exceptions=True)
+    finally:
+        await recorder.aclose()
+    assert isinstance(outcomes[0], int) and isinstance(outcomes[1], sqlite3.IntegrityError)
+    assert recorder.transactions == 1  # both ran in one transaction
+    assert await Image.count().where(Image.sha256 == sha) == 1
+
+
+async def test_many_files_share_few_transactions(migrated: Settings) -> None:
+    store = FileStore(migrated.data_path)
+    files = [corpus.ordinary(7200 + i) for i in range(24)]
+    async with Ingestor(store, migrated) as engine:
+        results = await asyncio.gather(*(engine.ingest(f, _src(f"many-{i}.jpg")) for i, f in enumerate(files)))
+        transactions = engine.recorder.transactions
+    assert [r.outcome for r in results] == ["new"] * len(files)
+    assert transactions < 2 * len(files) / 3  # a look-up and a record per file, grouped
+
+
+async def test_a_worker_killed_mid_file_is_replaced_and_the_file_refused_in_words(
+    migrated: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decoder crash (here: the fault hook SIGKILLs the worker at `header`) breaks the pool;
+    the engine starts a fresh one, tries once more, then refuses the file; the next file works."""
+    store = FileStore(migrated.data_path)
+    async with Ingestor(store, migrated, processes=2) as engine:
+        await asyncio.to_thread(work.warm, 2)
+        monkeypatch.setenv(FAULT_ENV, "kill:header")
+        crashed = await engine.ingest(corpus.ordinary(7300), _src("crash.jpg"))
+        monkeypatch.delenv(FAULT_ENV)
+        fine = await engine.ingest(corpus.ordinary(7301), _src("fine.jpg"))
+    assert crashed.outcome == "refused" and crashed.reason == "worker_crashed", crashed
+    assert "retry" in (crashed.message or "")
+    assert fine.outcome == "new"
+    assert not await Image.exists().where(Image.sha256 == hashlib.sha256(corpus.ordinary(7300)).hexdigest())
