@@ -3,7 +3,7 @@
     PYTHONPATH=. python bench/ingest.py [--count 300] [--size 1600x1200]
 
 Both read the same generated photo files from disk. The bare loop reads, hashes (SHA-256),
-decodes (JPEG draft mode, like ingest), orients and writes a WebP thumbnail in memory; the real
+decodes (JPEG draft mode, like ingest), orients and writes a JPEG thumbnail in memory; the real
 path is ``furrsight.images.ingest.ingest`` on a fresh data directory (SQLite, file store with
 fsync, perceptual hash, quality flags, collage detection, near-duplicate groups, sources).
 Prints both throughputs and the ratio (target: at least 0.8).
@@ -26,7 +26,7 @@ from PIL import Image, ImageOps
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from furrsight.db.setup import migrate
-from furrsight.images.decode import thumbnail_webp
+from furrsight.images.decode import draft, thumbnail_jpeg
 from furrsight.images.ingest import Ingestor
 from furrsight.images.lanes import for_each
 from furrsight.images.schemas import Provenance
@@ -42,9 +42,9 @@ def bare(paths: list[Path], thumb_size: int) -> float:
         data = path.read_bytes()
         hashlib.sha256(data).hexdigest()
         with Image.open(io.BytesIO(data)) as img:
-            img.draft("RGB", (thumb_size, thumb_size))
+            draft(img, thumb_size)
             view = (ImageOps.exif_transpose(img) or img).convert("RGB")
-            thumbnail_webp(view, thumb_size)  # ingest's own thumbnail recipe
+            thumbnail_jpeg(view, thumb_size)  # ingest's own thumbnail recipe
     return len(paths) / (time.perf_counter() - start)
 
 

@@ -108,7 +108,9 @@ def pool_cpu() -> float:
     return total
 
 
-async def run_ours(url_file: Path, data: Path, processes: int) -> tuple[int, float, dict[str, int]]:
+async def run_ours(
+    url_file: Path, data: Path, processes: int, args_in_flight: int = 16
+) -> tuple[int, float, dict[str, int]]:
     os.environ["FURRSIGHT_DATA"] = str(data)
     from furrsight.db.setup import migrate
     from furrsight.settings import load_settings
@@ -116,8 +118,8 @@ async def run_ours(url_file: Path, data: Path, processes: int) -> tuple[int, flo
 
     settings = loopback_settings(
         load_settings(),
-        per_host_concurrency=64,
-        concurrency=64,
+        per_host_concurrency=args_in_flight,
+        concurrency=args_in_flight,
         processes=processes,
         read_timeout=30.0,
         retries=0,

@@ -37,7 +37,7 @@ class FileStore:
         return self._shard(self.files, sha256)
 
     def thumb_path(self, sha256: str) -> Path:
-        return self._shard(self.thumbs, sha256, ".webp")
+        return self._shard(self.thumbs, sha256, ".jpg")
 
     # -- writing -----------------------------------------------------------------------------
     def _write_atomic_sync(self, path: Path, data: bytes, durable: bool = True) -> None:

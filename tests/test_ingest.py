@@ -94,7 +94,7 @@ async def test_odd_images_are_normalised_and_originals_kept_byte_for_byte(
     assert row and row["format"] == fmt and row["phash"] and len(row["phash"]) == 16
     assert (await store.read(row["sha256"])) == data
     thumb = PILImage.open(store.thumb_path(row["sha256"]))
-    assert thumb.format == "WEBP" and thumb.mode in ("RGB", "RGBA")
+    assert thumb.format == "JPEG" and thumb.mode == "RGB"
 
 
 async def test_exif_orientation_is_applied_to_derived_images_only(migrated: Settings) -> None:

@@ -65,6 +65,21 @@ async def test_loopback_is_refused_unless_its_network_is_allowed() -> None:
         assert site.hits == []  # not even robots.txt was asked
 
 
+async def test_a_name_resolving_to_loopback_is_refused_after_dns() -> None:
+    """``localhost`` is a name, not an address: the resolver's check refuses it, and refuses it
+    again from cache on the next request."""
+    with Site(routes={"/a.jpg": jpeg(4)}) as site:
+        url = site.url("/a.jpg").replace("127.0.0.1", "localhost")
+        async with client(allowed_networks=[]) as http:
+            for _ in range(2):
+                with pytest.raises(FetchError) as refused:
+                    await http.get(url)
+                assert refused.value.reason == "blocked_address", refused.value.message
+        assert site.hits == []
+        async with client(allowed_networks=["127.0.0.0/8", "::1/128"]) as http:
+            assert (await http.get(url, accept=("image/",))).status == 200
+
+
 async def test_redirect_from_an_allowed_host_to_127_0_0_1_is_refused() -> None:
     with Site(host="127.0.0.1", routes={"/secret.jpg": jpeg(5)}) as inner:
         hop = (302, {"Location": inner.url("/secret.jpg")}, b"")

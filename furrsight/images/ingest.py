@@ -32,7 +32,7 @@ from furrsight.images.decode import Refused
 from furrsight.images.recorder import Recorder
 from furrsight.images.rows import PanelOf
 from furrsight.images.schemas import IngestResult, Provenance
-from furrsight.images.steps import STEP_NAMES, check_bytes, hash_bytes, sniff_type
+from furrsight.images.steps import STEP_NAMES, check_bytes, sniff_type
 from furrsight.images.tables import Image
 from furrsight.images.work import FAULT_ENV, InjectedFault, Prepared, checkpoint
 from furrsight.settings import Settings
@@ -106,19 +106,18 @@ class Ingestor:
             check_bytes(data, self.limits)
             checkpoint(prefix + "sniff")
             fmt = sniff_type(data)
-            checkpoint(prefix + "hash")
-            sha256 = await asyncio.to_thread(hash_bytes, data) if len(data) > 1 << 20 else hash_bytes(data)
         except Refused as refused:
             return IngestResult(outcome="refused", reason=refused.reason, message=refused.message)
-        checkpoint(prefix + "dedup")
-        seen = await self.recorder.run(rows.sighting(sha256, source, panel_of))
-        if seen is not None:
-            return IngestResult(outcome="duplicate", image_id=seen.image_id, state=seen.state)
+        fault = os.environ.get(FAULT_ENV, "")
+        root, db = str(self.store.root), str(self.settings.db_path)
         try:
-            fault = os.environ.get(FAULT_ENV, "")
-            prepared = await self.work(
-                work.prepare, data, sha256, self.limits, str(self.store.root), bool(panel_of), fault
-            )
+            prepared = await self.work(work.prepare, data, self.limits, root, db, bool(panel_of), fault)
+            if isinstance(prepared, work.Known):
+                seen = await self.recorder.run(rows.sighting(prepared.sha256, source, panel_of))
+                if seen is not None:
+                    return IngestResult(outcome="duplicate", image_id=seen.image_id, state=seen.state)
+                # removed since the look-up: take it in after all
+                prepared = await self.work(work.prepare, data, self.limits, root, db, bool(panel_of), fault, False)
         except BrokenProcessPool:
             message = (
                 "the worker process decoding it died twice (a decoder crash on a hostile file, or memory "
@@ -127,7 +126,8 @@ class Ingestor:
             return IngestResult(outcome="refused", reason="worker_crashed", message=message)
         if isinstance(prepared, work.Refusal):
             return IngestResult(outcome="refused", reason=prepared.reason, message=prepared.message)
-        return await self._record(data, sha256, fmt, prepared, source, panel_of)
+        assert isinstance(prepared, Prepared)
+        return await self._record(data, prepared.sha256, fmt, prepared, source, panel_of)
 
     async def _record(
         self, data: bytes, sha256: str, fmt: str, p: Prepared, source: Provenance, panel_of: PanelOf | None

@@ -151,7 +151,7 @@ async def image_thumb(image_id: FromPath[int], store: StoreDep) -> File:
     image = await _image(image_id)
     return File(
         store.thumb_path(image.sha256),
-        media_type="image/webp",
+        media_type="image/jpeg",
         content_disposition_type="inline",
         headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
     )

@@ -43,8 +43,9 @@ def _sweep_files(store: FileStore, known: set[str], cutoff: float) -> list[Findi
     temps = [p for base in (store.files, store.thumbs) for p in base.glob("**/.tmp-*") if _old(p, cutoff)]
     orphans = [sha for sha in store.iter_files() if sha not in known and _old(store.file_path(sha), cutoff)]
     thumbs = [
-        p for p in store.thumbs.glob("??/??/*.webp") if p.name.removesuffix(".webp") not in known and _old(p, cutoff)
+        p for p in store.thumbs.glob("??/??/*.jpg") if p.name.removesuffix(".jpg") not in known and _old(p, cutoff)
     ]
+    thumbs += list(store.thumbs.glob("??/??/*.webp"))  # thumbnails of an older release (now JPEG)
     for path in temps + thumbs:
         path.unlink(missing_ok=True)
     for sha in orphans:

@@ -1,9 +1,9 @@
 """The steps of ingest, in order; each may stop the run by raising ``Refused`` (code + sentence).
 
-The first four run in the caller's process and are cheap (the file's size and type, its
-SHA-256, then a look-up of that SHA-256 by the recorder); the CPU-bound middle (``WORK_STEPS``)
-runs in a worker (a process of the pool, or a thread) on a ``Run``; the last two (record the
-row, split a collage) are back in the caller's process (see ``ingest.py``).
+The first two run in the caller's process and are cheap (the file's size and type); the middle
+runs in a worker (a process of the pool, or a thread: ``work.prepare``): SHA-256, a look-up of it
+(bytes already stored end the run as a sighting), then ``WORK_STEPS`` on a ``Run``; the last two
+(record the row, split a collage) are back in the caller's process (see ``ingest.py``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from furrsight.settings import IngestSettings
 from furrsight.store import FileStore
 
 STEP_NAMES = [
-    "check_bytes", "sniff", "hash", "dedup",  # in the caller
-    "header", "decode", "analyse", "store_original", "store_thumb",  # in a worker
+    "check_bytes", "sniff",  # in the caller
+    "hash", "dedup", "header", "decode", "analyse", "store_original", "store_thumb",  # in a worker
     "record", "split",  # in the caller
 ]  # fmt: skip
 

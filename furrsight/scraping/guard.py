@@ -1,8 +1,10 @@
 """Refuse loopback, private, link-local and metadata addresses after DNS resolution.
 
-The check sits in the connection layer (an httpcore network backend), so every connection —
-the first request, each redirect, robots.txt — is checked against the address actually dialled,
-and the connection goes to that checked address (no second lookup an attacker could rebind).
+The check sits where names become addresses: an aiohttp resolver that resolves, checks every
+address, and hands the connector only checked ones (so the connection goes to a checked address:
+no second lookup an attacker could rebind). Every connection — the first request, each redirect,
+robots.txt — goes through it; hosts written as IP literals skip resolvers in aiohttp, so the
+client checks those itself with ``check_literal`` before each request.
 """
 
 from __future__ import annotations
@@ -10,18 +12,18 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterable
-from typing import Any
 
-import anyio
-import httpcore
+from aiohttp import ThreadedResolver
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 
 
-class BlockedAddress(httpcore.ConnectError):
-    """A host resolved to an address scrapers may not reach."""
+class BlockedAddress(OSError):
+    """A host resolved to an address scrapers may not reach (an OSError, so that aiohttp's
+    connector passes it on as the cause of its connection error)."""
 
     reason = "blocked_address"
 
@@ -51,42 +53,29 @@ def check_address(address: IPAddress, allowed: list[Network]) -> None:
         raise BlockedAddress(f"{address} is a loopback, private, link-local or metadata address")
 
 
-async def resolve(host: str, port: int) -> list[IPAddress]:
+def check_literal(host: str, allowed: list[Network]) -> None:
+    """A host that is an IP address already: check it (resolvers never see it)."""
     try:
-        return [ipaddress.ip_address(host.strip("[]"))]
+        address = ipaddress.ip_address(host.strip("[]").split("%")[0])
     except ValueError:
-        pass
-    try:
-        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+        return
+    check_address(address, allowed)
 
 
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolve, check every address, then connect to a checked one."""
+class GuardedResolver(AbstractResolver):
+    """Resolve with the system resolver, then refuse the host if any address is off limits."""
 
     def __init__(self, allowed: list[Network]) -> None:
         self.allowed = allowed
-        self.inner = httpcore.AnyIOBackend()
+        self.inner = ThreadedResolver()
 
-    async def connect_tcp(  # httpcore's interface, timeout included
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await resolve(host, port)
-        for address in addresses:
-            check_address(address, self.allowed)
-        return await self.inner.connect_tcp(
-            str(addresses[0]), port, timeout=timeout, local_address=local_address, socket_options=socket_options
-        )
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        results = await self.inner.resolve(host, port, family)
+        for result in results:
+            check_address(ipaddress.ip_address(result["host"].split("%")[0]), self.allowed)
+        return results
 
-    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.AsyncNetworkStream:
-        raise BlockedAddress("unix sockets are not reachable by scrapers")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+    async def close(self) -> None:
+        await self.inner.close()
