@@ -26,7 +26,7 @@ from PIL import Image, ImageOps
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from furrsight.db.setup import migrate
-from furrsight.images.decode import draft, thumbnail_jpeg
+from furrsight.images.decode import ANALYSIS_SIZE, draft, thumbnail_jpeg
 from furrsight.images.ingest import Ingestor
 from furrsight.images.lanes import for_each
 from furrsight.images.schemas import Provenance
@@ -42,7 +42,7 @@ def bare(paths: list[Path], thumb_size: int) -> float:
         data = path.read_bytes()
         hashlib.sha256(data).hexdigest()
         with Image.open(io.BytesIO(data)) as img:
-            draft(img, thumb_size)
+            draft(img, max(ANALYSIS_SIZE, thumb_size))  # the decode ingest does (its analysis needs 512 px)
             view = (ImageOps.exif_transpose(img) or img).convert("RGB")
             thumbnail_jpeg(view, thumb_size)  # ingest's own thumbnail recipe
     return len(paths) / (time.perf_counter() - start)

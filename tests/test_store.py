@@ -12,7 +12,7 @@ async def test_same_bytes_are_stored_once_under_their_hash(tmp_path: Path) -> No
     digest, written = await store.put(b"hello")
     assert digest == hashlib.sha256(b"hello").hexdigest()
     assert written
-    assert store.file_path(digest) == tmp_path / "files" / digest[:2] / digest[2:4] / digest
+    assert store.file_path(digest) == tmp_path / "files" / digest[:2] / digest
     assert (await store.put(b"hello")) == (digest, False)
     assert await store.read(digest) == b"hello"
 
@@ -56,3 +56,18 @@ def test_originals_are_made_durable_by_the_recorder_not_the_writer(tmp_path: Pat
     assert len(synced) == 2  # the file, then its folder
     with pytest.raises(FileNotFoundError):
         FileStore.make_durable([str(tmp_path / "gone")])
+
+
+def test_the_older_two_level_layout_is_moved_into_place(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    digest = hashlib.sha256(b"old layout").hexdigest()
+    old = tmp_path / "files" / digest[:2] / digest[2:4] / digest
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"old layout")
+    thumb = tmp_path / "thumbs" / digest[:2] / digest[2:4] / f"{digest}.webp"
+    thumb.parent.mkdir(parents=True)
+    thumb.write_bytes(b"webp")
+    assert store.upgrade_layout() == 1
+    assert store.file_path(digest).read_bytes() == b"old layout" and not old.parent.exists()
+    assert not thumb.exists() and store.iter_files() == [digest]
+    assert store.upgrade_layout() == 0

@@ -25,4 +25,7 @@ async def migrate(settings: Settings) -> str:
         result = await run_forwards(app_name="all")
     if not result.success:
         raise RuntimeError(f"migration failed: {result.message}\n{out.getvalue()}")
-    return out.getvalue()
+    from furrsight.store import FileStore  # the file store's layout is part of the data's shape
+
+    moved = FileStore(settings.data_path).upgrade_layout()
+    return out.getvalue() + (f"moved {moved} originals to the one-level layout\n" if moved else "")

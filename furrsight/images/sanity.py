@@ -42,10 +42,7 @@ def _old(path: Path, cutoff: float) -> bool:
 def _sweep_files(store: FileStore, known: set[str], cutoff: float) -> list[Finding]:
     temps = [p for base in (store.files, store.thumbs) for p in base.glob("**/.tmp-*") if _old(p, cutoff)]
     orphans = [sha for sha in store.iter_files() if sha not in known and _old(store.file_path(sha), cutoff)]
-    thumbs = [
-        p for p in store.thumbs.glob("??/??/*.jpg") if p.name.removesuffix(".jpg") not in known and _old(p, cutoff)
-    ]
-    thumbs += list(store.thumbs.glob("??/??/*.webp"))  # thumbnails of an older release (now JPEG)
+    thumbs = [p for p in store.thumbs.glob("??/*.jpg") if p.name.removesuffix(".jpg") not in known and _old(p, cutoff)]
     for path in temps + thumbs:
         path.unlink(missing_ok=True)
     for sha in orphans:
