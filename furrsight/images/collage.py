@@ -76,13 +76,20 @@ def _step_profile(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return diff.mean(axis=0), (diff > 25).mean(axis=0)
 
 
+def _alone(profile: np.ndarray, i: int) -> bool:
+    """A cut is one line: no column a few pixels away comes close to it (stripes, a fence, a
+    pattern have lines like it all along)."""
+    elsewhere = np.concatenate([profile[: max(0, i - 3)], profile[i + 4 :]])
+    return not len(elsewhere) or float(elsewhere.max()) <= 0.8 * float(profile[i])
+
+
 def _seam(g: np.ndarray) -> Cut | None:
     w = g.shape[1]
     step, strong = _step_profile(g)
     lo, hi = int(w * _MIDDLE[0]), int(w * _MIDDLE[1])
     typical = float(np.median(step)) + 1e-3
     x = lo + int(np.argmax(step[lo:hi]))
-    if strong[x] > 0.6 and step[x] > 5 * typical:
+    if strong[x] > 0.6 and step[x] > 5 * typical and _alone(step[lo:hi], x - lo):
         return Cut("vertical", (x + 1) / w, (x + 1) / w, 0.75, "seam")
     return None
 
@@ -109,7 +116,8 @@ def _similar_halves(g: np.ndarray) -> Cut | None:
 def join_score(g: np.ndarray) -> tuple[float, float, float]:
     """Where near the middle most rows jump more than at the two columns on each side: the
     share of rows that do, the position (share of the width), the least share over the four
-    quarters of the height (a join runs the whole height; an object's edge does not)."""
+    quarters of the height (a join runs the whole height; an object's edge does not). A join is
+    one line: when other columns nearby come close, it is a pattern and the score is 0."""
     w = g.shape[1]
     e = np.abs(np.diff(g, axis=1))
     xs = np.arange(max(int(w * _JOIN_MIDDLE[0]), 3), min(int(w * _JOIN_MIDDLE[1]) + 1, w - 4))
@@ -120,6 +128,8 @@ def join_score(g: np.ndarray) -> tuple[float, float, float]:
     share = peak.mean(axis=0)
     i = int(np.argmax(share))
     quarters = min(float(q.mean()) for q in np.array_split(peak[:, i], 4))
+    if not _alone(share, i):
+        return 0.0, 0.5, 0.0
     return float(share[i]), (int(xs[i]) + 1) / w, quarters
 
 
