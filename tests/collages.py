@@ -118,3 +118,16 @@ def save(img: Image.Image, quality: int = 90) -> bytes:
     out = io.BytesIO()
     img.save(out, "JPEG", quality=quality)
     return out.getvalue()
+
+
+def stripes(seed: int) -> Image.Image:
+    """A striped pattern (planks, a fence, corduroy): many lines like a seam, none a cut."""
+    rng = np.random.default_rng(seed)
+    w, h = 900, 600
+    period = int(rng.integers(10, 30))
+    x = np.arange(w)
+    base = 150 + 50 * np.sign(np.sin(2 * np.pi * x / period)) + rng.normal(0, 4, size=(h, w))
+    vignette = 1 - 0.5 * ((x - w / 2) / (w / 2)) ** 2
+    grey = np.clip(base * vignette, 0, 255).astype(np.uint8)
+    img = Image.fromarray(grey).convert("RGB")
+    return img.rotate(90, expand=True) if seed % 2 else img

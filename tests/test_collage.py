@@ -86,6 +86,10 @@ def test_ordinary_photos_are_not_split() -> None:
     assert split == []
 
 
+def test_striped_patterns_are_not_split() -> None:
+    assert [s for s in range(6) if detect(collages.stripes(s)) is not None] == []
+
+
 @needs_darknet
 def test_real_photos_are_not_split() -> None:
     for path in collages.DARKNET_PHOTOS:

@@ -105,10 +105,26 @@ def available() -> bool:
     return status()[0]
 
 
+def _quiet_leptonica(tesserocr: Any) -> None:
+    """Leptonica prints harmless "Error in boxClipToRectangle" lines on stderr for some crops:
+    set its message severity to none (its own call; the environment variable alone does not)."""
+    import ctypes
+    import ctypes.util
+
+    bundled = sorted(Path(tesserocr.__file__).parent.parent.glob("tesserocr.libs/libleptonica*.so*"))
+    name = str(bundled[0]) if bundled else ctypes.util.find_library("leptonica") or ctypes.util.find_library("lept")
+    try:
+        ctypes.CDLL(name).setMsgSeverity(6)  # L_SEVERITY_NONE
+    except (OSError, AttributeError, TypeError):
+        pass  # only the noise stays
+
+
 def _api() -> Any:
     api = getattr(_local, "api", None)
     if api is None:
         import tesserocr
+
+        _quiet_leptonica(tesserocr)
 
         api = tesserocr.PyTessBaseAPI(path=str(tessdata()), lang="eng", psm=tesserocr.PSM.SPARSE_TEXT)
         api.SetVariable("tessedit_char_whitelist", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -176,27 +192,27 @@ def _merged(polarity: str, cells: list[tuple[int, int, int]]) -> list[Band]:
     return bands
 
 
-def paired(bands: list[Band], h: int, w: int) -> list[Band]:
-    """Bands that could be the two panels' captions: one in each half, placed alike (same rows
-    side by side; about half the height apart when stacked). Only these can make a cut."""
+def paired(bands: list[Band], h: int, w: int, direction: str, at: float) -> list[Band]:
+    """Bands that could be the two panels' captions of a cut (``direction``, at share ``at`` of
+    the side): one on each side, placed alike (the same rows side by side; a panel's height
+    apart when stacked), near the top or bottom of their panel. Only these can make a cut."""
     keep: set[Band] = set()
+    cut = at * (w if direction == "vertical" else h)
     for a in bands:
         for b in bands:
-            if a.polarity != b.polarity or a == b:
-                continue
             ha, hb = a.bottom - a.top + 1, b.bottom - b.top + 1
-            if not 0.5 <= ha / hb <= 2:
+            if a.polarity != b.polarity or a == b or not 0.5 <= ha / hb <= 2:
                 continue
-            overlap_rows = min(a.bottom, b.bottom) - max(a.top, b.top) + 1
-            side = (
-                a.right <= w // 2 + _BLOCK // 2 and b.left >= w // 2 - _BLOCK // 2 and overlap_rows >= min(ha, hb) / 2
-            )
-            overlap_cols = min(a.right, b.right) - max(a.left, b.left)
-            shift = (b.top - a.top) / h
-            stack = a.bottom <= h // 2 < b.top and overlap_cols > 0 and 0.35 <= shift <= 0.65
-            if (side and _near_edge(a, 0, h) and _near_edge(b, 0, h)) or (
-                stack and _near_edge(a, 0, h // 2) and _near_edge(b, h // 2, h)
-            ):
+            if direction == "vertical":
+                rows = min(a.bottom, b.bottom) - max(a.top, b.top) + 1
+                halves = a.right <= cut + _BLOCK // 2 and b.left >= cut - _BLOCK // 2
+                ok = halves and rows >= min(ha, hb) / 2 and _near_edge(a, 0, h) and _near_edge(b, 0, h)
+            else:
+                cols = min(a.right, b.right) - max(a.left, b.left)
+                alike = abs((b.top - a.top) - cut) <= 0.15 * h
+                ok = a.bottom <= cut < b.top and cols > 0 and alike
+                ok = ok and _near_edge(a, 0, int(cut)) and _near_edge(b, int(cut), h)
+            if ok:
                 keep.update((a, b))
     return sorted(keep, key=lambda b: (b.top, b.left))
 
@@ -213,8 +229,8 @@ def read_panels(
     """The before/after words of each panel (left, top, right, bottom on the working image):
     OCR of the top and the bottom quarter of each, as bright letters then as dark ones.
 
-    With ``near`` (caption-like bands), only the quarters that hold one are read, and reading
-    stops at the first panel that has no word (a cut made from captions needs both)."""
+    With ``near`` (caption-like bands), only the rows of those bands in the quarters are read,
+    and reading stops at the first panel that has no word (a cut made from captions needs both)."""
     if not available():
         return []
     found: list[tuple[int, Word]] = []
@@ -222,10 +238,12 @@ def read_panels(
         tall = max(1, int((bottom - top) * _EDGE_SHARE))
         for y0 in (top, bottom - tall):
             y1 = y0 + tall
-            if near is not None and not any(
-                b.top < y1 and b.bottom >= y0 and b.left < right and b.right > left for b in near
-            ):
-                continue
+            if near is not None:  # only the rows of the bands in this strip, with a margin
+                inside = [b for b in near if b.top < y1 and b.bottom >= y0 and b.left < right and b.right > left]
+                if not inside:
+                    continue
+                pad = max(6, max(b.bottom - b.top for b in inside) // 2)
+                y0, y1 = max(y0, min(b.top for b in inside) - pad), min(y1, max(b.bottom for b in inside) + pad + 1)
             found.extend((i, word) for word in _read_strip(g, left, y0, right, y1))
         if near is not None and not any(j == i for j, _ in found):
             break
