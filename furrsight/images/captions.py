@@ -11,6 +11,7 @@ sixty pixels tall) and only those bands, binarised, go to Tesseract.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import unicodedata
@@ -113,10 +114,8 @@ def _quiet_leptonica(tesserocr: Any) -> None:
 
     bundled = sorted(Path(tesserocr.__file__).parent.parent.glob("tesserocr.libs/libleptonica*.so*"))
     name = str(bundled[0]) if bundled else ctypes.util.find_library("leptonica") or ctypes.util.find_library("lept")
-    try:
+    with contextlib.suppress(OSError, AttributeError, TypeError):  # else only the noise stays
         ctypes.CDLL(name).setMsgSeverity(6)  # L_SEVERITY_NONE
-    except (OSError, AttributeError, TypeError):
-        pass  # only the noise stays
 
 
 def _api() -> Any:

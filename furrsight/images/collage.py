@@ -182,7 +182,8 @@ def detect(g: np.ndarray, rgb: Image.Image | None = None) -> Cut | None:
     if cut is not None:
         return _ordered(cut, captions.read_panels(g, _panels(cut, g.shape)), read_only=False)
     weak = _weak_join(g)  # the cheap pre-checks: a hint of a join, caption-like lines on both sides
-    bands = captions.paired(captions.text_bands(g), *g.shape, weak.direction, weak.start) if weak else []
+    h, w = g.shape
+    bands = captions.paired(captions.text_bands(g), h, w, weak.direction, weak.start) if weak else []
     if weak is None or not bands:
         return None
     return _ordered(weak, captions.read_panels(g, _panels(weak, g.shape), near=bands), read_only=True)
