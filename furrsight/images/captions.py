@@ -1,12 +1,12 @@
-"""Read "before"/"after" captions on a collage's panels, cheaply, with Tesseract.
+"""Read "before"/"after" captions on a collage's panels with Tesseract.
 
 Tesseract runs in-process through ``tesserocr`` (its PyPI wheel bundles libtesseract) with the
 English model of the Debian package ``tesseract-ocr-eng``; nothing is downloaded at run time.
 Without either, :func:`available` is False and collage detection reads no captions.
 
-OCR is dear (about 10-20 ms a line), so it never runs on a whole photo: a pre-check first finds
-lines of text-like strokes (rows of a bright or dark mask crossed by many short runs, a few to
-sixty pixels tall) and only those bands, binarised, go to Tesseract.
+OCR costs about 5 ms a strip, so it never runs on a whole photo: only on the top and bottom
+quarter of each panel of a cut (binarised: white letters, then dark ones), or, to make a cut,
+on the rows where ``textlines`` found caption-like lines on both sides.
 """
 
 from __future__ import annotations
@@ -22,12 +22,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from furrsight.images.textlines import EDGE_SHARE, Band
+
 BEFORE_WORDS = ("before", "antes", "vorher", "avant", "pre")
 AFTER_WORDS = ("after", "despues", "nachher", "apres", "post")
-_BLOCK = 64  # columns per block when counting strokes
-_MIN_STROKES = 6  # mask edges per row in a block that look like letters
-_LINE_ROWS = (7, 64)  # height of a caption line on the working image
-_EDGE_SHARE = 0.25  # a caption is in the top or bottom quarter of its panel  # OCR at most this many bands per image
 _TESSDATA_GUESSES = (
     "/usr/share/tesseract-ocr/5/tessdata",
     "/usr/share/tesseract-ocr/4.00/tessdata",
@@ -40,14 +38,6 @@ class Word:
     kind: str  # before / after
     text: str
     box: tuple[int, int, int, int]  # left, top, right, bottom on the working image
-
-    @property
-    def x(self) -> float:
-        return (self.box[0] + self.box[2]) / 2
-
-    @property
-    def y(self) -> float:
-        return (self.box[1] + self.box[3]) / 2
 
 
 def classify(text: str) -> str | None:
@@ -124,102 +114,10 @@ def _api() -> Any:
         import tesserocr
 
         _quiet_leptonica(tesserocr)
-
         api = tesserocr.PyTessBaseAPI(path=str(tessdata()), lang="eng", psm=tesserocr.PSM.SPARSE_TEXT)
         api.SetVariable("tessedit_char_whitelist", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
         _local.api = api
     return api
-
-
-@dataclass(frozen=True)
-class Band:
-    polarity: str  # bright: light letters; dark: dark letters
-    top: int
-    bottom: int
-    left: int
-    right: int
-
-
-def text_bands(g: np.ndarray) -> list[Band]:
-    """Bands that look like a line of caption text, tallest first.
-
-    A caption is bright letters (often with a dark outline) or dark letters on a light box: in
-    the mask of very bright (or very dark) pixels, its rows are crossed by many short runs
-    within a few blocks, for a few to sixty rows in a row. Cheap: two masks and a few sums."""
-    blocks = g.shape[1] // _BLOCK
-    if blocks < 1:
-        return []
-    found: list[Band] = []
-    for polarity, mask in (("bright", g > 200), ("dark", g < 55)):
-        edges = np.abs(np.diff(mask[:, : blocks * _BLOCK].astype(np.int8), axis=1))
-        per_block = np.add.reduceat(edges, np.arange(0, blocks * _BLOCK - 1, _BLOCK), axis=1)
-        busy = per_block >= _MIN_STROKES  # rows x blocks
-        cells = [(b, top, bottom) for b in range(blocks) for top, bottom in _lines(busy[:, b])]
-        found.extend(_merged(polarity, cells))
-    found.sort(key=lambda b: b.bottom - b.top, reverse=True)
-    return found
-
-
-def _lines(rows: np.ndarray) -> list[tuple[int, int]]:
-    """Runs of busy rows (a one-row gap, the middle of an E, does not end one) of a line's height."""
-    out = []
-    y, h = 0, len(rows)
-    while y < h:
-        if not rows[y]:
-            y += 1
-            continue
-        end = y
-        while end + 1 < h and (rows[end + 1] or (end + 2 < h and rows[end + 2])):
-            end += 1
-        if _LINE_ROWS[0] <= end - y + 1 <= _LINE_ROWS[1]:
-            out.append((y, end))
-        y = end + 1
-    return out
-
-
-def _merged(polarity: str, cells: list[tuple[int, int, int]]) -> list[Band]:
-    """Neighbouring blocks' lines on the same rows are one band."""
-    bands: list[Band] = []
-    for b, top, bottom in sorted(cells):
-        for i, band in enumerate(bands):
-            overlap = min(band.bottom, bottom) - max(band.top, top) + 1
-            if band.right == b * _BLOCK and overlap >= (bottom - top + 1) / 2:
-                bands[i] = Band(polarity, min(band.top, top), max(band.bottom, bottom), band.left, (b + 1) * _BLOCK)
-                break
-        else:
-            bands.append(Band(polarity, top, bottom, b * _BLOCK, (b + 1) * _BLOCK))
-    return bands
-
-
-def paired(bands: list[Band], h: int, w: int, direction: str, at: float) -> list[Band]:
-    """Bands that could be the two panels' captions of a cut (``direction``, at share ``at`` of
-    the side): one on each side, placed alike (the same rows side by side; a panel's height
-    apart when stacked), near the top or bottom of their panel. Only these can make a cut."""
-    keep: set[Band] = set()
-    cut = at * (w if direction == "vertical" else h)
-    for a in bands:
-        for b in bands:
-            ha, hb = a.bottom - a.top + 1, b.bottom - b.top + 1
-            if a.polarity != b.polarity or a == b or not 0.5 <= ha / hb <= 2:
-                continue
-            if direction == "vertical":
-                rows = min(a.bottom, b.bottom) - max(a.top, b.top) + 1
-                halves = a.right <= cut + _BLOCK // 2 and b.left >= cut - _BLOCK // 2
-                ok = halves and rows >= min(ha, hb) / 2 and _near_edge(a, 0, h) and _near_edge(b, 0, h)
-            else:
-                cols = min(a.right, b.right) - max(a.left, b.left)
-                alike = abs((b.top - a.top) - cut) <= 0.15 * h
-                ok = a.bottom <= cut < b.top and cols > 0 and alike
-                ok = ok and _near_edge(a, 0, int(cut)) and _near_edge(b, int(cut), h)
-            if ok:
-                keep.update((a, b))
-    return sorted(keep, key=lambda b: (b.top, b.left))
-
-
-def _near_edge(band: Band, top: int, bottom: int) -> bool:
-    """Captions sit near the top or the bottom of their panel (rows top..bottom)."""
-    margin = (bottom - top) * _EDGE_SHARE
-    return band.top <= top + margin or band.bottom >= bottom - margin
 
 
 def read_panels(
@@ -234,7 +132,7 @@ def read_panels(
         return []
     found: list[tuple[int, Word]] = []
     for i, (left, top, right, bottom) in enumerate(panels):
-        tall = max(1, int((bottom - top) * _EDGE_SHARE))
+        tall = max(1, int((bottom - top) * EDGE_SHARE))
         for y0 in (top, bottom - tall):
             y1 = y0 + tall
             if near is not None:  # only the rows of the bands in this strip, with a margin
@@ -254,11 +152,11 @@ def _read_strip(g: np.ndarray, left: int, top: int, right: int, bottom: int) -> 
     words: list[Word] = []
     for ink in (crop > 200, crop < 55):  # white captions (often outlined), then dark ones
         if crop.size and 0.005 < float(ink.mean()) < 0.8:  # else: no letters in it
-            words.extend(_ocr(Image.fromarray(np.where(ink, 0, 255).astype(np.uint8)), left, top, 1))
+            words.extend(_ocr(Image.fromarray(np.where(ink, 0, 255).astype(np.uint8)), left, top))
     return words
 
 
-def _ocr(img: Image.Image, x0: int, y0: int, scale: int) -> list[Word]:
+def _ocr(img: Image.Image, x0: int, y0: int) -> list[Word]:
     import tesserocr
 
     api = _api()
@@ -275,6 +173,6 @@ def _ocr(img: Image.Image, x0: int, y0: int, scale: int) -> list[Word]:
             continue
         kind = classify(text)
         if kind and box:
-            left, top, right, bottom = (v // scale for v in box)
+            left, top, right, bottom = box
             out.append(Word(kind, text, (left + x0, top + y0, right + x0, bottom + y0)))
     return out

@@ -7,10 +7,11 @@ of similar content meeting at the middle with a visible step, or a join (a line 
 where most rows jump more than at the columns beside it: two photos pasted edge to edge).
 
 Captions ("before"/"after", "antes"/"después", "vorher"/"nachher", "avant"/"après",
-"pre"/"post") are read with OCR (``captions``) when the RGB image is given and Tesseract is
-there, and only where they can change the outcome: on a found cut, to tell which panel is
-"before"; on a weak join with caption-like lines in both halves, to make the cut. Without
-captions the left/top panel is taken as "before" with a modest confidence.
+"pre"/"post") are read with OCR (``captions``; ``textlines`` is its cheap pre-check) when the
+RGB image is given and Tesseract is there, and only where they can change the outcome: on a
+found cut, to tell which panel is "before"; on a weak join with caption-like lines in both
+halves, to make the cut. Without captions the left/top panel is taken as "before" with a
+modest confidence.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image
 
-from furrsight.images import captions
+from furrsight.images import captions, textlines
 
 FIRST_IS_BEFORE_CONFIDENCE = 0.6  # the usual layout, not read from captions
 READ_ORDER_CONFIDENCE = 0.95  # both panels' captions read and agreeing
@@ -183,7 +184,7 @@ def detect(g: np.ndarray, rgb: Image.Image | None = None) -> Cut | None:
         return _ordered(cut, captions.read_panels(g, _panels(cut, g.shape)), read_only=False)
     weak = _weak_join(g)  # the cheap pre-checks: a hint of a join, caption-like lines on both sides
     h, w = g.shape
-    bands = captions.paired(captions.text_bands(g), h, w, weak.direction, weak.start) if weak else []
+    bands = textlines.paired(textlines.text_bands(g), h, w, weak.direction, weak.start) if weak else []
     if weak is None or not bands:
         return None
     return _ordered(weak, captions.read_panels(g, _panels(weak, g.shape), near=bands), read_only=True)
@@ -207,12 +208,9 @@ def _ordered(cut: Cut, words: list[tuple[int, captions.Word]], read_only: bool) 
     """The cut with the order its captions tell; with ``read_only``, None unless both panels'
     captions were read and agree (a cut made from captions needs both)."""
     kinds = [{w.kind for i, w in words if i == panel} for panel in (0, 1)]
-    first_before = ("before" in kinds[0] and "after" not in kinds[0]) + (
-        "after" in kinds[1] and "before" not in kinds[1]
-    )
-    first_after = ("after" in kinds[0] and "before" not in kinds[0]) + (
-        "before" in kinds[1] and "after" not in kinds[1]
-    )
+    says = [k.pop() if len(k) == 1 else None for k in kinds]  # a panel with both words says nothing
+    first_before = (says[0] == "before") + (says[1] == "after")
+    first_after = (says[0] == "after") + (says[1] == "before")
     if first_before == first_after or (read_only and max(first_before, first_after) < 2):
         return None if read_only else cut
     confidence = READ_ORDER_CONFIDENCE if max(first_before, first_after) == 2 else ONE_CAPTION_CONFIDENCE
