@@ -68,11 +68,11 @@ def joined(first: Image.Image, second: Image.Image, stacked: bool = False, divid
     return img
 
 
-def caption(img: Image.Image, word: str, where: str = "top", style: str = "outline") -> Image.Image:
+def caption(img: Image.Image, word: str, where: str = "top", style: str = "outline", size: int = 0) -> Image.Image:
     """A caption on a panel: white with a black outline (the commonest), or black on a white box."""
     img = img.copy()
     draw = ImageDraw.Draw(img)
-    font = ImageFont.truetype(str(FONT), max(18, img.width // 9))
+    font = ImageFont.truetype(str(FONT), size or max(18, img.width // 9))
     left, top, right, bottom = draw.textbbox((0, 0), word, font=font)
     tw, th = right - left, bottom - top
     x = (img.width - tw) // 2
@@ -91,10 +91,12 @@ def captioned(
     stacked: bool = False,
     where: str = "top",
     style: str = "outline",
+    size: int = 0,
 ) -> Image.Image:
     """Two panels without divider, each with its caption: words[0] on the left (or top) one."""
     first, second = panels(seed)
-    return joined(caption(first, words[0], where, style), caption(second, words[1], where, style), stacked)
+    one, two = (caption(p, word, where, style, size) for p, word in zip((first, second), words, strict=True))
+    return joined(one, two, stacked)
 
 
 def no_divider(seed: int, stacked: bool = False) -> Image.Image:

@@ -89,6 +89,8 @@ def main() -> None:
           f"with rgb {_ms(collage.detect, ordinary, True):.2f}")  # fmt: skip
     print(f"ms per detect, 48 captioned collages: no OCR {_ms(collage.detect, capt, False):.2f}, "
           f"with rgb {_ms(collage.detect, capt, True):.2f}")  # fmt: skip
+    print(f"ms per detect, 50 collages without captions: no OCR {_ms(collage.detect, side, False):.2f}, "
+          f"with rgb {_ms(collage.detect, side, True):.2f}")  # fmt: skip
     if "--old" in sys.argv:
         source = subprocess.run(["git", "show", "bc4a175:furrsight/images/collage.py"], capture_output=True,
                                 text=True, check=True).stdout  # fmt: skip

@@ -121,13 +121,15 @@ def _api() -> Any:
 
 
 def read_panels(
-    g: np.ndarray, panels: list[tuple[int, int, int, int]], near: list[Band] | None = None
+    g: np.ndarray, panels: list[tuple[int, int, int, int]], near: list[Band] | None = None, both: bool = False
 ) -> list[tuple[int, Word]]:
     """The before/after words of each panel (left, top, right, bottom on the working image):
-    OCR of the top and the bottom quarter of each, as bright letters then as dark ones.
+    OCR of the top quarter of each, then of the bottom one if the top had no word, as bright
+    letters then as dark ones.
 
-    With ``near`` (caption-like bands), only the rows of those bands in the quarters are read,
-    and reading stops at the first panel that has no word (a cut made from captions needs both)."""
+    With ``near`` (caption-like bands), only the rows of those bands in the quarters are read.
+    With ``both``, reading stops at the first panel that has no word (a cut made from captions
+    needs both)."""
     if not available():
         return []
     found: list[tuple[int, Word]] = []
@@ -135,14 +137,18 @@ def read_panels(
         tall = max(1, int((bottom - top) * EDGE_SHARE))
         for y0 in (top, bottom - tall):
             y1 = y0 + tall
-            if near is not None:  # only the rows of the bands in this strip, with a margin
+            if near is not None:  # only quarters with a band (with ``both``: only its rows)
                 inside = [b for b in near if b.top < y1 and b.bottom >= y0 and b.left < right and b.right > left]
                 if not inside:
                     continue
-                pad = max(6, max(b.bottom - b.top for b in inside) // 2)
-                y0, y1 = max(y0, min(b.top for b in inside) - pad), min(y1, max(b.bottom for b in inside) + pad + 1)
-            found.extend((i, word) for word in _read_strip(g, left, y0, right, y1))
-        if near is not None and not any(j == i for j, _ in found):
+                if both:
+                    pad = max(6, max(b.bottom - b.top for b in inside) // 2)
+                    y0, y1 = max(y0, min(b.top for b in inside) - pad), min(y1, max(b.bottom for b in inside) + pad + 1)
+            words = _read_strip(g, left, y0, right, y1)
+            found.extend((i, word) for word in words)
+            if words:
+                break  # this panel's caption is read: its other quarter is not
+        if both and not any(j == i for j, _ in found):
             break
     return found
 
@@ -151,8 +157,8 @@ def _read_strip(g: np.ndarray, left: int, top: int, right: int, bottom: int) -> 
     crop = g[top:bottom, left:right]
     words: list[Word] = []
     for ink in (crop > 200, crop < 55):  # white captions (often outlined), then dark ones
-        if crop.size and 0.005 < float(ink.mean()) < 0.8:  # else: no letters in it
-            words.extend(_ocr(Image.fromarray(np.where(ink, 0, 255).astype(np.uint8)), left, top))
+        if crop.size and 0.005 < float(ink.mean()) < 0.8 and not words:  # else: no letters, or read
+            words = _ocr(Image.fromarray(np.where(ink, 0, 255).astype(np.uint8)), left, top)
     return words
 
 

@@ -180,14 +180,15 @@ def detect(g: np.ndarray, rgb: Image.Image | None = None) -> Cut | None:
     cut = layout(g)
     if rgb is None or not captions.available():
         return cut
-    if cut is not None:
-        return _ordered(cut, captions.read_panels(g, _panels(cut, g.shape)), read_only=False)
+    if cut is not None:  # the order: OCR where the panels' edges have caption-like lines
+        words = captions.read_panels(g, _panels(cut, g.shape), near=textlines.text_bands(g))
+        return _ordered(cut, words, read_only=False)
     weak = _weak_join(g)  # the cheap pre-checks: a hint of a join, caption-like lines on both sides
     h, w = g.shape
     bands = textlines.paired(textlines.text_bands(g), h, w, weak.direction, weak.start) if weak else []
     if weak is None or not bands:
         return None
-    return _ordered(weak, captions.read_panels(g, _panels(weak, g.shape), near=bands), read_only=True)
+    return _ordered(weak, captions.read_panels(g, _panels(weak, g.shape), near=bands, both=True), read_only=True)
 
 
 def _weak_join(g: np.ndarray) -> Cut | None:
