@@ -6,11 +6,13 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 import time
 import types
 from collections.abc import Callable
+from pathlib import Path
 
 from PIL import Image, ImageOps
 
@@ -47,6 +49,18 @@ def main() -> None:
     _rate("ordinary photos (generated + real crops) not split", ordinary, none)
     _rate("tests.corpus.ordinary not split", plain, none)
     _rate("darknet photos (as is, mirrored, turned) not split", real, none)
+    walls = [p for p in sorted(Path("/usr/share/backgrounds").glob("**/*")) if p.suffix in (".jpg", ".png", ".webp")]
+    if walls:  # Debian wallpaper packages, when installed (not a dependency): graphics and a few photos
+        variants = []
+        for path in walls:
+            img, rng = Image.open(path).convert("RGB"), random.Random(str(path))
+            w, h = img.size
+            variants += [img, ImageOps.mirror(img), img.rotate(90, expand=True)]
+            for _ in range(3):
+                cw, ch = int(w * rng.uniform(0.4, 0.9)), int(h * rng.uniform(0.4, 0.9))
+                x, y = rng.randrange(w - cw), rng.randrange(h - ch)
+                variants.append(img.crop((x, y, x + cw, y + ch)))
+        _rate(f"{len(walls)} wallpapers (as is, mirrored, turned, 3 crops) not split", variants, none)
     side = [collages.no_divider(s) for s in range(50)]
     stacked = [collages.no_divider(s, stacked=True) for s in range(50)]
     _rate("side by side, no divider: found vertical", side, lambda c: c is not None and c.direction == "vertical")
