@@ -1,8 +1,9 @@
 """Collage detection rates and cost on generated and real photos (not a test: prints figures).
 
-    PYTHONPATH=$PWD python -m tests.measure_collages [--old]
+    PYTHONPATH=$PWD python -m tests.measure_collages [--old] [--many]
 
---old also times the detector of the last commit before captions (git show of that file)."""
+--old also times the detector of the last commit before captions (git show of that file);
+--many also tries 1000 more ordinary photos."""
 
 from __future__ import annotations
 
@@ -48,6 +49,11 @@ def main() -> None:
     none = lambda c: c is None  # noqa: E731
     _rate("ordinary photos (generated + real crops) not split", ordinary, none)
     _rate("tests.corpus.ordinary not split", plain, none)
+    if "--many" in sys.argv:  # 1000 more: generated and real crops, some mirrored or turned
+        many = [collages.ordinary(s) for s in range(1000, 2000)]
+        many = [ImageOps.mirror(i) if s % 4 == 0 else i.rotate(90, expand=True) if s % 8 == 1 else i
+                for s, i in enumerate(many, 1000)]  # fmt: skip
+        _rate("1000 more ordinary photos not split", many, none)
     _rate("darknet photos (as is, mirrored, turned) not split", real, none)
     walls = [p for p in sorted(Path("/usr/share/backgrounds").glob("**/*")) if p.suffix in (".jpg", ".png", ".webp")]
     if walls:  # Debian wallpaper packages, when installed (not a dependency): graphics and a few photos
