@@ -74,13 +74,15 @@ def main() -> None:
     capt = [collages.captioned(s, WORDS[s % len(WORDS)], stacked=s % 3 == 1, where=("top", "bottom")[s % 2],
                         style=("outline", "box")[s % 5 == 0]) for s in range(48)]  # fmt: skip
     want = [("after" if WORDS[s % len(WORDS)][0].lower() in ("after", "nachher") else "before") for s in range(48)]
-    good = found = 0
+    good = found = both = 0
     for img, first in zip(capt, want, strict=True):
         g, colour = collages.work_image(img)
         cut = collage.detect(g, colour)
         found += cut is not None
         good += cut is not None and cut.first == first and cut.order_confidence > collage.FIRST_IS_BEFORE_CONFIDENCE
-    print(f"captioned collages: found {found} of {len(capt)}, order read right {good} of {len(capt)}")
+        both += cut is not None and cut.first == first and cut.order_confidence == collage.READ_ORDER_CONFIDENCE
+    print(f"captioned collages: found {found} of {len(capt)}, order read right {good} of {len(capt)} "
+          f"(both captions read: {both})")  # fmt: skip
     wrong = sum(1 for img, first in zip(capt, want, strict=True)
                 if (c := collage.detect(*collages.work_image(img))) is not None and c.first != first)  # fmt: skip
     print(f"captioned collages with the order wrong: {wrong} of {len(capt)}")

@@ -15,6 +15,7 @@ import contextlib
 import os
 import threading
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,12 +155,27 @@ def read_panels(
 
 
 def _read_strip(g: np.ndarray, left: int, top: int, right: int, bottom: int) -> list[Word]:
+    """White letters, then dark ones, then white letters with a dark outline among other bright
+    things (white water, sky): each as black on white, until one reading finds a word."""
     crop = g[top:bottom, left:right]
-    words: list[Word] = []
-    for ink in (crop > 200, crop < 55):  # white captions (often outlined), then dark ones
-        if crop.size and 0.005 < float(ink.mean()) < 0.8 and not words:  # else: no letters, or read
+    if crop.size == 0:
+        return []
+    for ink in _inks(crop):
+        if 0.005 < float(ink.mean()) < 0.8:  # else: no letters in it
             words = _ocr(Image.fromarray(np.where(ink, 0, 255).astype(np.uint8)), left, top)
-    return words
+            if words:
+                return words
+    return []
+
+
+def _inks(crop: np.ndarray) -> Iterator[np.ndarray]:
+    bright = crop > 200
+    yield bright
+    yield crop < 55
+    if bright.mean() > 0.005:
+        from scipy.ndimage import minimum_filter
+
+        yield bright & (minimum_filter(crop, size=9) < 60)  # within 4 px of a dark outline
 
 
 def _ocr(img: Image.Image, x0: int, y0: int) -> list[Word]:

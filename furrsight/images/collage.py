@@ -181,9 +181,8 @@ def detect(g: np.ndarray, rgb: Image.Image | None = None) -> Cut | None:
     cut = layout(g)
     if rgb is None or not captions.available():
         return cut
-    if cut is not None:  # the order: OCR where the panels' edges have caption-like lines
-        words = captions.read_panels(g, _panels(cut, g.shape), near=textlines.text_bands(g))
-        return _ordered(cut, words, read_only=False)
+    if cut is not None:  # the order: OCR of the panels' top and bottom quarters
+        return _ordered(cut, captions.read_panels(g, _panels(cut, g.shape)), read_only=False)
     weak = _weak_join(g)  # the cheap pre-checks: a hint of a join, caption-like lines on both sides
     h, w = g.shape
     bands = textlines.paired(textlines.text_bands(g), h, w, weak.direction, weak.start) if weak else []
