@@ -104,6 +104,10 @@ def test_without_ocr_the_layout_still_splits_with_the_default_order(monkeypatch:
     assert cut is not None and cut.direction == "vertical"
     assert cut.first == "before" and cut.order_confidence == collage.FIRST_IS_BEFORE_CONFIDENCE
     assert detect(collages.no_divider(1)) is not None
+    monkeypatch.undo()
+    unread = detect(collages.captioned(3, ("AFTER", "BEFORE")), ocr=False)  # rgb=None: no OCR either
+    assert unread is not None and unread.first == "before" and unread.method != "captions"
+    monkeypatch.setattr(captions, "_status", (False, "tesserocr is not installed (test)"))
     check = check_ocr(Settings())
     assert not check.ok and not check.required and "layout only" in check.detail and "tesseract-ocr" in check.fix
 
