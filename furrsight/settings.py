@@ -64,9 +64,6 @@ class IngestSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         int, Doc("Files an import job ingests at once (decoding overlaps disk and database work)."), msgspec.Meta(ge=1)
     ] = 3
     collage_min_confidence: Annotated[float, Doc("Least detection confidence (0-1) for an automatic split.")] = 0.6
-    collage_captions: Annotated[
-        bool, Doc("Read before/after captions on collages with OCR (Tesseract); off: the layout alone decides.")
-    ] = True
 
 
 class ScrapingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
