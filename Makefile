@@ -24,7 +24,8 @@ venv: system-deps $(STAMP)
 
 # A Valkey server where the distribution ships one, else Redis (same protocol); a compiler and
 # CMake for llama-cpp-python (PyPI has only its source); python3-venv for the virtualenv; darknet
-# for the real photos (a dog, an eagle) that the breed tests use.
+# for the real photos (a dog, an eagle) that the breed tests use; Tesseract and its English model
+# to read collage captions; DejaVu fonts for the captions the collage tests draw.
 system-deps:
 	@missing=""; \
 	command -v valkey-server >/dev/null || command -v redis-server >/dev/null || missing="$$missing broker"; \
@@ -32,10 +33,12 @@ system-deps:
 	command -v g++ >/dev/null || missing="$$missing g++"; \
 	$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	[ -e /usr/share/darknet/data/dog.jpg ] || missing="$$missing darknet"; \
+	ls /usr/share/tesseract-ocr/*/tessdata/eng.traineddata >/dev/null 2>&1 || missing="$$missing tesseract-ocr-eng"; \
+	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || missing="$$missing fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq; \
-	  pkgs="cmake g++ python3-venv python3-dev darknet"; \
+	  pkgs="cmake g++ python3-venv python3-dev darknet tesseract-ocr tesseract-ocr-eng fonts-dejavu-core"; \
 	  if apt-cache show valkey-server >/dev/null 2>&1; then pkgs="$$pkgs valkey-server"; else pkgs="$$pkgs redis-server"; fi; \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$pkgs; \
 	fi

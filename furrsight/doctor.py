@@ -178,6 +178,22 @@ def check_default_model(settings: Settings) -> Check:
     return Check("image model", True, f"{manifest.name} loads and runs on {provider}")
 
 
+def check_ocr(settings: Settings) -> Check:
+    """Collage captions ("before"/"after") are read with Tesseract; without it, layout only."""
+    from furrsight.images import captions
+
+    ok, detail = captions.status()
+    if ok:
+        return Check("caption OCR", True, f"{detail}: collage captions are read")
+    return Check(
+        "caption OCR",
+        False,
+        f"{detail}: collages are split by layout only, left/top taken as before",
+        "apt-get install tesseract-ocr tesseract-ocr-eng, and pip install tesserocr",
+        required=False,
+    )
+
+
 CHECKS: list[Callable[[Settings], Check]] = [
     check_sqlite,
     check_data_dir,
@@ -188,6 +204,7 @@ CHECKS: list[Callable[[Settings], Check]] = [
     check_cuda,
     check_scrapers,
     check_default_model,
+    check_ocr,
 ]
 
 

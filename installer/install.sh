@@ -3,8 +3,9 @@
 #   curl -fsSL <your mirror>/installer/install.sh | sudo bash
 #   (or, from a checkout:  sudo bash installer/install.sh)
 #
-# Installs the system packages (python3-venv, a compiler and CMake for llama-cpp-python, and
-# valkey-server where the distribution ships it, else redis-server), a `furrsight` system user,
+# Installs the system packages (python3-venv, a compiler and CMake for llama-cpp-python,
+# Tesseract with its English model for collage captions, and valkey-server where the
+# distribution ships it, else redis-server), a `furrsight` system user,
 # the code in /opt/furrsight with its virtualenv, /etc/furrsight/furrsight.env, the data
 # directory /var/lib/furrsight, and the two systemd units; migrates the database and starts the
 # services. Re-running it upgrades in place. --dry-run prints the steps without doing them.
@@ -28,7 +29,7 @@ say "system packages"
 broker_pkg=redis-server
 if [ "$DRY" = 0 ]; then apt-get update -qq; fi
 if apt-cache show valkey-server >/dev/null 2>&1; then broker_pkg=valkey-server; fi
-run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv python3-dev g++ cmake git "$broker_pkg"
+run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv python3-dev g++ cmake git tesseract-ocr tesseract-ocr-eng "$broker_pkg"
 broker_unit=${broker_pkg}
 
 say "user and folders"

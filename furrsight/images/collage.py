@@ -2,19 +2,35 @@
 
 Detection looks at the grey working image (longest side 512) for, in order of confidence:
 a divider (a thin band of uniform colour across the whole image near the middle), a hard seam
-(a jump in brightness along a full line that the rest of the image does not have), or two
-halves of similar content meeting at the middle with a visible step. Captions ("before",
-"after") are not read: the left/top panel is taken as "before" with a modest confidence.
+(a jump in brightness along a full line that the rest of the image does not have), two halves
+of similar content meeting at the middle with a visible step, or a join (a line near the middle
+where most rows jump more than at the columns beside it: two photos pasted edge to edge).
+
+Captions ("before"/"after", "antes"/"después", "vorher"/"nachher", "avant"/"après",
+"pre"/"post") are read with OCR (``captions``; ``textlines`` is its cheap pre-check) when the
+RGB image is given and Tesseract is there, and only where they can change the outcome: on a
+found cut, to tell which panel is "before"; on a weak join with caption-like lines in both
+halves, to make the cut. Without captions the left/top panel is taken as "before" with a
+modest confidence.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+from PIL import Image
+
+from furrsight.images import captions, textlines
 
 FIRST_IS_BEFORE_CONFIDENCE = 0.6  # the usual layout, not read from captions
+READ_ORDER_CONFIDENCE = 0.95  # both panels' captions read and agreeing
+ONE_CAPTION_CONFIDENCE = 0.85  # one panel's caption read
+CAPTIONS_CUT_CONFIDENCE = 0.8  # a weak join that captions on both sides confirm
 _MIDDLE = (0.3, 0.7)  # where a cut may be, as a share of the side
+_JOIN_MIDDLE = (0.42, 0.58)  # a join (no divider, no seam) is looked for nearer the middle
+_JOIN_SHARE = 0.33  # rows that jump at the join more than beside it (ordinary photos: < 0.28)
+_WEAK_JOIN_SHARE = 0.2  # enough, with captions on both sides, to read them
 
 
 @dataclass(frozen=True)
@@ -23,7 +39,9 @@ class Cut:
     start: float  # where the first panel ends (share of the side)
     end: float  # where the second begins (after a divider; == start for a seam)
     confidence: float
-    method: str  # divider, seam, similar_halves, manual
+    method: str  # divider, seam, similar_halves, join, captions, manual
+    first: str = "before"  # what the left/top panel is
+    order_confidence: float = FIRST_IS_BEFORE_CONFIDENCE
 
 
 def _contrasted(g: np.ndarray, first: int, last: int, left: int, right: int) -> bool:
@@ -59,13 +77,23 @@ def _step_profile(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return diff.mean(axis=0), (diff > 25).mean(axis=0)
 
 
+def _alone(profile: np.ndarray, i: int) -> bool:
+    """A cut is one line, not one of a row of lines like it (stripes, a fence, a pattern): above
+    the profile's median (a texture's level), at most one other group of columns farther than 3
+    from the cut comes within 60 % of it (measured: 80 % let striped wallpapers through)."""
+    excess = profile - float(np.median(profile))
+    close = [x for x in np.flatnonzero(excess >= 0.6 * float(excess[i])).tolist() if abs(x - i) > 3]
+    groups = sum(1 for k, x in enumerate(close) if k == 0 or x - close[k - 1] > 3)
+    return groups <= 1
+
+
 def _seam(g: np.ndarray) -> Cut | None:
     w = g.shape[1]
     step, strong = _step_profile(g)
     lo, hi = int(w * _MIDDLE[0]), int(w * _MIDDLE[1])
     typical = float(np.median(step)) + 1e-3
     x = lo + int(np.argmax(step[lo:hi]))
-    if strong[x] > 0.6 and step[x] > 5 * typical:
+    if strong[x] > 0.6 and step[x] > 5 * typical and _alone(step[lo:hi], x - lo):
         return Cut("vertical", (x + 1) / w, (x + 1) / w, 0.75, "seam")
     return None
 
@@ -89,16 +117,48 @@ def _similar_halves(g: np.ndarray) -> Cut | None:
     return Cut("vertical", 0.5, 0.5, 0.65, "similar_halves") if corr > 0.8 else None
 
 
+def join_score(g: np.ndarray, alone: bool = True) -> tuple[float, float, float]:
+    """Where near the middle most rows jump more than at the two columns on each side: the
+    share of rows that do, the position (share of the width), the least share over the four
+    quarters of the height (a join runs the whole height; an object's edge does not). A join is
+    one line: when other columns nearby come close, it is a pattern and the score is 0 (unless
+    ``alone`` is False)."""
+    w = g.shape[1]
+    e = np.abs(np.diff(g, axis=1))
+    xs = np.arange(max(int(w * _JOIN_MIDDLE[0]), 3), min(int(w * _JOIN_MIDDLE[1]) + 1, w - 4))
+    if len(xs) == 0:
+        return 0.0, 0.5, 0.0
+    beside = np.maximum.reduce([e[:, xs - 2], e[:, xs - 1], e[:, xs + 1], e[:, xs + 2]])
+    peak = e[:, xs] > beside + 4
+    share = peak.mean(axis=0)
+    i = int(np.argmax(share))
+    quarters = min(float(q.mean()) for q in np.array_split(peak[:, i], 4))
+    if alone and not _alone(share, i):
+        return 0.0, 0.5, 0.0
+    return float(share[i]), (int(xs[i]) + 1) / w, quarters
+
+
+def _join(g: np.ndarray) -> Cut | None:
+    share, x, quarters = join_score(g)
+    if share >= _JOIN_SHARE and quarters >= 0.1:
+        return Cut("vertical", x, x, min(0.85, 0.65 + share - _JOIN_SHARE), "join")
+    return None
+
+
 def _detect_vertical(g: np.ndarray) -> Cut | None:
-    for finder in (_divider, _seam, _similar_halves):
+    for finder in (_divider, _seam, _similar_halves, _join):
         cut = finder(g)
         if cut:
             return cut
     return None
 
 
-def detect(g: np.ndarray) -> Cut | None:
-    """The most confident cut of a grey image into two panels, or None for an ordinary photo."""
+def _turned(cut: Cut) -> Cut:
+    return replace(cut, direction="horizontal")
+
+
+def layout(g: np.ndarray) -> Cut | None:
+    """The most confident cut found from the picture alone (no captions)."""
     if g.std() < 5 or min(g.shape) < 32:
         return None
     found = []
@@ -107,8 +167,55 @@ def detect(g: np.ndarray) -> Cut | None:
         found.append(side)
     stacked = _detect_vertical(g.T)
     if stacked:
-        found.append(Cut("horizontal", stacked.start, stacked.end, stacked.confidence, stacked.method))
+        found.append(_turned(stacked))
     return max(found, key=lambda c: c.confidence) if found else None
+
+
+def detect(g: np.ndarray, rgb: Image.Image | None = None) -> Cut | None:
+    """The most confident cut of a grey working image into two panels, or None for an ordinary
+    photo. With ``rgb`` (the same image in colour) and Tesseract installed, captions are read
+    where they can change the outcome: they set the order of a found cut, and make a cut of a
+    weak join that has caption-like lines in both halves. Without, the layout alone decides."""
+    if g.std() < 5 or min(g.shape) < 32:
+        return None
+    cut = layout(g)
+    if rgb is None or not captions.available():
+        return cut
+    if cut is not None:  # the order: OCR of the panels' top and bottom quarters
+        return _ordered(cut, captions.read_panels(g, _panels(cut, g.shape)), read_only=False)
+    weak = _weak_join(g)  # the cheap pre-checks: a hint of a join, caption-like lines on both sides
+    h, w = g.shape
+    bands = textlines.paired(textlines.text_bands(g), h, w, weak.direction, weak.start) if weak else []
+    if weak is None or not bands:
+        return None
+    return _ordered(weak, captions.read_panels(g, _panels(weak, g.shape), near=bands, both=True), read_only=True)
+
+
+def _weak_join(g: np.ndarray) -> Cut | None:
+    best = None
+    for direction, grey in (("vertical", g), ("horizontal", g.T)):
+        share, x, quarters = join_score(grey, alone=False)  # captions will confirm it
+        if share >= _WEAK_JOIN_SHARE and quarters >= 0.05 and (best is None or share > best[0]):
+            best = (share, Cut(direction, x, x, CAPTIONS_CUT_CONFIDENCE, "captions"))
+    return best[1] if best else None
+
+
+def _panels(cut: Cut, shape: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
+    h, w = shape[0], shape[1]
+    return [(b[0], b[1], b[2], b[3]) for b in boxes(cut, w, h)]
+
+
+def _ordered(cut: Cut, words: list[tuple[int, captions.Word]], read_only: bool) -> Cut | None:
+    """The cut with the order its captions tell; with ``read_only``, None unless both panels'
+    captions were read and agree (a cut made from captions needs both)."""
+    kinds = [{w.kind for i, w in words if i == panel} for panel in (0, 1)]
+    says = [k.pop() if len(k) == 1 else None for k in kinds]  # a panel with both words says nothing
+    first_before = (says[0] == "before") + (says[1] == "after")
+    first_after = (says[0] == "after") + (says[1] == "before")
+    if first_before == first_after or (read_only and max(first_before, first_after) < 2):
+        return None if read_only else cut
+    confidence = READ_ORDER_CONFIDENCE if max(first_before, first_after) == 2 else ONE_CAPTION_CONFIDENCE
+    return replace(cut, first="before" if first_before > first_after else "after", order_confidence=confidence)
 
 
 def boxes(cut: Cut, width: int, height: int) -> list[list[int]]:
