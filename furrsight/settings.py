@@ -69,6 +69,9 @@ class IngestSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         msgspec.Meta(ge=0),
     ] = 0
     collage_min_confidence: Annotated[float, Doc("Least detection confidence (0-1) for an automatic split.")] = 0.6
+    collage_captions: Annotated[
+        bool, Doc("Read before/after captions on collages with OCR (Tesseract); off: the layout alone decides.")
+    ] = True
 
 
 class ScrapingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

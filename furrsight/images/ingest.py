@@ -165,13 +165,9 @@ class Ingestor:
         first: str | None = None,
     ) -> list[int]:  # fmt: skip
         """Ingest the two panels of ``cut`` as children of ``parent_id``; returns their ids."""
-        first = first or getattr(cut, "first", "before")
+        first = first or cut.first  # read from captions, or left/top by default
         order = ["before", "after"] if first == "before" else ["after", "before"]
-        if cut.method == "manual":
-            confidence = 1.0
-        else:
-            read = getattr(cut, "order_confidence", collage.FIRST_IS_BEFORE_CONFIDENCE)
-            confidence = min(cut.confidence, read)
+        confidence = 1.0 if cut.method == "manual" else cut.order_confidence
         ids = []
         for index, (box, panel) in enumerate(await self.work(work.panels, data, cut, width, height)):
             name = f"panel {index + 1} ({order[index]}) of image {parent_id}"

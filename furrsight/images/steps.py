@@ -88,7 +88,7 @@ def analyse_image(run: Run) -> None:
         g = gray(run.decoded.array)
         run.analysis = analyse(g, run.header.width, run.header.height, run.limits)
         if not run.is_panel and run.limits.split_collages:
-            cut = collage.detect(g)
+            cut = collage.detect(g, run.decoded.work if run.limits.collage_captions else None)
             if cut and cut.confidence >= run.limits.collage_min_confidence:
                 run.cut = _fits(cut, run)
     except Exception as exc:  # an odd image the analysis cannot handle is kept, marked failed
