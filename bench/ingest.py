@@ -87,12 +87,14 @@ def main() -> None:
         processes = args.processes or default_processes()
         bare(paths[:10], thumb)  # warm-up
         bare_first = bare(paths, thumb)
+        cold_rate = asyncio.run(ours(paths, Path(tmp) / "data-cold", processes))
         ours_rate = asyncio.run(ours(paths, Path(tmp) / "data", processes))
         threads_rate = asyncio.run(ours(paths, Path(tmp) / "data-threads", 1))
         bare_rate = (bare_first + bare(paths, thumb)) / 2  # before and after, averaged
     print(f"{args.count} photos of {width}x{height} JPEG, {os.cpu_count()} CPUs")
     print(f"bare loop (read, hash, decode, thumbnail), one process:  {bare_rate:7.1f} images/s")
     print(f"furrsight ingest, {processes} worker processes (the import job): {ours_rate:7.1f} images/s")
+    print(f"  the same, first job of a new worker process (pool start-up): {cold_rate:7.1f} images/s")
     print(f"furrsight ingest, threads of one process:             {threads_rate:7.1f} images/s")
     print(f"ratio: {ours_rate / bare_rate:.2f}x (target >= 0.8x); threads only: {threads_rate / bare_rate:.2f}x")
 
