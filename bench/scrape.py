@@ -18,43 +18,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from bench.photos import make_photos
 
 ROOT = Path(__file__).resolve().parent.parent
 CORES = os.cpu_count() or 1
-
-
-def make_photo(args: tuple[Path, int]) -> None:
-    path, seed = args
-    if path.exists():
-        return
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)  # smooth colour fields, like a photo
-    img = Image.fromarray(small).resize((1024, 768), Image.Resampling.BICUBIC)
-    noise = rng.normal(0, 9, (768, 1024, 3))
-    pixels = np.clip(np.asarray(img, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
-    out = io.BytesIO()
-    Image.fromarray(pixels).save(out, "JPEG", quality=88)
-    path.write_bytes(out.getvalue())
-
-
-def make_photos(folder: Path, count: int) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"{i:06d}.jpg" for i in range(count)]
-    with ProcessPoolExecutor(CORES) as pool:
-        list(pool.map(make_photo, [(p, 1_000_000 + i) for i, p in enumerate(paths)], chunksize=32))
-    return paths
 
 
 SERVER = """
