@@ -6,12 +6,15 @@ actors on it, and the database is opened for this process.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import sys
+import threading
 
 import dramatiq
 
 from furrsight.db.setup import open_database
-from furrsight.jobs.broker import create_broker
+from furrsight.jobs.broker import DEFAULT_QUEUE, create_broker
 from furrsight.pipeline import register_tasks
 from furrsight.settings import load_settings
 
@@ -23,3 +26,23 @@ def setup() -> None:
     dramatiq.set_broker(broker)
     register_tasks(broker, settings)
     open_database(settings)
+    if DEFAULT_QUEUE in _queues(sys.argv) and settings.ingest.processes != 1:
+        _start_ingest_pool(settings.ingest.processes)
+
+
+def _queues(argv: list[str]) -> set[str]:
+    """The queues this worker serves (``--queues a b``; none named: all of them)."""
+    if "--queues" not in argv:
+        return {DEFAULT_QUEUE}
+    named = argv[argv.index("--queues") + 1 :]
+    return set(itertools.takewhile(lambda arg: not arg.startswith("-"), named))
+
+
+def _start_ingest_pool(processes: int) -> None:
+    """Start the ingest worker pool in the background now, so that even the first import or
+    scrape after a restart finds it warm (starting it takes about a second)."""
+    from furrsight.images import work
+
+    count = processes or work.default_processes()
+    if count > 1:
+        threading.Thread(target=work.warm, args=(count,), name="ingest-pool-start", daemon=True).start()

@@ -122,15 +122,17 @@ def assign_group(conn: sqlite3.Connection, index: PhashIndex, image_id: int, pha
     if not matches:
         return None  # a new row has no group; a re-processed one left its group first
     groups: set[int] = set()
+    loose: list[int] = []  # matches in no group yet
     for start in range(0, len(matches), 500):
         chunk = matches[start : start + 500]
-        rows = conn.execute(
-            f"SELECT near_dup_group FROM images WHERE id IN ({_in(chunk)}) AND near_dup_group IS NOT NULL",  # noqa: S608
-            chunk,
-        ).fetchall()
-        groups.update(g for (g,) in rows)
-    ids = [image_id, *matches]
-    target = min([*groups, *ids])
+        rows = conn.execute(f"SELECT id, near_dup_group FROM images WHERE id IN ({_in(chunk)})", chunk)  # noqa: S608
+        for match, group in rows:
+            if group is None:
+                loose.append(match)
+            else:
+                groups.add(group)
+    target = min([*groups, image_id, *matches])
+    ids = [image_id, *loose]  # members of the target group already are left alone
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         conn.execute(f"UPDATE images SET near_dup_group = ? WHERE id IN ({_in(chunk)})", [target, *chunk])  # noqa: S608

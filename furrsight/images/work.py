@@ -11,9 +11,9 @@ process. Results come back as plain values (a refusal too: an exception with a c
 
 from __future__ import annotations
 
-import atexit
 import ctypes
 import multiprocessing
+import multiprocessing.util
 import os
 import sqlite3
 import threading
@@ -182,7 +182,10 @@ def pool(processes: int) -> Executor:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["furrsight.images.work"])
             _pool = ProcessPoolExecutor(processes, mp_context=context)
-            atexit.register(shutdown_pool)
+            # Not atexit: in a process that multiprocessing started itself (Dramatiq's worker
+            # processes), exit joins child processes before atexit runs, and idle pool workers
+            # never end: the exit hung. Finalizers with a priority run before those joins.
+            multiprocessing.util.Finalize(None, shutdown_pool, exitpriority=100)
         return _pool
 
 
