@@ -53,6 +53,7 @@ class Ingestor:
         self.processes = processes if processes > 0 else work.default_processes()
         self.recorder = Recorder(settings)
         self.seen = 0
+        self._root, self._db = str(store.root), str(settings.db_path)  # resolved once, not per file
         self._warming: asyncio.Future[None] | None = None
 
     def start_pool(self) -> None:
@@ -109,7 +110,7 @@ class Ingestor:
         except Refused as refused:
             return IngestResult(outcome="refused", reason=refused.reason, message=refused.message)
         fault = os.environ.get(FAULT_ENV, "")
-        root, db = str(self.store.root), str(self.settings.db_path)
+        root, db = self._root, self._db
         try:
             prepared = await self.work(work.prepare, data, self.limits, root, db, bool(panel_of), fault)
             if isinstance(prepared, work.Known):
