@@ -50,6 +50,21 @@ async def test_sign_in_sets_a_safe_session_cookie_and_shows_the_user(anon_client
     assert "local-alice" in page.text and 'action="/logout"' in page.text and 'href="/upload"' in page.text
 
 
+async def test_the_csrf_token_changes_at_sign_in(anon_client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    """A token an attacker planted or saw before sign-in is worth nothing after it."""
+    password = await make_user("local-rotate", "curator")
+    await anon_client.get("/login")
+    before = anon_client.cookies.get(CSRF_COOKIE)
+    done = await browser_login(anon_client, "local-rotate", password)
+    assert done.status_code == 303
+    assert set_cookie_header(done, CSRF_COOKIE).startswith(f'{CSRF_COOKIE}="";')
+    page = await anon_client.get("/images")
+    after = anon_client.cookies.get(CSRF_COOKIE)
+    assert page.status_code == 200 and after and after != before
+    stale = await anon_client.post("/imports", data={"path": "/nowhere", "_csrf_token": before})
+    assert stale.status_code == 403
+
+
 async def test_cookies_are_secure_over_https(migrated: Settings) -> None:
     password = await make_user("local-https")
     async with app_client(migrated, base_url="https://testserver.local") as client:
@@ -77,6 +92,7 @@ async def test_post_without_csrf_token_is_refused(anon_client: AsyncTestClient) 
     no_token = await anon_client.post("/login", data={"username": "local-csrf", "password": password})
     assert no_token.status_code == 403 and "CSRF" in no_token.text
     assert (await browser_login(anon_client, "local-csrf", password)).status_code == 303
+    await anon_client.get("/jobs")  # the page the sign-in leads to brings the new token
     # signed in, a form post or an HTMX request still needs the token
     refused = await anon_client.post("/imports", data={"path": "/nowhere"}, headers={"hx-request": "true"})
     assert refused.status_code == 403

@@ -22,7 +22,7 @@ from furrsight.auth.oidc_accounts import account_for
 from furrsight.auth.passwords import PasswordError
 from furrsight.auth.roles import CurrentUser
 from furrsight.auth.sessions import COOKIE
-from furrsight.auth.state import AuthState
+from furrsight.auth.state import CSRF_COOKIE, AuthState
 
 OIDC_COOKIE = "furrsight_oidc"
 SETUP_ACCOUNT = " setup"  # the throttle's account name for wrong setup codes (no user name has a space)
@@ -68,6 +68,7 @@ async def sign_in(request: Request[Any, Any, Any], user: CurrentUser, method: st
     response.set_cookie(
         COOKIE, sid, httponly=True, samesite="lax", path="/", max_age=state.settings.auth.session_absolute_hours * 3600
     )
+    response.delete_cookie(CSRF_COOKIE, path="/")  # a new CSRF token with the new session (the next page sets it)
     return response
 
 
@@ -107,6 +108,7 @@ async def logout(request: Request[Any, Any, Any]) -> Response[Any]:
     await audit.record("logout", actor=request.user.username, address=address(request))
     response = redirect(request, "/login")
     response.delete_cookie(COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
     return response
 
 
