@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import itertools
-import time
+import logging
 
 import pytest
 
@@ -37,15 +36,15 @@ async def test_robots_txt_disallow_is_obeyed_and_cached() -> None:
         assert "/private/a.jpg" not in site.hits
 
 
-async def test_429_with_retry_after_is_retried_after_the_wait() -> None:
+async def test_429_with_retry_after_is_retried_after_the_wait(caplog: pytest.LogCaptureFixture) -> None:
     with Site(routes={"/a.jpg": rate_limited(1, "1", jpeg(3))}) as site:
         async with client() as http:
-            started = time.monotonic()
-            response = await http.get(site.url("/a.jpg"))
-            waited = time.monotonic() - started
+            with caplog.at_level(logging.INFO, logger="furrsight.scraping.http"):
+                response = await http.get(site.url("/a.jpg"))
         assert response.status == 200 and response.content[:2] == b"\xff\xd8"
         assert site.hits.count("/a.jpg") == 2
-        assert waited >= 0.9  # the server's Retry-After (1 s), not the 0.05 s back-off
+    # the wait the client chose: the server's Retry-After (1 s), not its own 0.05 s back-off
+    assert [r.getMessage().rsplit(" in ", 1)[1] for r in caplog.records] == ["1.0 s (attempt 1)"]
 
 
 async def test_retry_after_longer_than_allowed_gives_up_with_a_reason() -> None:
@@ -152,18 +151,14 @@ def test_private_link_local_and_metadata_addresses_are_blocked() -> None:
 async def test_two_clients_share_one_per_host_delay_through_valkey(settings: Settings) -> None:
     from furrsight.jobs.broker import valkey_client
 
-    stamps: list[float] = []
-
-    def stamp(query: dict, site: Site) -> tuple[int, dict[str, str], bytes]:  # type: ignore[type-arg]
-        stamps.append(time.monotonic())
-        return jpeg(7)
-
-    with Site(routes={"/a.jpg": stamp, "/robots.txt": (404, {}, b"")}) as site:
-        clients = [
-            client(per_host_delay=0.4, pacer=SharedPacer(valkey_client(settings), "test-pace")) for _ in range(2)
-        ]
+    with Site(routes={"/a.jpg": jpeg(7), "/robots.txt": (404, {}, b"")}) as site:
+        pacers = [SharedPacer(valkey_client(settings), "test-pace") for _ in range(2)]
+        clients = [client(per_host_delay=0.4, pacer=pacer) for pacer in pacers]
         await asyncio.gather(*(c.get(site.url("/a.jpg")) for c in clients for _ in range(2)))
         for c in clients:
             await c.aclose()
-    gaps = [b - a for a, b in itertools.pairwise(sorted(stamps))]
-    assert len(stamps) == 4 and min(gaps) >= 0.3  # unshared, the two clients would send in simultaneous pairs
+        assert site.hits.count("/a.jpg") == 4
+    # one host key for both clients: both start with robots.txt at once, so at least one found the
+    # other's key taken and waited (each client also spaces its own requests, so how many of the
+    # later ones still find the key taken depends on scheduling, and is not asserted)
+    assert sum(p.waits for p in pacers) >= 1

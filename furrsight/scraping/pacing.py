@@ -22,6 +22,7 @@ class SharedPacer:
         self.client = client
         self.prefix = f"{namespace}:scrape-pace:"
         self.broken = False
+        self.waits = 0  # requests that found the host's key taken and waited for it
 
     async def wait(self, host: str, delay: float) -> None:
         """Return once this process may send the next request to ``host``."""
@@ -29,7 +30,10 @@ class SharedPacer:
             return
         key, ms = self.prefix + host, max(1, int(delay * 1000))
         try:
+            waited = False
             while not await self.client.set(key, "1", px=ms, nx=True):
+                if not waited:
+                    waited, self.waits = True, self.waits + 1
                 left = await self.client.pttl(key)
                 await asyncio.sleep(max(left, 5) / 1000)
         except (ValkeyError, OSError) as exc:
