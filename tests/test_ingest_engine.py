@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -129,14 +130,27 @@ async def test_a_failing_operation_is_rolled_back_alone_in_its_group(migrated: S
     await Image.delete().where(Image.sha256 == sha)  # a row without a file: not for other tests
 
 
-async def test_many_files_share_few_transactions(migrated: Settings) -> None:
+async def test_operations_queued_together_commit_together(migrated: Settings) -> None:
+    """Group commit: what the lanes queue while the recorder is busy becomes one transaction."""
+    recorder = Recorder(migrated)
+
+    def count(tx: Tx) -> int:
+        return int(tx.conn.execute("SELECT count(*) FROM images").fetchone()[0])
+
+    try:
+        results = await asyncio.gather(*(recorder.run(count) for _ in range(20)))
+    finally:
+        await recorder.aclose()
+    assert len(set(results)) == 1 and recorder.transactions == 1
+
+
+async def test_many_files_in_flight_through_one_engine(migrated: Settings) -> None:
     store = FileStore(migrated.data_path)
     files = [corpus.ordinary(7200 + i) for i in range(24)]
     async with Ingestor(store, migrated) as engine:
         results = await asyncio.gather(*(engine.ingest(f, _src(f"many-{i}.jpg")) for i, f in enumerate(files)))
-        transactions = engine.recorder.transactions
     assert [r.outcome for r in results] == ["new"] * len(files)
-    assert transactions < 2 * len(files) / 3  # a look-up and a record per file, grouped
+    assert len({r.image_id for r in results}) == len(files)
 
 
 async def test_a_worker_killed_mid_file_is_replaced_and_the_file_refused_in_words(
@@ -155,3 +169,39 @@ async def test_a_worker_killed_mid_file_is_replaced_and_the_file_refused_in_word
     assert "retry" in (crashed.message or "")
     assert fine.outcome == "new"
     assert not await Image.exists().where(Image.sha256 == hashlib.sha256(corpus.ordinary(7300)).hexdigest())
+
+
+WARM_POOL = """
+import os, sys, time
+from multiprocessing import forkserver
+from furrsight.images import work
+
+work.warm(2)
+print(*work._pool._processes, forkserver._forkserver._forkserver_pid, flush=True)
+time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie (not reaped yet by its parent) has ended
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_killed_job_process_leaves_no_pool_workers_behind() -> None:
+    """SIGKILL (the OOM killer, a crash) of the process that owns the pool: its workers and the
+    forkserver end too, instead of waiting on their queue forever."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", WARM_POOL], env=env, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    pids = [int(p) for p in proc.stdout.readline().split()]
+    assert len(pids) == 3 and all(_alive(p) for p in pids)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 30  # the workers notice within moments; generous on a loaded machine
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in pids if _alive(p)]

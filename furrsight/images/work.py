@@ -15,8 +15,10 @@ import ctypes
 import multiprocessing
 import multiprocessing.util
 import os
+import select
 import sqlite3
 import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,12 +183,35 @@ def pool(processes: int) -> Executor:
         if _pool is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["furrsight.images.work"])
-            _pool = ProcessPoolExecutor(processes, mp_context=context)
+            _pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),))
             # Not atexit: in a process that multiprocessing started itself (Dramatiq's worker
             # processes), exit joins child processes before atexit runs, and idle pool workers
             # never end: the exit hung. Finalizers with a priority run before those joins.
             multiprocessing.util.Finalize(None, shutdown_pool, exitpriority=100)
         return _pool
+
+
+def _exit_with(parent: int) -> None:
+    """Pool initializer: end this worker when the process that started the pool ends. Workers
+    of a process that was SIGKILLed (or OOM-killed) otherwise wait on their queue forever, and
+    keep the forkserver alive with them (each holds its "alive" pipe)."""
+
+    def watch() -> None:
+        try:
+            handle = os.pidfd_open(parent)  # readable once the process has ended (Linux 5.3+)
+        except ProcessLookupError:
+            os._exit(0)
+        except (AttributeError, OSError):  # no pidfd: ask every two seconds
+            while True:
+                time.sleep(2)
+                try:
+                    os.kill(parent, 0)
+                except ProcessLookupError:
+                    os._exit(0)
+        select.select([handle], [], [])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="furrsight-parent-watch", daemon=True).start()
 
 
 def warm(processes: int) -> None:
