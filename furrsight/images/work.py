@@ -29,12 +29,8 @@ from furrsight.images.decode import Refused, encode_panel
 from furrsight.images.steps import (
     WORK_STEPS,
     Run,
-    analyse_image,
     crop_panels,
-    decode_once,
     hash_bytes,
-    read_header,
-    store_thumb,
 )  # fmt: skip
 from furrsight.settings import IngestSettings
 from furrsight.store import FileStore
@@ -152,13 +148,12 @@ def prepare(
 
 
 def reanalyse(data: bytes, sha256: str, limits: IngestSettings, root: str, is_panel: bool) -> Prepared | Refusal:
-    """Re-processing a stored original: the derived steps again, and a new thumbnail."""
+    """Re-processing a stored original: the worker's steps again, all but writing the original."""
     run = Run(data, sha256, limits, FileStore(Path(root)), is_panel)
     try:
-        read_header(run)
-        decode_once(run)
-        analyse_image(run)
-        store_thumb(run)
+        for name, step in WORK_STEPS:
+            if name != "store_original":
+                step(run)
     except Refused as refused:
         return Refusal(refused.reason, refused.message)
     assert run.header is not None
