@@ -136,13 +136,20 @@ class PoliteClient:
     # -- public ---------------------------------------------------------------------------------
     async def get(
         self, url: str, *, params: dict[str, Any] | None = None, accept: tuple[str, ...] = (),
-        max_bytes: int | None = None,
+        max_bytes: int | None = None, headers: dict[str, str] | None = None, api: bool = False,
     ) -> Response:  # fmt: skip
-        """GET ``url`` politely; ``accept`` lists allowed content-type prefixes (empty: any)."""
+        """GET ``url`` politely; ``accept`` lists allowed content-type prefixes (empty: any).
+
+        ``api=True`` marks a request to a documented API (MediaWiki's, Reddit's, Openverse's, a
+        SearXNG instance's JSON): it is governed by that API's own rules — the plugin's
+        User-Agent, authentication, rate limits, ``Retry-After`` — not robots.txt, which keeps
+        governing page crawling and image downloads. Per-host pacing, concurrency, retries, size
+        caps and the private-address guard apply to every request alike.
+        """
         if params:
             url = with_query(url, params)
         for _hop in range(self.config.max_redirects + 1):
-            response = await self._get_once(url, max_bytes or self.config.max_bytes)
+            response = await self._get_once(url, max_bytes or self.config.max_bytes, headers=headers, api=api)
             location = response.headers.get("location")
             if response.status in (301, 302, 303, 307, 308) and location:
                 url = urljoin(url, location)
@@ -156,8 +163,30 @@ class PoliteClient:
             return response
         raise FetchError("too_many_redirects", f"more than {self.config.max_redirects} redirects from {url}")
 
-    async def get_json(self, url: str, params: dict[str, Any] | None = None) -> Any:
-        return (await self.get(url, params=params, accept=("application/json", "text/json"))).json()
+    async def get_json(
+        self, url: str, params: dict[str, Any] | None = None, *, headers: dict[str, str] | None = None,
+        api: bool = False,
+    ) -> Any:  # fmt: skip
+        accept = ("application/json", "text/json")
+        return (await self.get(url, params=params, accept=accept, headers=headers, api=api)).json()
+
+    async def post_form(
+        self, url: str, data: dict[str, str], *, headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+    ) -> Response:  # fmt: skip
+        """POST a form to a documented API (an OAuth token endpoint): no robots.txt, no redirects
+        followed, no retries (a token request is not idempotent for every provider); paced and
+        guarded like any request. ``auth`` is HTTP Basic (client id, secret). A 4xx/5xx raises."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise FetchError("bad_url", f"{url!r} is not an http(s) URL")
+        extra = dict(headers or {})
+        if auth is not None:
+            extra["Authorization"] = aiohttp.BasicAuth(auth[0], auth[1]).encode()
+        response = await self._request(url, self.config.max_bytes, retries=0, headers=extra, form=data)
+        if response.status >= 400:
+            raise FetchError(f"http_{response.status}", f"{url} answered {response.status}")
+        return response
 
     async def get_text(self, url: str) -> Response:
         return await self.get(url, accept=("text/html", "application/xhtml", "text/plain"))
@@ -195,13 +224,15 @@ class PoliteClient:
         parser.modified()
         return parser
 
-    async def _get_once(self, url: str, max_bytes: int) -> Response:
+    async def _get_once(
+        self, url: str, max_bytes: int, *, headers: dict[str, str] | None = None, api: bool = False
+    ) -> Response:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise FetchError("bad_url", f"{url!r} is not an http(s) URL")
-        if not await self.allowed(url):
+        if not api and not await self.allowed(url):
             raise FetchError("robots", f"robots.txt of {parts.netloc} disallows {url}")
-        return await self._request(url, max_bytes, retries=self.config.retries)
+        return await self._request(url, max_bytes, retries=self.config.retries, headers=headers)
 
     async def _pace(self, host: _Host) -> None:
         async with host.lock:
@@ -212,14 +243,17 @@ class PoliteClient:
             if self.pacer is not None:
                 await self.pacer.wait(host.key, self.config.per_host_delay)
 
-    async def _request(self, url: str, max_bytes: int, retries: int) -> Response:
+    async def _request(
+        self, url: str, max_bytes: int, retries: int, headers: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
+    ) -> Response:  # fmt: skip
         host = self._host(urlsplit(url))
         attempt = 0
         while True:
             async with host.slots:
                 await self._pace(host)
                 try:
-                    response = await self._stream(url, max_bytes)
+                    response = await self._stream(url, max_bytes, headers, form)
                 except FetchError as exc:
                     if exc.reason not in ("timeout", "connection") or attempt >= retries:
                         raise
@@ -246,17 +280,23 @@ class PoliteClient:
             return backoff
         return max(0.0, when.timestamp() - time.time())
 
-    async def _stream(self, url: str, max_bytes: int) -> Response:
+    async def _stream(
+        self, url: str, max_bytes: int, headers: dict[str, str] | None = None, form: dict[str, str] | None = None
+    ) -> Response:
         try:
             async with asyncio.timeout(self.config.request_deadline):
-                return await self._stream_body(url, max_bytes)
+                return await self._stream_body(url, max_bytes, headers, form)
         except TimeoutError as exc:
             raise FetchError("timeout", f"{url}: took longer than {self.config.request_deadline:.0f} s") from exc
 
-    async def _stream_body(self, url: str, max_bytes: int) -> Response:
+    async def _stream_body(
+        self, url: str, max_bytes: int, headers: dict[str, str] | None, form: dict[str, str] | None
+    ) -> Response:
         try:
             check_literal(urlsplit(url).hostname or "", self.networks)
-            async with self._client().get(url, allow_redirects=False) as raw:
+            method = "POST" if form is not None else "GET"
+            request = self._client().request(method, url, allow_redirects=False, headers=headers, data=form)
+            async with request as raw:
                 declared = raw.headers.get("content-length")
                 if declared and declared.isdigit() and int(declared) > max_bytes:
                     raise FetchError("too_large", f"{url} is {declared} bytes, over the cap of {max_bytes}")
