@@ -166,6 +166,14 @@ class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ] = msgspec.field(default_factory=lambda: ["127.0.0.1"])
 
 
+class TaxonomySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    match_threshold: Annotated[
+        float,
+        Doc("Fuzzy score (0-100) free text needs to resolve to a breed or service; below it: unknown."),
+        msgspec.Meta(ge=50, le=100),
+    ] = 86.0
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[str, Doc("Directory holding the database, files, models, exports and logs.")] = msgspec.field(
         default_factory=_default_data_dir
@@ -192,6 +200,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     )
     auth: Annotated[AuthSettings, Doc("Sign-in, sessions, single sign-on and throttling.")] = msgspec.field(
         default_factory=AuthSettings
+    )
+    taxonomy: Annotated[TaxonomySettings, Doc("The label vocabulary: breeds and services.")] = msgspec.field(
+        default_factory=TaxonomySettings
     )
     search: Annotated[SearchSettings, Doc("Models, embeddings, similarity and breed search.")] = msgspec.field(
         default_factory=SearchSettings
