@@ -107,7 +107,7 @@ async def test_a_callback_cannot_be_replayed(sso: AsyncTestClient, provider: Pro
         ("expired", "expired"),
         ("otherkey", "signature does not match"),
         ("userinfo-sub", "UserInfo is about another user (sub 'someone-else', the ID token's is 'sso-userinfo-sub')"),
-        ("userinfo-refused", "UserInfo endpoint refused the access token (HTTP 401)"),
+        ("userinfo-refused", "UserInfo endpoint answered HTTP 401 to the access token, not the user's claims"),
     ],
 )
 async def test_bad_id_tokens_and_userinfo_are_refused(

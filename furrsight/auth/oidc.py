@@ -137,7 +137,8 @@ class OIDC:
             raise OIDCError(f"the identity provider's UserInfo endpoint did not answer at {url}: {exc}") from exc
         if response.status_code != 200:
             raise OIDCError(
-                f"the identity provider's UserInfo endpoint refused the access token (HTTP {response.status_code})"
+                f"the identity provider's UserInfo endpoint answered HTTP {response.status_code} to the access "
+                "token, not the user's claims"
             )
         if not response.headers.get("content-type", "").startswith("application/json"):
             # A signed or encrypted UserInfo (application/jwt) is only sent to clients registered for one.
