@@ -4,13 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed
+NODE_STAMP := tests/oidc/node_modules/.package-lock.json
 
 .PHONY: run test lint typecheck system-deps venv clean migrations
 
 run: venv
 	$(VENV)/bin/furrsight up
 
-test: venv lint typecheck
+test: venv lint typecheck $(NODE_STAMP)
 	$(PY) -m pytest -q
 
 lint: venv
@@ -25,7 +26,9 @@ venv: system-deps $(STAMP)
 # A Valkey server where the distribution ships one, else Redis (same protocol); a compiler and
 # CMake for llama-cpp-python (PyPI has only its source); python3-venv for the virtualenv; darknet
 # for the real photos (a dog, an eagle) that the breed tests use; Tesseract and its English model
-# to read collage captions; DejaVu fonts for the captions the collage tests draw.
+# to read collage captions; DejaVu fonts for the captions the collage tests draw; Node.js and npm
+# for the real OpenID Connect provider the single sign-on tests run (only when `node`/`npm` are
+# missing: a Node.js from elsewhere, e.g. NodeSource's, ships its own npm and conflicts with Debian's).
 system-deps:
 	@missing=""; \
 	command -v valkey-server >/dev/null || command -v redis-server >/dev/null || missing="$$missing broker"; \
@@ -35,10 +38,12 @@ system-deps:
 	[ -e /usr/share/darknet/data/dog.jpg ] || missing="$$missing darknet"; \
 	ls /usr/share/tesseract-ocr/*/tessdata/eng.traineddata >/dev/null 2>&1 || missing="$$missing tesseract-ocr-eng"; \
 	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || missing="$$missing fonts-dejavu-core"; \
+	node=""; command -v node >/dev/null || node="nodejs"; command -v npm >/dev/null || node="$${node:+$$node }npm"; \
+	missing="$$missing$${node:+ $$node}"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq; \
-	  pkgs="cmake g++ python3-venv python3-dev darknet tesseract-ocr tesseract-ocr-eng fonts-dejavu-core"; \
+	  pkgs="cmake g++ python3-venv python3-dev darknet tesseract-ocr tesseract-ocr-eng fonts-dejavu-core $$node"; \
 	  if apt-cache show valkey-server >/dev/null 2>&1; then pkgs="$$pkgs valkey-server"; else pkgs="$$pkgs redis-server"; fi; \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$pkgs; \
 	fi
@@ -49,8 +54,12 @@ $(STAMP): pyproject.toml
 	CMAKE_ARGS="$${CMAKE_ARGS:--DGGML_NATIVE=OFF}" $(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# panva's oidc-provider for the single sign-on tests, at the versions package-lock.json pins.
+$(NODE_STAMP): tests/oidc/package.json tests/oidc/package-lock.json | system-deps
+	cd tests/oidc && npm ci --no-audit --no-fund
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info tests/oidc/node_modules
 
 # After changing a tables.py: write the migration of every app whose tables changed.
 migrations: venv

@@ -149,9 +149,9 @@ class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         str, Doc("Public base URL of FurrSight for the OIDC callback (default: from the request).")
     ] = ""
     oidc_role_claim: Annotated[
-        str, Doc("ID-token claim holding a role name (viewer, curator, admin); empty: none.")
+        str, Doc("Claim (ID token or UserInfo) holding a role name (viewer, curator, admin); empty: none.")
     ] = ""
-    oidc_groups_claim: Annotated[str, Doc("ID-token claim holding the user's groups.")] = "groups"
+    oidc_groups_claim: Annotated[str, Doc("Claim (ID token or UserInfo) holding the user's groups.")] = "groups"
     oidc_group_roles: Annotated[
         list[str], Doc("Group to role mapping as group=role entries (comma-separated); the highest role wins.")
     ] = msgspec.field(default_factory=list)

@@ -1,9 +1,13 @@
 """A real OpenID Connect provider on a loopback port, for the tests: authlib's server components
 (authorisation-code grant, PKCE, OpenID Code extension) behind ``http.server`` in a thread.
 
-It signs in ``provider.user`` without asking (there is no login screen), and ``provider.tamper``
-makes it send a bad ID token on purpose: ``"nonce"`` (another nonce), ``"expired"`` (exp in the
-past), ``"otherkey"`` (signed by a key that is not in its JWKS, under the published key id).
+It signs in ``provider.user`` without asking (there is no login screen) and answers UserInfo with
+the same claims. ``provider.tamper`` makes it lie on purpose: ``"nonce"`` (another nonce),
+``"expired"`` (exp in the past), ``"otherkey"`` (signed by a key that is not in its JWKS, under
+the published key id) in the ID token; ``"userinfo-sub"`` (UserInfo about another ``sub``) and
+``"userinfo-refused"`` (UserInfo answers 401 to a good access token).
+The real third-party provider, panva's oidc-provider, runs in tests/test_auth_oidc_provider.py;
+this one stays for the lies a certified provider will not tell.
 """
 
 from __future__ import annotations
@@ -115,6 +119,7 @@ class Provider:
         self.other_key = RSAKey.generate_key(2048, parameters={"kid": KID})
         self.client = Client(client_id, client_secret, [])
         self.codes: dict[str, Code] = {}
+        self.tokens: dict[str, dict[str, Any]] = {}  # access token -> the user it was issued for
         self.user: dict[str, Any] = {"sub": "u-1", "preferred_username": "alice"}
         self.tamper: str | None = None
         self.server = _server(self)
@@ -134,6 +139,7 @@ class Provider:
             "authorization_endpoint": f"{self.issuer}/authorize",
             "token_endpoint": f"{self.issuer}/token",
             "jwks_uri": f"{self.issuer}/jwks",
+            "userinfo_endpoint": f"{self.issuer}/userinfo",
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
@@ -159,7 +165,7 @@ def _server(provider: Provider) -> AuthorizationServer:
             return provider.client if client_id == provider.client.client_id else None
 
         def save_token(self, token: dict[str, Any], request: Request) -> None:
-            pass
+            provider.tokens[token["access_token"]] = dict(request.user)
 
         def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
             pass
@@ -242,11 +248,23 @@ def _handler(provider: Provider) -> type[BaseHTTPRequestHandler]:
                 self._send(200, provider.metadata())
             elif url.path == "/jwks":
                 self._send(200, {"keys": [provider.key.as_dict(private=False)]})
+            elif url.path == "/userinfo":
+                self._userinfo()
             elif url.path == "/authorize":
                 request = self._request(dict(parse_qsl(url.query)))
                 self._send(*provider.server.create_authorization_response(request, grant_user=provider.user))
             else:
                 self._send(404, {"error": "not_found"})
+
+        def _userinfo(self) -> None:
+            scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
+            user = provider.tokens.get(token) if scheme.lower() == "bearer" else None
+            if user is None or provider.tamper == "userinfo-refused":
+                self._send(401, {"error": "invalid_token"}, [("WWW-Authenticate", 'Bearer error="invalid_token"')])
+            elif provider.tamper == "userinfo-sub":
+                self._send(200, {**user, "sub": "someone-else"})
+            else:
+                self._send(200, user)
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -105,9 +106,11 @@ async def test_a_callback_cannot_be_replayed(sso: AsyncTestClient, provider: Pro
         ("nonce", "nonce"),
         ("expired", "expired"),
         ("otherkey", "signature does not match"),
+        ("userinfo-sub", "UserInfo is about another user (sub 'someone-else', the ID token's is 'sso-userinfo-sub')"),
+        ("userinfo-refused", "UserInfo endpoint answered HTTP 401 to the access token, not the user's claims"),
     ],
 )
-async def test_bad_id_tokens_are_refused(
+async def test_bad_id_tokens_and_userinfo_are_refused(
     sso: AsyncTestClient,  # type: ignore[type-arg]
     provider: Provider,
     tamper: str,
@@ -118,7 +121,7 @@ async def test_bad_id_tokens_are_refused(
     provider.tamper = tamper
     refused = await sso.get(callback, follow_redirects=False)
     assert refused.status_code == 400
-    assert message in refused.text
+    assert message in html.unescape(refused.text)
     assert (await sso.get("/api/v1/me")).status_code == 401
     with pytest.raises(service.AccountError):
         await service.get_user(f"sso-{tamper}")

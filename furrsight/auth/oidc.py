@@ -1,7 +1,9 @@
 """OpenID Connect sign-in: authorisation-code flow with PKCE (S256), state and nonce.
 
 authlib makes the authorisation URL and exchanges the code; joserfc checks the ID token's
-signature against the provider's published keys (JWKS) and its iss, aud, exp and nonce.
+signature against the provider's published keys (JWKS) and its iss, aud, exp and nonce. Then the
+provider's UserInfo endpoint is asked for the profile, email and group claims: providers that
+follow OpenID Connect Core 5.4 put only ``sub`` in the ID token when an access token is issued.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from furrsight.settings import AuthSettings
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
 CACHE_SECONDS = 3600
+# Claims about the token itself: they come from the verified ID token, never from UserInfo.
+TOKEN_CLAIMS = frozenset(
+    {"iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "azp", "auth_time", "at_hash", "c_hash", "jti", "sid"}
+)
 
 
 class OIDCError(Exception):
@@ -99,7 +105,7 @@ class OIDC:
         return url, pending
 
     async def finish(self, code: str, pending: Pending, redirect_uri: str) -> dict[str, Any]:
-        """Exchange the code and return the verified ID token's claims."""
+        """Exchange the code; return the verified ID token's claims merged with UserInfo's."""
         meta = await self.metadata()
         try:
             async with self._client(redirect_uri) as client:
@@ -111,7 +117,42 @@ class OIDC:
         id_token = token.get("id_token")
         if not id_token:
             raise OIDCError("the identity provider sent no ID token (is the 'openid' scope asked for?)")
-        return await self.verify(id_token, pending.nonce, meta["issuer"])
+        claims = await self.verify(id_token, pending.nonce, meta["issuer"])
+        if meta.get("userinfo_endpoint") and token.get("access_token"):
+            userinfo = await self.userinfo(meta["userinfo_endpoint"], token["access_token"])
+            if userinfo.get("sub") != claims["sub"]:
+                raise OIDCError(
+                    f"the identity provider's UserInfo is about another user (sub {userinfo.get('sub')!r}, "
+                    f"the ID token's is {claims['sub']!r}): sign-in refused"
+                )
+            claims.update({k: v for k, v in userinfo.items() if k not in TOKEN_CLAIMS})
+        return claims
+
+    async def userinfo(self, url: str, access_token: str) -> dict[str, Any]:
+        """The UserInfo response (OpenID Connect Core 5.3): a JSON object about the signed-in user."""
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as client:
+                response = await client.get(url, headers={"Authorization": f"Bearer {access_token}"})
+        except httpx.HTTPError as exc:
+            raise OIDCError(f"the identity provider's UserInfo endpoint did not answer at {url}: {exc}") from exc
+        if response.status_code != 200:
+            raise OIDCError(
+                f"the identity provider's UserInfo endpoint answered HTTP {response.status_code} to the access "
+                "token, not the user's claims"
+            )
+        if not response.headers.get("content-type", "").startswith("application/json"):
+            # A signed or encrypted UserInfo (application/jwt) is only sent to clients registered for one.
+            raise OIDCError(
+                f"the identity provider's UserInfo answer is {response.headers.get('content-type')!r}, not JSON: "
+                "register FurrSight's client without signed or encrypted UserInfo responses"
+            )
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise OIDCError(f"the identity provider's UserInfo answer is not valid JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise OIDCError("the identity provider's UserInfo answer is not a JSON object")
+        return body
 
     async def verify(self, id_token: str, nonce: str, issuer: str) -> dict[str, Any]:
         try:

@@ -54,8 +54,11 @@ def _login_page(request: Request[Any, Any, Any], status: int = 200, **context: A
     )
 
 
-async def sign_in(request: Request[Any, Any, Any], user: CurrentUser, method: str, next_url: str) -> Response[Any]:
-    """Start a server-side session for ``user`` and send the browser on to ``next_url``."""
+async def sign_in(
+    request: Request[Any, Any, Any], user: CurrentUser, method: str, next_url: str, **detail: Any
+) -> Response[Any]:
+    """Start a server-side session for ``user`` and send the browser on to ``next_url``; ``detail`` goes
+    into the audit entry."""
     state = _state(request)
     old = request.cookies.get(COOKIE)
     if old:
@@ -63,7 +66,7 @@ async def sign_in(request: Request[Any, Any, Any], user: CurrentUser, method: st
     sid = await state.sessions.create(user.id)
     await service.mark_login(user.id)
     await state.throttle.succeeded(user.username)
-    await audit.record("login", actor=user.username, address=address(request), method=method)
+    await audit.record("login", actor=user.username, address=address(request), method=method, **detail)
     response = redirect(request, safe_next(next_url))
     response.set_cookie(
         COOKIE, sid, httponly=True, samesite="lax", path="/", max_age=state.settings.auth.session_absolute_hours * 3600
@@ -206,7 +209,7 @@ async def oidc_callback(
         response: Response[Any] = _login_page(request, 400, error=str(exc))
         response.delete_cookie(OIDC_COOKIE, path="/auth/oidc")
         return response
-    response = await sign_in(request, user, "oidc", pending.next)
+    response = await sign_in(request, user, "oidc", pending.next, email=claims.get("email"))
     response.delete_cookie(OIDC_COOKIE, path="/auth/oidc")
     return response
 
