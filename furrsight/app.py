@@ -31,6 +31,7 @@ from furrsight.search import routes as search_routes
 from furrsight.search.tagging import breed_image_ids
 from furrsight.settings import Settings, load_settings
 from furrsight.store import FileStore
+from furrsight.taxonomy import routes as taxonomy_routes
 from furrsight.web.errors import EXCEPTION_HANDLERS
 from furrsight.web.health import health
 
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             auth_routes.router,
             queries_routes.router,
             scraping_routes.router,
+            taxonomy_routes.router,
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],
         dependencies={

@@ -63,6 +63,12 @@ class MergeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     into: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
 
 
+class MergeOut(msgspec.Struct, kw_only=True):
+    merged: int
+    into: int
+    labels_moved: int  # labels of later features (pairs) moved to ``into``
+
+
 class Resolution(msgspec.Struct, kw_only=True):
     """What free text resolved to: an entry, or ``id=None`` ("unknown") below the threshold."""
 

@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
-from piccolo.table import Table
 
 from furrsight.auth import audit
 from furrsight.taxonomy.data import shipped_breeds, shipped_services
@@ -15,7 +14,7 @@ from furrsight.taxonomy.resolver import Entry, Resolver
 from furrsight.taxonomy.schemas import BreedOut, EntryIn, EntryPatch, Kind, Resolution, ServiceOut
 from furrsight.taxonomy.tables import Breed, Service
 
-TABLES: dict[str, type[Table]] = {"breeds": Breed, "services": Service}
+TABLES: dict[str, Any] = {"breeds": Breed, "services": Service}
 OUT: dict[str, type[msgspec.Struct]] = {"breeds": BreedOut, "services": ServiceOut}
 FIELDS = {"breeds": ("size", "coat", "fci_group"), "services": ("description",)}
 DEFAULT_THRESHOLD = 86.0
@@ -51,7 +50,7 @@ async def seed() -> dict[str, int]:
     for kind, shipped in (("breeds", shipped_breeds()), ("services", shipped_services())):
         table = TABLES[kind]
         have = {r["key"] for r in await table.select(table.key)}
-        taken = {r["name"].casefold() for r in await table.select(table.name)}  # type: ignore[attr-defined]
+        taken = {r["name"].casefold() for r in await table.select(table.name)}
         rows = [table(**e) for e in shipped if e["key"] not in have and e["name"].casefold() not in taken]
         if rows:
             await table.insert(*rows)
@@ -61,16 +60,16 @@ async def seed() -> dict[str, int]:
 
 async def list_entries(kind: Kind, include_retired: bool = False) -> list[Any]:
     table = TABLES[kind]
-    order = table.position if kind == "services" else table.name  # type: ignore[attr-defined]
+    order = table.position if kind == "services" else table.name
     query = table.select().order_by(order)
     if not include_retired:
-        query = query.where(table.retired == False)  # type: ignore[attr-defined]  # noqa: E712
+        query = query.where(table.retired == False)  # noqa: E712
     return [_out(kind, r) for r in await query.output(load_json=True)]
 
 
 async def get_entry(kind: Kind, entry_id: int) -> Any:
     table = TABLES[kind]
-    row = await table.select().where(table.id == entry_id).first().output(load_json=True)  # type: ignore[attr-defined]
+    row = await table.select().where(table.id == entry_id).first().output(load_json=True)
     if row is None:
         raise EntryNotFound(f"{kind[:-1]} {entry_id} does not exist")
     return _out(kind, row)
@@ -78,7 +77,7 @@ async def get_entry(kind: Kind, entry_id: int) -> Any:
 
 async def _check_name(kind: Kind, name: str, except_id: int | None = None) -> None:
     table = TABLES[kind]
-    for row in await table.select(table.id, table.name):  # type: ignore[attr-defined]
+    for row in await table.select(table.id, table.name):
         if row["name"].casefold() == name.casefold() and row["id"] != except_id:
             raise TaxonomyError(f"a {kind[:-1]} named {row['name']!r} exists already (id {row['id']})")
 
@@ -94,10 +93,10 @@ async def add_entry(kind: Kind, data: EntryIn, actor: str | None) -> Any:
     values: dict[str, Any] = {"key": _slug(name), "name": name, "aliases": _unique(data.aliases)}
     values.update({f: getattr(data, f) for f in FIELDS[kind]})
     if kind == "services":
-        values["position"] = len(await table.select(table.id))  # type: ignore[attr-defined]
-    if await table.exists().where(table.key == values["key"]):  # type: ignore[attr-defined]
-        values["key"] = f"{values['key']}_{len(await table.select(table.id)) + 1}"  # type: ignore[attr-defined]
-    row = (await table.insert(table(**values)).returning(table.id))[0]  # type: ignore[attr-defined]
+        values["position"] = len(await table.select(table.id))
+    if await table.exists().where(table.key == values["key"]):
+        values["key"] = f"{values['key']}_{len(await table.select(table.id)) + 1}"
+    row = (await table.insert(table(**values)).returning(table.id))[0]
     await audit.record(f"taxonomy.{kind[:-1]}.add", actor, target=name, id=row["id"])
     return await get_entry(kind, row["id"])
 
@@ -128,7 +127,7 @@ async def update_entry(kind: Kind, entry_id: int, data: EntryPatch, actor: str |
             changes[field] = value
     if changes:
         table = TABLES[kind]
-        await table.update(changes).where(table.id == entry_id)  # type: ignore[attr-defined]
+        await table.update(changes).where(table.id == entry_id)
         old = {k: getattr(before, k) for k in changes}
         await audit.record(f"taxonomy.{kind[:-1]}.change", actor, target=before.name, id=entry_id, old=old, new=changes)
     return await get_entry(kind, entry_id)
@@ -145,9 +144,11 @@ async def merge(kind: Kind, source_id: int, into_id: int, actor: str | None) -> 
     if source.merged_into is not None:
         raise TaxonomyError(f"{source.name!r} was already merged into {source.merged_into}")
     table = TABLES[kind]
-    aliases = [a for a in _unique([*into.aliases, source.name, *source.aliases]) if a.casefold() != into.name.casefold()]
-    await table.update({"aliases": aliases}).where(table.id == into_id)  # type: ignore[attr-defined]
-    await table.update({"retired": True, "merged_into": into_id}).where(table.id == source_id)  # type: ignore[attr-defined]
+    aliases = [
+        a for a in _unique([*into.aliases, source.name, *source.aliases]) if a.casefold() != into.name.casefold()
+    ]
+    await table.update({"aliases": aliases}).where(table.id == into_id)
+    await table.update({"retired": True, "merged_into": into_id}).where(table.id == source_id)
     moved = 0
     for hook in _merge_hooks:
         moved += await hook(kind, source_id, into_id)
