@@ -24,6 +24,8 @@ from furrsight.images import routes as images_routes
 from furrsight.inference import routes as inference_routes
 from furrsight.jobs import routes as jobs_routes
 from furrsight.jobs.broker import create_broker, valkey_client
+from furrsight.pairs import routes as pairs_routes
+from furrsight.pairs.service import accepted_by_query
 from furrsight.pipeline import register_tasks
 from furrsight.queries import routes as queries_routes
 from furrsight.scraping import routes as scraping_routes
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             queries_routes.router,
             scraping_routes.router,
             taxonomy_routes.router,
+            pairs_routes.router,
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],
         dependencies={
@@ -76,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "store": _constant(store),
             "broker": _constant(broker),
             "image_subsets": _constant({"breed": breed_image_ids}),  # later stages' gallery filters
+            "query_pair_counts": _constant(accepted_by_query),  # the queries page's accepted pairs
         },
         signature_namespace={"Settings": Settings, "FileStore": FileStore, "Broker": Broker},
         on_startup=[on_startup, auth_startup],

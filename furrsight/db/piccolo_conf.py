@@ -21,5 +21,6 @@ APP_REGISTRY = AppRegistry(
         "furrsight.queries.piccolo_app",
         "furrsight.scraping.piccolo_app",
         "furrsight.search.piccolo_app",
+        "furrsight.pairs.piccolo_app",
     ]
 )

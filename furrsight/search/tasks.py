@@ -3,11 +3,12 @@
 from dramatiq import Broker
 
 from furrsight.jobs.broker import GPU_QUEUE, declare_actor
-from furrsight.jobs.runner import job_actor
+from furrsight.jobs.runner import Then, job_actor
 from furrsight.search import service
 from furrsight.settings import Settings
 
 
-def register(broker: Broker, settings: Settings) -> None:
-    declare_actor(broker, service.EMBED_KIND, job_actor(service.run_embed, settings), queue=GPU_QUEUE)
+def register(broker: Broker, settings: Settings, then_embed: Then | None = None) -> None:
+    embed = job_actor(service.run_embed, settings, then=then_embed)
+    declare_actor(broker, service.EMBED_KIND, embed, queue=GPU_QUEUE)
     declare_actor(broker, service.TAG_KIND, job_actor(service.run_tag_breeds, settings), queue=GPU_QUEUE)

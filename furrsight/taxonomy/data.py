@@ -26,10 +26,16 @@ def _aliases(cell: str) -> list[str]:
 
 def shipped_breeds() -> list[dict[str, Any]]:
     return [
-        {"key": key, "name": name, "size": size, "coat": coat,
-         "fci_group": None if fci == "-" else int(fci), "aliases": _aliases(aliases)}
+        {
+            "key": key,
+            "name": name,
+            "size": size,
+            "coat": coat,
+            "fci_group": None if fci == "-" else int(fci),
+            "aliases": _aliases(aliases),
+        }
         for key, name, size, coat, fci, aliases in _rows("breeds.tsv", 6)
-    ]  # fmt: skip
+    ]
 
 
 def shipped_services() -> list[dict[str, Any]]:

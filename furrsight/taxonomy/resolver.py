@@ -80,8 +80,9 @@ class Resolver:
                 phrase = " ".join(words[start : start + size])
                 hit = self.lookup.get(phrase) or self.lookup.get(_singular(phrase))
                 if hit and len(phrase) > 2:
-                    found.setdefault(hit[0], Resolution(text=phrase, id=hit[0], name=self.names[hit[0]],
-                                                        score=100.0, matched=hit[1]))  # fmt: skip
+                    found.setdefault(
+                        hit[0], Resolution(text=phrase, id=hit[0], name=self.names[hit[0]], score=100.0, matched=hit[1])
+                    )
                     start += size
                     break
             else:

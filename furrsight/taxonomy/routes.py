@@ -53,16 +53,25 @@ def _api(kind: Kind, out: Any) -> list[Any]:
         """Admin; 409 when the name exists."""
         return await _call(service.add_entry(kind, data, _actor(request)))
 
-    @patch(f"/api/v1/taxonomy/{kind}/{{entry_id:int}}", opt=ADMIN, operation_id=f"change_{one}",
-           summary=f"Rename, change, retire or restore a {one}")  # fmt: skip
+    @patch(
+        f"/api/v1/taxonomy/{kind}/{{entry_id:int}}",
+        opt=ADMIN,
+        operation_id=f"change_{one}",
+        summary=f"Rename, change, retire or restore a {one}",
+    )
     async def api_change(
         request: Request[Any, Any, Any], entry_id: EntryId, data: Annotated[EntryPatch, Body()]
     ) -> out:  # type: ignore[valid-type]
         """Admin; a rename keeps the old name as an alias."""
         return await _call(service.update_entry(kind, entry_id, data, _actor(request)))
 
-    @post(f"/api/v1/taxonomy/{kind}/{{entry_id:int}}/merge", opt=ADMIN, status_code=200, operation_id=f"merge_{one}",
-          summary=f"Merge a {one} into another")  # fmt: skip
+    @post(
+        f"/api/v1/taxonomy/{kind}/{{entry_id:int}}/merge",
+        opt=ADMIN,
+        status_code=200,
+        operation_id=f"merge_{one}",
+        summary=f"Merge a {one} into another",
+    )
     async def api_merge(
         request: Request[Any, Any, Any], entry_id: EntryId, data: Annotated[MergeIn, Body()]
     ) -> MergeOut:
@@ -75,11 +84,13 @@ def _api(kind: Kind, out: Any) -> list[Any]:
 # -- pages -------------------------------------------------------------------------------------
 async def _page(request: Request[Any, Any, Any], error: str | None = None, status: int = 200) -> Template:
     response = page(
-        request, "taxonomy/list.html",
+        request,
+        "taxonomy/list.html",
         breeds=await service.list_entries("breeds", include_retired=True),
         services=await service.list_entries("services", include_retired=True),
-        error=error, notice=request.query_params.get("notice"),
-    )  # fmt: skip
+        error=error,
+        notice=request.query_params.get("notice"),
+    )
     response.status_code = status
     return response
 
@@ -117,11 +128,16 @@ async def _form_action(request: Request[Any, Any, Any], kind: Kind, action: Any)
 
 
 async def _add(kind: Kind, form: dict[str, str], actor: str | None) -> str:
-    values: dict[str, Any] = {"name": form.get("name", ""), "aliases": [a for a in form.get("aliases", "").split(";")
-                                                                         if a.strip()]}  # fmt: skip
+    values: dict[str, Any] = {
+        "name": form.get("name", ""),
+        "aliases": [a for a in form.get("aliases", "").split(";") if a.strip()],
+    }
     if kind == "breeds":
-        values.update(size=form.get("size") or "medium", coat=form.get("coat") or "combination",
-                      fci_group=int(form["fci_group"]) if form.get("fci_group") else None)  # fmt: skip
+        values.update(
+            size=form.get("size") or "medium",
+            coat=form.get("coat") or "combination",
+            fci_group=int(form["fci_group"]) if form.get("fci_group") else None,
+        )
     else:
         values["description"] = form.get("description", "")
     entry = await service.add_entry(kind, msgspec.convert(values, EntryIn), actor)
@@ -152,6 +168,11 @@ async def taxonomy_change(
 
 router = Router(
     path="/",
-    route_handlers=[*_api("breeds", BreedOut), *_api("services", ServiceOut), taxonomy_page, taxonomy_add,
-                    taxonomy_change],
-)  # fmt: skip
+    route_handlers=[
+        *_api("breeds", BreedOut),
+        *_api("services", ServiceOut),
+        taxonomy_page,
+        taxonomy_add,
+        taxonomy_change,
+    ],
+)

@@ -152,8 +152,15 @@ async def merge(kind: Kind, source_id: int, into_id: int, actor: str | None) -> 
     moved = 0
     for hook in _merge_hooks:
         moved += await hook(kind, source_id, into_id)
-    await audit.record(f"taxonomy.{kind[:-1]}.merge", actor, target=source.name, id=source_id, into=into.name,
-                       into_id=into_id, labels_moved=moved)  # fmt: skip
+    await audit.record(
+        f"taxonomy.{kind[:-1]}.merge",
+        actor,
+        target=source.name,
+        id=source_id,
+        into=into.name,
+        into_id=into_id,
+        labels_moved=moved,
+    )
     return {"merged": source_id, "into": into_id, "labels_moved": moved}
 
 
