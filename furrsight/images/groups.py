@@ -14,6 +14,8 @@ import msgspec
 
 from furrsight.images.tables import Image, Source
 
+CHUNK = 900  # ids per query: under SQLite's bound-parameter limit on every build
+
 
 class Panel(msgspec.Struct, frozen=True):
     id: int
@@ -86,6 +88,13 @@ async def seen_together(after_source: int = 0, max_group: int = 200) -> dict[str
 
 
 async def facts(ids: list[int]) -> dict[int, ImageFacts]:
+    out: dict[int, ImageFacts] = {}
+    for lo in range(0, len(ids), CHUNK):
+        out.update(await _facts(ids[lo : lo + CHUNK]))
+    return out
+
+
+async def _facts(ids: list[int]) -> dict[int, ImageFacts]:
     if not ids:
         return {}
     marks = ",".join("{}" for _ in ids)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import TypeVar
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from furrsight.pairs.tables import MiningMark, Pair, PairHistory
 from furrsight.search import facts as search_facts
 from furrsight.settings import Settings
 
+T = TypeVar("T")
 MINE_KIND = "pairs.mine"
 POST_ORDER_CONFIDENCE = 0.55  # posting order says little about which photo is the before
 SIMILAR_ORDER_CONFIDENCE = 0.5
@@ -57,6 +59,11 @@ class Miner:
             self.facts.update(await groups.facts(ordered))
             self.tags.update(await search_facts.breed_facts(ordered))
             self.vectors.update(await search_facts.embeddings(self.settings, ordered))
+
+    def forget(self) -> None:
+        self.facts.clear()
+        self.tags.clear()
+        self.vectors.clear()
 
     def skip(self, reason: str) -> None:
         self.ctx.count(f"skipped:{reason}")
@@ -156,6 +163,10 @@ class Miner:
             self.found.append(Found(first, second, "similar", SIMILAR_ORDER_CONFIDENCE, round(score, 4)))
 
 
+def _chunks(items: list[T], size: int) -> list[list[T]]:
+    return [items[lo : lo + size] for lo in range(0, len(items), size)]
+
+
 async def _marks() -> dict[str, int]:
     return {r["name"]: r["value"] for r in await MiningMark.select()}
 
@@ -221,17 +232,23 @@ async def run_mine(ctx: JobContext) -> None:
     await ctx.set_total(len(panels) + len(posts) + len(fresh))
     ctx.log(f"mining {len(panels)} collages, {len(posts)} groups" + (f", {len(fresh)} new images" if fresh else ""))
     miner = Miner(settings, ctx)
-    await miner.load({p.id for ps in panels.values() for p in ps} | {i for m in posts.values() for i in m})
-    for ps in panels.values():
-        miner.collage(ps)
-        await ctx.advance()
-    for key, members in posts.items():
-        miner.post(key, members)
-        await ctx.advance()
+    for chunk in _chunks(list(panels.values()), 500):  # facts and vectors are loaded chunk by chunk:
+        await miner.load({p.id for ps in chunk for p in ps})  # memory stays bounded at any size
+        for ps in chunk:
+            miner.collage(ps)
+        miner.forget()
+        await ctx.advance(len(chunk))
+    for chunk in _chunks(list(posts.items()), 500):
+        await miner.load({i for _, members in chunk for i in members})
+        for key, members in chunk:
+            miner.post(key, members)
+        miner.forget()
+        await ctx.advance(len(chunk))
     for lo in range(0, len(fresh), 256):
         await miner.load(set(fresh[lo : lo + 256]))
         for image_id in fresh[lo : lo + 256]:
             await miner.similar(image_id)
+        miner.forget()
         await ctx.advance(len(fresh[lo : lo + 256]))
     new, existing = await store(miner.found)
     ctx.count("new", new)
