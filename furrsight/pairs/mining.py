@@ -238,12 +238,12 @@ async def run_mine(ctx: JobContext) -> None:
             miner.collage(ps)
         miner.forget()
         await ctx.advance(len(chunk))
-    for chunk in _chunks(list(posts.items()), 500):
-        await miner.load({i for _, members in chunk for i in members})
-        for key, members in chunk:
+    for batch in _chunks(list(posts.items()), 500):
+        await miner.load({i for _, members in batch for i in members})
+        for key, members in batch:
             miner.post(key, members)
         miner.forget()
-        await ctx.advance(len(chunk))
+        await ctx.advance(len(batch))
     for lo in range(0, len(fresh), 256):
         await miner.load(set(fresh[lo : lo + 256]))
         for image_id in fresh[lo : lo + 256]:
