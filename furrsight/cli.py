@@ -141,6 +141,8 @@ def up(
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from exc
         env = child_env(FURRSIGHT_BROKER_URL=url)
+        sup.facts["broker_url"] = url  # for `furrsight scrape run` on this data directory
+        sup.write_status()
         console.print(f"private broker: {url} ({binary})")
     try:
         _migrate(settings)

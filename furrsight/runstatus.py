@@ -20,10 +20,11 @@ def run_dir(data_path: Path) -> Path:
     return data_path / "run"
 
 
-def write_status(path: Path, children: dict[str, dict[str, Any]]) -> None:
+def write_status(path: Path, children: dict[str, dict[str, Any]], **facts: str) -> None:
+    """``facts``: what other commands may need, such as the private broker's ``broker_url``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(json.dumps({"pid": os.getpid(), "children": children}, indent=1))
+    temp.write_text(json.dumps({"pid": os.getpid(), **facts, "children": children}, indent=1))
     temp.replace(path)
 
 
@@ -37,8 +38,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def read_statuses(data_path: Path) -> dict[str, dict[str, Any]]:
-    """Each live supervisor's children by name (``up.json`` → ``up``)."""
+def _live(data_path: Path) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     folder = run_dir(data_path)
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
@@ -47,8 +47,19 @@ def read_statuses(data_path: Path) -> dict[str, dict[str, Any]]:
         except (OSError, ValueError):  # removed or replaced while we read it
             continue
         if isinstance(status.get("pid"), int) and _alive(status["pid"]):
-            found[path.stem] = status.get("children", {})
+            found[path.stem] = status
     return found
+
+
+def read_statuses(data_path: Path) -> dict[str, dict[str, Any]]:
+    """Each live supervisor's children by name (``up.json`` → ``up``)."""
+    return {role: status.get("children", {}) for role, status in _live(data_path).items()}
+
+
+def live_broker_url(data_path: Path) -> str | None:
+    """The private broker of a running ``furrsight up`` on this data directory, if any."""
+    urls = [s["broker_url"] for s in _live(data_path).values() if isinstance(s.get("broker_url"), str)]
+    return urls[0] if urls else None
 
 
 def processes_report(data_path: Path) -> dict[str, Any]:

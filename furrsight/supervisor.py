@@ -121,6 +121,7 @@ class Supervisor:
     window: float = 60.0
     backoff_first: float = 1.0
     backoff_max: float = 30.0
+    facts: dict[str, str] = field(default_factory=dict)  # written to the status file too
     children: dict[str, Child] = field(default_factory=dict)
     stopping: bool = False
 
@@ -137,7 +138,7 @@ class Supervisor:
 
     def write_status(self) -> None:
         if self.status_path is not None:
-            write_status(self.status_path, {name: child.report() for name, child in self.children.items()})
+            write_status(self.status_path, {n: c.report() for n, c in self.children.items()}, **self.facts)
 
     def poll_once(self) -> None:
         """One pass: notice children that exited, restart those whose back-off is over.

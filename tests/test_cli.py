@@ -3,6 +3,7 @@ is killed, and stops it all; `doctor`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,7 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from furrsight.settings import Settings
 from furrsight.supervisor import free_port
+from tests.conftest import WorkerProcess, worker_env
 from tests.images import photo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -225,3 +228,41 @@ def test_doctor_names_an_unreachable_broker_with_a_fix(tmp_path: Path) -> None:
     assert "unreachable" in result.stdout
     assert "fix:" in result.stdout
     assert result.returncode == 1
+
+
+async def test_scrape_run_starts_the_same_job_as_the_web_and_the_pipeline_queues_embedding(
+    worker: WorkerProcess, settings: Settings, settings_env: dict[str, str]
+) -> None:
+    from furrsight.jobs.service import list_jobs
+
+    root = Path(settings.import_roots[0]) / "scrape-cli"
+    root.mkdir(parents=True, exist_ok=True)
+    for seed in (64000, 64001):
+        (root / f"{seed}.jpg").write_bytes(photo(seed))
+    before = (await list_jobs(limit=1)).items
+    result = subprocess.run(
+        [sys.executable, "-m", "furrsight", "scrape", "run", "local_folder", "-p", json.dumps({"path": str(root)})],
+        env=worker_env(settings_env), cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    scrape = (await list_jobs(kind="scraping.scrape", limit=1)).items[0]
+    assert scrape.creator == "cli" and (before == [] or scrape.id > before[0].id)
+    assert f"job {scrape.id} succeeded: " in result.stdout and "new 2" in result.stdout, result.stdout
+
+    async def chained() -> list[str]:  # queued by the worker just after the scrape succeeded
+        return [j.creator or "" for j in (await list_jobs(kind="search.embed", limit=50)).items if j.id > scrape.id]
+
+    deadline = time.monotonic() + 30
+    while not await chained():
+        assert time.monotonic() < deadline, "no embedding job was queued"
+        await asyncio.sleep(0.2)
+    assert await chained() == ["pipeline"]
+
+
+def test_scrape_run_without_a_broker_says_how_to_get_one(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "furrsight", "scrape", "run", "local_folder", "-p", "{}"],
+        env=_env(tmp_path / "data"), cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "no broker: start `furrsight up` first" in result.stderr
