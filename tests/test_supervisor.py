@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from furrsight.runstatus import processes_report, read_statuses
-from furrsight.supervisor import Supervisor
+from furrsight.supervisor import Supervisor, free_port
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
 
@@ -109,3 +109,22 @@ def test_a_status_file_left_by_a_dead_supervisor_is_ignored(tmp_path: Path) -> N
     path.write_text(text)
     assert read_statuses(tmp_path) == {}
     assert processes_report(tmp_path) == {"ok": True, "supervised_by": [], "restarting": [], "children": {}}
+
+
+def test_a_worker_that_never_heart_beats_fails_its_fixture_loudly(settings_env: dict[str, str], tmp_path: Path) -> None:
+    """A worker pointed at a broker that is not there retries for ever without a heartbeat: the
+    fixture's wait fails with the worker's log instead of letting the tests hang or pass."""
+    from tests.conftest import WorkerProcess, fresh_heartbeats, wait_for_heartbeat, worker_env
+
+    url = settings_env["FURRSIGHT_BROKER_URL"]
+    beating = fresh_heartbeats(url)  # the session's workers, if any run
+    env = worker_env({**settings_env, "FURRSIGHT_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"})
+    proc = WorkerProcess(env, queues="gpu", log=tmp_path / "silent.log").start()
+    try:
+        with pytest.raises(
+            pytest.fail.Exception, match=r"the GPU worker sent no heartbeat within 15 s; its log:\n"
+        ) as failed:
+            wait_for_heartbeat(proc, url, beating, "the GPU worker", timeout=15)
+    finally:
+        proc.stop()
+    assert "Connection refused" in str(failed.value)
