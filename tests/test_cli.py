@@ -200,6 +200,44 @@ def test_up_restarts_every_killed_worker_process_and_the_import_finishes_with_ev
     assert proc.returncode == 0, output
 
 
+def test_up_restarts_the_web_process_and_the_broker_and_work_goes_on(tmp_path: Path) -> None:
+    """SIGKILL the web process and the private broker: both come back (the broker on its port,
+    from its append-only file), the workers reconnect, and a new import runs."""
+    folder = tmp_path / "imports" / "after"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        (folder / f"{i}.jpg").write_bytes(photo(71_000 + i))
+    env = _env(tmp_path / "data", FURRSIGHT_IMPORT_ROOTS=str(tmp_path / "imports"))
+    token, port = _admin_token(env), free_port()
+    with _up(env, port) as proc:
+        children = _health(port)[1]["processes"]["children"]
+        os.kill(children["broker"]["pid"], signal.SIGKILL)
+        os.kill(children["web"]["pid"], signal.SIGKILL)
+
+        def back() -> dict[str, Any] | None:
+            status, report = _health(port)
+            kids = report["processes"]["children"]
+            again = kids["web"]["restarts"] == kids["broker"]["restarts"] == 1
+            return report if status == 200 and again and report["workers"]["alive"] >= 2 else None
+
+        report = _wait(back, "the web process and the broker to be back")
+        assert report["processes"]["children"]["broker"]["last_exit"] == "was killed by SIGKILL"
+        status, job = _call(port, "/api/v1/imports", token, {"path": str(folder)})
+        assert status == 202, job
+
+        def finished() -> dict[str, Any] | None:
+            state = _call(port, f"/api/v1/jobs/{job['id']}", token)[1]
+            return state if state["status"] in ("succeeded", "failed", "cancelled") else None
+
+        done = _wait(finished, "the import to finish", timeout=60)
+        assert (done["status"], done["counters"]) == ("succeeded", {"new": 3}), done
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=90)[0].decode()
+    assert "furrsight: broker was killed by SIGKILL; restarting it in" in output
+    assert "furrsight: web was killed by SIGKILL; restarting it in" in output
+    assert proc.returncode == 0, output
+
+
 def test_doctor_reports_each_check_and_fails_on_a_required_one(tmp_path: Path) -> None:
     ok = subprocess.run(
         [sys.executable, "-m", "furrsight", "doctor"], env=_env(tmp_path / "data"), cwd=ROOT,
