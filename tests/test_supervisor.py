@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from litestar.testing import AsyncTestClient
 
-from furrsight.runstatus import processes_report, read_statuses
+from furrsight.runstatus import processes_report, read_statuses, run_dir
+from furrsight.settings import Settings
 from furrsight.supervisor import Supervisor, free_port
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
@@ -128,3 +130,23 @@ def test_a_worker_that_never_heart_beats_fails_its_fixture_loudly(settings_env: 
     finally:
         proc.stop()
     assert "Connection refused" in str(failed.value)
+
+
+async def test_health_names_the_child_a_supervisor_is_restarting(client: AsyncTestClient, settings: Settings) -> None:
+    """/health over HTTP, with a real supervisor on the session's data directory."""
+    sup = Supervisor(status_path=run_dir(settings.data_path) / "test-up.json", backoff_first=60.0)
+    try:
+        victim = sup.start("test-worker", SLEEPER)
+        os.kill(victim.pid, signal.SIGKILL)
+        _until(sup, lambda: sup.children["test-worker"].restart_at is not None)
+        response = await client.get("/health")
+    finally:
+        sup.stop(timeout=5)
+    assert response.status_code == 503
+    report = response.json()
+    assert "processes" in report["down"]
+    assert report["processes"]["restarting"] == ["test-worker"]
+    assert report["processes"]["error"].startswith("test-worker was killed by SIGKILL; restarting in ")
+    assert report["processes"]["children"]["test-worker"]["last_exit"] == "was killed by SIGKILL"
+    after = (await client.get("/health")).json()["processes"]
+    assert "test-worker" not in after["children"]  # the file went with its supervisor
