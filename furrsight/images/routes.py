@@ -37,7 +37,8 @@ async def _start_upload(request: Request[Any, Any, Any], settings: SettingsDep, 
     if not uploads:
         raise ClientException("no files: send them as multipart form field 'files'")
     files = [(u.filename or f"upload-{i}", await u.read()) for i, u in enumerate(uploads)]
-    return await service.start_import(broker, settings, _creator(request), files=files)
+    params = await service.stage_uploads(settings, files)
+    return await service.start_import(broker, settings, _creator(request), staged=params)
 
 
 async def _start_import(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, path: str) -> JobOut:

@@ -112,17 +112,15 @@ async def stage_uploads(settings: Settings, files: Iterable[tuple[str, bytes]]) 
 # -- folder imports ----------------------------------------------------------------------------
 async def start_import(
     broker: Broker, settings: Settings, creator: str | None, *,
-    path: str | None = None, files: Iterable[tuple[str, bytes]] | None = None,
+    path: str | None = None, staged: dict[str, Any] | None = None,
 ) -> JobOut:  # fmt: skip
     """The one way to start an import job (routes, CLI, schedules): a server folder below the
-    import roots (``ImportPathError`` otherwise), or uploaded files, staged first."""
-    if (path is None) == (files is None):
-        raise ValueError("start_import: give a folder path or uploaded files")
-    if path is not None:
-        params: dict[str, Any] = {"source": "import", "path": str(resolve_import_path(settings, path))}
-    else:
-        params = await stage_uploads(settings, files or [])
-    return await submit(broker, settings.data_path, IMPORT_KIND, params, creator)
+    import roots (``ImportPathError`` otherwise), or uploads already staged (``stage_uploads``'s
+    params: accepted uploads are on disk before their job is queued)."""
+    if (path is None) == (staged is None):
+        raise ValueError("start_import: give a folder path or staged uploads")
+    params = {"source": "import", "path": str(resolve_import_path(settings, path))} if path is not None else staged
+    return await submit(broker, settings.data_path, IMPORT_KIND, params or {}, creator)
 
 
 def resolve_import_path(settings: Settings, raw: str) -> Path:
