@@ -22,17 +22,19 @@ from furrsight.auth.templating import register_template_helpers
 from furrsight.db.setup import open_database
 from furrsight.images import routes as images_routes
 from furrsight.inference import routes as inference_routes
+from furrsight.jobs import health as jobs_health
 from furrsight.jobs import routes as jobs_routes
 from furrsight.jobs.broker import create_broker, valkey_client
 from furrsight.pipeline import register_tasks
 from furrsight.queries import routes as queries_routes
+from furrsight.runstatus import processes_check
 from furrsight.scraping import routes as scraping_routes
 from furrsight.search import routes as search_routes
 from furrsight.search.tagging import breed_image_ids
 from furrsight.settings import Settings, load_settings
 from furrsight.store import FileStore
 from furrsight.web.errors import EXCEPTION_HANDLERS
-from furrsight.web.health import health
+from furrsight.web.health import health_route
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -59,7 +61,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     app = Litestar(
         route_handlers=[
-            health,
+            health_route({**jobs_health.CHECKS, "processes": processes_check}),
             jobs_routes.router,
             images_routes.router,
             inference_routes.router,

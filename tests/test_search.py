@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import redis
 from litestar.testing import AsyncTestClient
 from PIL import Image
 
@@ -23,7 +20,7 @@ from furrsight.jobs.tables import Job
 from furrsight.search import service, vectors
 from furrsight.search.breeds import breed_names
 from furrsight.settings import Settings
-from tests.conftest import WorkerProcess, wait_for_job, worker_env
+from tests.conftest import WorkerProcess, wait_for_job
 from tests.images import photo
 from tests.tiny_models import make_tiny_clip
 
@@ -34,19 +31,6 @@ def real_photo(name: str) -> bytes:
     path = DARKNET / name
     assert path.exists(), f"{path} is missing: install Debian's darknet package (make system-deps does)"
     return path.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def gpu_worker(migrated: Settings, settings_env: dict[str, str], tmp_root: Path) -> Iterator[WorkerProcess]:
-    client = redis.Redis.from_url(settings_env["FURRSIGHT_BROKER_URL"])
-    key = "furrsight:__heartbeats__"
-    before = client.zcard(key)
-    proc = WorkerProcess(worker_env(settings_env), queues="gpu", log=tmp_root / "gpu-worker.log").start()
-    deadline = time.monotonic() + 30
-    while client.zcard(key) <= before and time.monotonic() < deadline:
-        time.sleep(0.2)
-    yield proc
-    proc.stop()
 
 
 async def upload(client: AsyncTestClient, files: dict[str, bytes]) -> tuple[dict[str, int], int]:

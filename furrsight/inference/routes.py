@@ -12,7 +12,6 @@ from litestar.response import Redirect, Template
 from furrsight.inference import service
 from furrsight.inference.install import ModelStatus
 from furrsight.inference.manifest import ModelError
-from furrsight.jobs import service as jobs
 from furrsight.jobs.routes import accepted
 from furrsight.jobs.schemas import JobOut
 from furrsight.web.deps import BrokerDep, SettingsDep
@@ -35,32 +34,22 @@ def _creator(request: Request[Any, Any, Any]) -> str | None:
     return getattr(request.scope.get("user"), "username", None)
 
 
-def _known(settings: SettingsDep, name: str) -> None:
+async def _pull(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, name: str) -> JobOut:
     try:
-        service.check_known(settings, name)
+        return await service.start_pull(broker, settings, name, _creator(request))
     except ModelError as exc:
         raise NotFoundException(str(exc)) from exc
-
-
-async def _pull(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, name: str) -> JobOut:
-    _known(settings, name)
-    return await jobs.submit(broker, settings.data_path, service.PULL_KIND, {"name": name}, _creator(request))
 
 
 async def _import(
     request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, name: str, path: str
 ) -> JobOut:
-    if not path.startswith("/"):
-        raise ClientException(f"{path!r} is not an absolute path on the server")
-    from pathlib import Path
-
-    source = Path(path)
-    if not source.exists():
-        raise ClientException(f"{path} does not exist on the server")
-    if not (source.is_dir() and (source / "manifest.toml").exists()):
-        _known(settings, name)
-    params = {"name": name, "path": str(source)}
-    return await jobs.submit(broker, settings.data_path, service.IMPORT_KIND, params, _creator(request))
+    try:
+        return await service.start_model_import(broker, settings, name, path, _creator(request))
+    except service.ImportSourceError as exc:
+        raise ClientException(str(exc)) from exc
+    except ModelError as exc:
+        raise NotFoundException(str(exc)) from exc
 
 
 # -- API ---------------------------------------------------------------------------------------

@@ -8,11 +8,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from dramatiq import Broker
+
 from furrsight.inference.install import ModelStatus, ModelStore
 from furrsight.inference.manifest import Manifest, ModelError
 from furrsight.inference.onnx_runtime import OnnxModel
 from furrsight.inference.residency import RESIDENCY, Residency
 from furrsight.jobs.runner import JobCancelled, JobContext
+from furrsight.jobs.schemas import JobOut
+from furrsight.jobs.service import submit
 from furrsight.settings import Settings
 
 PULL_KIND = "models.pull"
@@ -80,6 +84,29 @@ async def run_import(ctx: JobContext) -> None:
 def check_known(settings: Settings, name: str) -> None:
     """ModelError unless ``name`` is in the catalogue or installed (before a job is queued)."""
     model_store(settings).manifest(name)
+
+
+class ImportSourceError(ValueError):
+    """A model import from a path that is not an absolute, existing path on the server."""
+
+
+async def start_pull(broker: Broker, settings: Settings, name: str, creator: str | None) -> JobOut:
+    """The one way to start a pull job; ``ModelError`` for a model nobody knows."""
+    check_known(settings, name)
+    return await submit(broker, settings.data_path, PULL_KIND, {"name": name}, creator)
+
+
+async def start_model_import(broker: Broker, settings: Settings, name: str, path: str, creator: str | None) -> JobOut:
+    """The one way to start a model import job: files at an absolute server ``path`` (a folder
+    with its own ``manifest.toml``, or files of a known model)."""
+    if not path.startswith("/"):
+        raise ImportSourceError(f"{path!r} is not an absolute path on the server")
+    source = Path(path)
+    if not source.exists():
+        raise ImportSourceError(f"{path} does not exist on the server")
+    if not (source.is_dir() and (source / "manifest.toml").exists()):
+        check_known(settings, name)
+    return await submit(broker, settings.data_path, IMPORT_KIND, {"name": name, "path": str(source)}, creator)
 
 
 def list_models(settings: Settings) -> list[ModelStatus]:

@@ -12,7 +12,6 @@ from PIL import UnidentifiedImageError
 
 from furrsight.images.tables import Image
 from furrsight.inference.manifest import ModelError
-from furrsight.jobs import service as jobs
 from furrsight.jobs.routes import accepted
 from furrsight.jobs.schemas import JobOut
 from furrsight.search import service
@@ -102,19 +101,17 @@ async def api_embed(
     data: Annotated[EmbedRequest | None, Body()] = None,
 ) -> Response[JobOut]:  # fmt: skip
     """Embed every image that has no vector for the model: 202 with the job."""
-    return accepted(await _start(request, settings, broker, service.EMBED_KIND, data))
+    return accepted(await _start(request, settings, broker, service.start_embed, data))
 
 
 async def _start(
-    request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, kind: str, data: EmbedRequest | None
+    request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, start: Any, data: EmbedRequest | None
 ) -> JobOut:
-    name = (data.model if data else None) or settings.search.model
+    creator = getattr(request.scope.get("user"), "username", None)
     try:
-        service.ensure_model(settings, name)
+        return await start(broker, settings, data.model if data else None, creator)  # type: ignore[no-any-return]
     except ModelError as exc:
         raise _conflict(exc) from exc
-    creator = getattr(request.scope.get("user"), "username", None)
-    return await jobs.submit(broker, settings.data_path, kind, {"model": name}, creator)
 
 
 @post("/api/v1/breeds/identify", status_code=200, opt=READ)
@@ -129,7 +126,7 @@ async def api_tag(
     data: Annotated[EmbedRequest | None, Body()] = None,
 ) -> Response[JobOut]:  # fmt: skip
     """Tag every untagged image with its top breed and confidence: 202 with the job."""
-    return accepted(await _start(request, settings, broker, service.TAG_KIND, data))
+    return accepted(await _start(request, settings, broker, service.start_tag_breeds, data))
 
 
 @get("/api/v1/breeds")

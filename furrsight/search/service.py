@@ -22,6 +22,7 @@ from furrsight.inference.install import ModelStore
 from furrsight.inference.manifest import ModelError
 from furrsight.inference.residency import RESIDENCY
 from furrsight.jobs.runner import JobContext
+from furrsight.jobs.schemas import JobOut
 from furrsight.jobs.service import submit
 from furrsight.search import vectors
 from furrsight.search.breeds import identify
@@ -53,8 +54,20 @@ async def in_db(settings: Settings, fn: Callable[..., T], *args: Any, **kwargs: 
     return await asyncio.to_thread(call)
 
 
-async def submit_embed(broker: Broker, settings: Settings, model: str | None = None, creator: str | None = None) -> Any:
-    return await submit(broker, settings.data_path, EMBED_KIND, {"model": model or settings.search.model}, creator)
+async def _start_with_model(
+    broker: Broker, settings: Settings, kind: str, model: str | None, creator: str | None
+) -> JobOut:
+    name = model or settings.search.model
+    ensure_model(settings, name)  # ModelError saying how to install it, before anything is queued
+    return await submit(broker, settings.data_path, kind, {"model": name}, creator)
+
+
+async def start_embed(
+    broker: Broker, settings: Settings, model: str | None = None, creator: str | None = None
+) -> JobOut:
+    """The one way to start an embedding job (routes, the pipeline, schedules); ``ModelError``
+    when the model is not installed."""
+    return await _start_with_model(broker, settings, EMBED_KIND, model, creator)
 
 
 # -- the embedding job ---------------------------------------------------------------------------
@@ -217,6 +230,13 @@ def ensure_model(settings: Settings, name: str) -> None:
 
 # -- breeds --------------------------------------------------------------------------------------
 TAG_KIND = "search.tag_breeds"
+
+
+async def start_tag_breeds(
+    broker: Broker, settings: Settings, model: str | None = None, creator: str | None = None
+) -> JobOut:
+    """The one way to start a breed-tagging job; ``ModelError`` when the model is not installed."""
+    return await _start_with_model(broker, settings, TAG_KIND, model, creator)
 
 
 async def run_tag_breeds(ctx: JobContext) -> None:
