@@ -1,11 +1,11 @@
-"""Models (admin): list, pull and import (jobs), verify, remove -- the API and the page."""
+"""Models (admin): list, pull, import and verify (jobs), remove -- the API and the page."""
 
 import asyncio
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, post
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException, HTTPException, NotFoundException
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
@@ -25,10 +25,8 @@ class ImportModelRequest(msgspec.Struct, forbid_unknown_fields=True):
     path: str
 
 
-class VerifyResult(msgspec.Struct, kw_only=True):
-    name: str
-    ok: bool
-    problems: list[str]
+class PullRequest(msgspec.Struct, forbid_unknown_fields=True):
+    allow_unpinned: bool = False  # accept files the manifest does not pin; their hash is recorded
 
 
 def _creator(request: Request[Any, Any, Any]) -> str | None:
@@ -42,9 +40,21 @@ def _known(settings: SettingsDep, name: str) -> None:
         raise NotFoundException(str(exc)) from exc
 
 
-async def _pull(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, name: str) -> JobOut:
+async def _pull(
+    request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, name: str, allow_unpinned: bool
+) -> JobOut:
     _known(settings, name)
-    return await jobs.submit(broker, settings.data_path, service.PULL_KIND, {"name": name}, _creator(request))
+    params = {"name": name, "allow_unpinned": allow_unpinned}
+    return await jobs.submit(broker, settings.data_path, service.PULL_KIND, params, _creator(request))
+
+
+async def _verify(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, name: str) -> JobOut:
+    _known(settings, name)
+    try:
+        service.model_store(settings).require(name)
+    except ModelError as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    return await jobs.submit(broker, settings.data_path, service.VERIFY_KIND, {"name": name}, _creator(request))
 
 
 async def _import(
@@ -71,10 +81,15 @@ async def api_list_models(settings: SettingsDep) -> list[ModelStatus]:
 
 @post("/api/v1/models/{name:str}/pull", opt=ADMIN)
 async def api_pull(
-    request: Request[Any, Any, Any], name: FromPath[str], settings: SettingsDep, broker: BrokerDep
+    request: Request[Any, Any, Any],
+    name: FromPath[str],
+    settings: SettingsDep,
+    broker: BrokerDep,
+    data: Annotated[PullRequest | None, Body()] = None,
 ) -> Response[JobOut]:
-    """Download the model's files (a job: resumes, checks pinned SHA-256)."""
-    return accepted(await _pull(request, settings, broker, name))
+    """Download the model's files (a job: resumes; refuses unpinned files unless
+    ``allow_unpinned``, and bytes whose SHA-256 is not the pinned one)."""
+    return accepted(await _pull(request, settings, broker, name, bool(data and data.allow_unpinned)))
 
 
 @post("/api/v1/models/{name:str}/import", opt=ADMIN)
@@ -89,19 +104,18 @@ async def api_import(
     return accepted(await _import(request, settings, broker, name, data.path))
 
 
-@post("/api/v1/models/{name:str}/verify", opt=ADMIN, status_code=200)
-async def api_verify(name: FromPath[str], settings: SettingsDep) -> VerifyResult:
-    try:
-        problems = service.model_store(settings).verify(name)
-    except ModelError as exc:
-        raise NotFoundException(str(exc)) from exc
-    return VerifyResult(name=name, ok=not problems, problems=problems)
+@post("/api/v1/models/{name:str}/verify", opt=ADMIN)
+async def api_verify(
+    request: Request[Any, Any, Any], name: FromPath[str], settings: SettingsDep, broker: BrokerDep
+) -> Response[JobOut]:
+    """Re-hash the installed files (a job with progress in bytes; it fails naming every bad file)."""
+    return accepted(await _verify(request, settings, broker, name))
 
 
 @delete("/api/v1/models/{name:str}", opt=ADMIN, status_code=204)
 async def api_remove(name: FromPath[str], settings: SettingsDep) -> None:
     try:
-        service.model_store(settings).remove(name)
+        await asyncio.to_thread(service.model_store(settings).remove, name)
     except ModelError as exc:
         raise NotFoundException(str(exc)) from exc
 
@@ -122,16 +136,16 @@ async def models_action(
     settings: SettingsDep,
     broker: BrokerDep,
 ) -> Response[Any]:
+    form = await request.form()
     if action == "pull":
-        return Redirect(f"/jobs/{(await _pull(request, settings, broker, name)).id}", status_code=303)
+        job = await _pull(request, settings, broker, name, bool(form.get("allow_unpinned")))
+        return Redirect(f"/jobs/{job.id}", status_code=303)
     if action == "import":
-        form = await request.form()
         job = await _import(request, settings, broker, name, str(form.get("path") or ""))
         return Redirect(f"/jobs/{job.id}", status_code=303)
     if action == "verify":
-        result = await api_verify.fn(name=name, settings=settings)
-        text = f"{name}: verified, all files intact" if result.ok else f"{name}: " + "; ".join(result.problems)
-    elif action == "remove":
+        return Redirect(f"/jobs/{(await _verify(request, settings, broker, name)).id}", status_code=303)
+    if action == "remove":
         await api_remove.fn(name=name, settings=settings)
         text = f"{name} removed"
     else:

@@ -17,6 +17,7 @@ from furrsight.settings import Settings
 
 PULL_KIND = "models.pull"
 IMPORT_KIND = "models.import"
+VERIFY_KIND = "models.verify"
 
 
 def model_store(settings: Settings) -> ModelStore:
@@ -57,14 +58,32 @@ async def _with_progress(ctx: JobContext, work: Any) -> Any:
 
 
 async def run_pull(ctx: JobContext) -> None:
-    """Download a model's files (resuming partial ones), checking pinned SHA-256 hashes."""
+    """Download a model's files (resuming partial ones), refusing bytes whose SHA-256 is not the
+    pinned one; unpinned files only with ``allow_unpinned`` (their hash is recorded)."""
+    store = model_store(ctx.settings)
+    name, allow = ctx.params["name"], bool(ctx.params.get("allow_unpinned"))
+    ctx.log(f"pulling {name}" + (" (unpinned files allowed)" if allow else ""))
+    manifest = await _with_progress(ctx, lambda progress: store.pull(name, progress, allow_unpinned=allow))
+    ctx.count("files", len(manifest.files))
+    unpinned = {f.path for f in manifest.unpinned()}
+    for path, digest in store.records(name).items():
+        ctx.log(f"{path}: sha256 {digest}" + (" (unpinned: recorded as it came)" if path in unpinned else ""))
+
+
+async def run_verify(ctx: JobContext) -> None:
+    """Re-hash an installed model's files (minutes for gigabytes: a job, progress in bytes).
+    Fails, with every problem in the error, when a file is missing or its hash differs."""
     store = model_store(ctx.settings)
     name = ctx.params["name"]
-    ctx.log(f"pulling {name}")
-    manifest = await _with_progress(ctx, lambda progress: store.pull(name, progress))
+    problems = await _with_progress(ctx, lambda progress: store.verify(name, progress))
+    manifest = store.manifest(name)
     ctx.count("files", len(manifest.files))
-    for path, digest in store.records(name).items():
-        ctx.log(f"{path}: sha256 {digest}")
+    ctx.count("bad", len(problems))
+    for problem in problems:
+        ctx.log(problem)
+    if problems:
+        raise ModelError(f"{name}: {len(problems)} of {len(manifest.files)} file(s) bad: " + "; ".join(problems))
+    ctx.log(f"{name}: all {len(manifest.files)} file(s) intact")
 
 
 async def run_import(ctx: JobContext) -> None:
