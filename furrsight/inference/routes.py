@@ -15,7 +15,7 @@ from furrsight.inference.manifest import ModelError
 from furrsight.jobs import service as jobs
 from furrsight.jobs.routes import accepted
 from furrsight.jobs.schemas import JobOut
-from furrsight.web.deps import BrokerDep, SettingsDep
+from furrsight.web.deps import BrokerDep, ResidencyDep, SettingsDep
 from furrsight.web.pages import page
 
 ADMIN = {"role": "admin"}
@@ -122,10 +122,11 @@ async def api_remove(name: FromPath[str], settings: SettingsDep) -> None:
 
 # -- page --------------------------------------------------------------------------------------
 @get("/models", opt=ADMIN)
-async def models_page(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
+async def models_page(request: Request[Any, Any, Any], settings: SettingsDep, residency: ResidencyDep) -> Template:
+    """The models, and what this web process holds (it loads nothing to draw the page)."""
     message = request.query_params.get("message")
     return page(request, "models/list.html", models=service.list_models(settings), active=settings.search.model,
-                runtime=await asyncio.to_thread(service.runtime_report, settings), message=message)  # fmt: skip
+                runtime=await asyncio.to_thread(service.runtime_report, residency), message=message)  # fmt: skip
 
 
 @post("/models/{name:str}/{action:str}", opt=ADMIN)

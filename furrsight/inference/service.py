@@ -106,26 +106,31 @@ def list_models(settings: Settings) -> list[ModelStatus]:
 
 
 def onnx_model(store: ModelStore, manifest: Manifest, residency: Residency = RESIDENCY) -> OnnxModel:
-    """The manifest's ONNX model file, loaded through the residency manager."""
+    """The manifest's ONNX model file, loaded through the residency manager, on the providers the
+    residency allows (the web process's residency allows the CPU only)."""
     entry = manifest.file("model")
     if entry is None:
         raise ModelError(f"{manifest.name}: the manifest names no model file")
     path = store.file_path(manifest, entry)
-    return residency.acquire(f"{manifest.name}:{entry.path}", lambda: OnnxModel(path), large=manifest.large)  # type: ignore[no-any-return]
+    model = residency.acquire(
+        f"{manifest.name}:{entry.path}", lambda: OnnxModel(path, providers=residency.providers), large=manifest.large
+    )
+    return model  # type: ignore[no-any-return]
 
 
-def runtime_report(settings: Settings) -> dict[str, Any]:
-    """The active model's provider (loading it if needed), and every resident model's."""
-    store = model_store(settings)
-    active = None
-    try:
-        active = onnx_model(store, store.require(settings.search.model)).provider
-    except (ModelError, OSError) as exc:
-        active = f"not loadable: {exc}"
-    out: dict[str, Any] = {"active_provider": active, "resident": RESIDENCY.resident(), "providers": {}}
-    for key in RESIDENCY.resident():
-        model = RESIDENCY.peek(key)
-        provider = getattr(model, "provider", None)
-        if provider:
-            out["providers"][key] = provider
+def runtime_report(residency: Residency) -> dict[str, Any]:
+    """What this process holds and on which provider (loads nothing), and what onnxruntime offers."""
+    import onnxruntime
+
+    out: dict[str, Any] = {
+        "device": residency.device,
+        "allowed": residency.providers,
+        "available": onnxruntime.get_available_providers(),
+        "resident": residency.resident(),
+        "providers": {},
+    }
+    for key in residency.resident():
+        session = getattr(residency.peek(key), "_session", None)
+        if session is not None:
+            out["providers"][key] = session.get_providers()[0]
     return out

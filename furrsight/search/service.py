@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
 import numpy as np
 from dramatiq import Broker
 
@@ -20,10 +22,10 @@ from furrsight.db.engine import connect
 from furrsight.images.tables import Image
 from furrsight.inference.install import ModelStore
 from furrsight.inference.manifest import ModelError
-from furrsight.inference.residency import RESIDENCY
+from furrsight.inference.residency import RESIDENCY, Residency
 from furrsight.jobs.runner import JobContext
 from furrsight.jobs.service import submit
-from furrsight.search import vectors
+from furrsight.search import clusters, vectors
 from furrsight.search.breeds import identify
 from furrsight.search.embedder import ImageEmbedder, image_embedder, preprocess, text_embedder
 from furrsight.search.schemas import Clusters, Hit, HitPage
@@ -164,51 +166,85 @@ async def similar(settings: Settings, image_id: int, k: int, model: str | None =
     return _page(name, await _knn(settings, name, vector, k, exclude=image_id))
 
 
-async def search_by_image(settings: Settings, data: bytes, k: int, model: str | None = None) -> HitPage:
+async def search_by_image(
+    settings: Settings, residency: Residency, data: bytes, k: int, model: str | None = None
+) -> HitPage:
+    """Images like one uploaded photo. ``residency`` is the caller's: the web process passes its
+    CPU-only one (a single small image needs no GPU, and the web process never takes GPU memory)."""
     name = model or settings.search.model
-    embedder = await asyncio.to_thread(
-        image_embedder, model_store(settings), name, RESIDENCY, settings.search.idle_unload_s
-    )
+    embedder = await asyncio.to_thread(image_embedder, model_store(settings), name, residency)
     vecs, _ = await asyncio.to_thread(embedder.embed, [data])
     return _page(name, await _knn(settings, name, vecs[0], k))
 
 
-async def search_text(settings: Settings, query: str, k: int, model: str | None = None) -> HitPage:
+async def search_text(
+    settings: Settings, residency: Residency, query: str, k: int, model: str | None = None
+) -> HitPage:
     name = model or settings.search.model
-    embedder = await asyncio.to_thread(text_embedder, model_store(settings), name)
+    embedder = await asyncio.to_thread(text_embedder, model_store(settings), name, residency)
     vecs = await asyncio.to_thread(embedder.embed, [query])
     return _page(name, await _knn(settings, name, vecs[0], k))
 
 
-def _clusters(conn: sqlite3.Connection, name: str, max_distance: float, block: int = 2048) -> list[list[int]]:
-    ids, data = vectors.all_vectors(conn, name)
-    parent = list(range(len(ids)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for lo in range(0, len(ids), block):
-        sims = data[lo : lo + block] @ data.T
-        rows, cols = np.nonzero(sims >= 1.0 - max_distance)
-        for r, c in zip(rows + lo, cols, strict=True):
-            if r < c:
-                parent[root(int(r))] = root(int(c))
-    groups: dict[int, list[int]] = {}
-    for i, image_id in enumerate(ids):
-        groups.setdefault(root(i), []).append(image_id)
-    return sorted((g for g in groups.values() if len(g) > 1), key=lambda g: g[0])
+# -- near-duplicate clusters (a job: all vectors, a kNN graph, connected components) -------------
+CLUSTER_KIND = "search.clusters"
 
 
-async def near_duplicate_clusters(
-    settings: Settings, model: str | None = None, max_distance: float | None = None
-) -> Clusters:
-    """Groups of images whose vectors are within ``max_distance`` (cosine) of one another."""
+class NoClusters(LookupError):
+    """No clusters have been computed for the model yet."""
+
+
+def clusters_path(settings: Settings, name: str) -> Path:
+    """The latest clusters of a model: derived data (rebuilt by the job), like the thumbnails."""
+    return settings.data_path / "clusters" / f"{name}.json"
+
+
+async def submit_clusters(
+    broker: Broker, settings: Settings, model: str | None, max_distance: float | None, creator: str | None
+) -> Any:
     name = model or settings.search.model
     distance = settings.search.near_dup_distance if max_distance is None else max_distance
-    return Clusters(model=name, max_distance=distance, clusters=await in_db(settings, _clusters, name, distance))
+    return await submit(broker, settings.data_path, CLUSTER_KIND, {"model": name, "max_distance": distance}, creator)
+
+
+async def run_clusters(ctx: JobContext) -> None:
+    """Near-duplicate clusters of one model's vectors, block by block (progress per image,
+    cancellation between blocks); the result replaces the model's previous one atomically."""
+    name, distance = ctx.params["model"], float(ctx.params["max_distance"])
+    ids, data = await in_db(ctx.settings, vectors.all_vectors, name)
+    await ctx.set_total(len(ids))
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    step = clusters.block_size(len(ids))
+    for lo in range(0, len(ids), step):
+        await ctx.check_cancelled()
+        hi = min(lo + step, len(ids))
+        r, c = await asyncio.to_thread(clusters.block_edges, data, lo, hi, distance)
+        rows.append(r)
+        cols.append(c)
+        await ctx.advance(hi - lo)
+    groups = await asyncio.to_thread(clusters.components, ids, rows, cols)
+    result = Clusters(model=name, max_distance=distance, clusters=groups, images=len(ids), job_id=ctx.job_id,
+                      computed_at=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
+    path = clusters_path(ctx.settings, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_suffix(f".{ctx.job_id}.tmp")
+    temp.write_bytes(msgspec.json.encode(result))
+    temp.replace(path)
+    ctx.count("images", len(ids))
+    ctx.count("clusters", len(groups))
+    ctx.count("clustered_images", sum(len(g) for g in groups))
+    ctx.log(f"{len(groups)} clusters of {name} vectors within cosine distance {distance} among {len(ids)} images")
+
+
+async def near_duplicate_clusters(settings: Settings, model: str | None = None) -> Clusters:
+    """The latest clusters computed for the model; NoClusters when the job has not run yet."""
+    name = model or settings.search.model
+    path = clusters_path(settings, name)
+    if not path.exists():
+        raise NoClusters(f"no near-duplicate clusters computed for {name} yet: start the job "
+                         "(POST /api/v1/search/clusters, or the button on /search/duplicates)")  # fmt: skip
+    return msgspec.json.decode(await asyncio.to_thread(path.read_bytes), type=Clusters)
 
 
 def ensure_model(settings: Settings, name: str) -> None:
@@ -230,13 +266,12 @@ async def run_tag_breeds(ctx: JobContext) -> None:
     await process_images(ctx, name, await ids_without_tag(name, EMBED_STATES))
 
 
-async def identify_photo(settings: Settings, data: bytes, model: str | None = None) -> Any:
+async def identify_photo(settings: Settings, residency: Residency, data: bytes, model: str | None = None) -> Any:
     """Breed, confidence, top-5 and dog probability of one photo (raises ValueError/OSError on
-    a file that is not an image, ModelError when the model does not classify)."""
+    a file that is not an image, ModelError when the model does not classify). ``residency`` is
+    the caller's (the web process's is CPU-only)."""
     name = model or settings.search.model
-    embedder = await asyncio.to_thread(
-        image_embedder, model_store(settings), name, RESIDENCY, settings.search.idle_unload_s
-    )
+    embedder = await asyncio.to_thread(image_embedder, model_store(settings), name, residency)
     if not embedder.classifies:
         raise ModelError(
             f"model {name} does not classify ImageNet classes: breed identification needs efficientnet-lite0"

@@ -11,3 +11,5 @@ from furrsight.settings import Settings
 def register(broker: Broker, settings: Settings) -> None:
     declare_actor(broker, service.EMBED_KIND, job_actor(service.run_embed, settings), queue=GPU_QUEUE)
     declare_actor(broker, service.TAG_KIND, job_actor(service.run_tag_breeds, settings), queue=GPU_QUEUE)
+    # clusters: numpy over stored vectors, no model: the default queue
+    declare_actor(broker, service.CLUSTER_KIND, job_actor(service.run_clusters, settings))
