@@ -22,7 +22,7 @@ from furrsight.auth.templating import register_template_helpers
 from furrsight.db.setup import open_database
 from furrsight.images import routes as images_routes
 from furrsight.inference import routes as inference_routes
-from furrsight.inference.residency import IdleSweeper, Residency
+from furrsight.inference.residency import RESIDENCY, IdleSweeper, Residency
 from furrsight.jobs import routes as jobs_routes
 from furrsight.jobs.broker import create_broker, valkey_client
 from furrsight.pipeline import register_tasks
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     broker = create_broker(settings)
     register_tasks(broker, settings)
     residency = Residency(device="cpu")  # the web process never takes GPU memory: CPU sessions only
+    RESIDENCY.device = "cpu"  # and neither does any code here that would reach for the worker's default
     sweeper = IdleSweeper(residency, settings.search.idle_unload_s)
 
     async def on_startup(app: Litestar) -> None:

@@ -340,3 +340,18 @@ async def test_models_api_refuses_unknown_models(client: AsyncTestClient) -> Non
     assert response.status_code == 404 and "unknown model" in response.json()["error"]
     response = await client.post("/api/v1/models/clip-vit-b32/import", json={"path": "relative"})
     assert response.status_code == 400
+
+
+def test_cli_pull_refuses_unpinned_files_unless_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file_server: FileServer
+) -> None:
+    from furrsight.cli import app
+
+    monkeypatch.setenv("FURRSIGHT_DATA", str(tmp_path / "data"))
+    write_manifest(tmp_path / "data" / "models" / "cli-loose", "cli-loose", file_server.url, pinned=False)
+    runner = CliRunner()
+    refused = runner.invoke(app, ["models", "pull", "cli-loose"])
+    assert refused.exit_code == 1 and "--allow-unpinned" in refused.output
+    allowed = runner.invoke(app, ["models", "pull", "cli-loose", "--allow-unpinned"])
+    sha = hashlib.sha256(file_server.files["weights.bin"]).hexdigest()
+    assert allowed.exit_code == 0 and f"weights.bin: unpinned, recorded sha256 {sha}" in allowed.output

@@ -11,7 +11,7 @@ import numpy as np
 from litestar.testing import AsyncTestClient
 
 from furrsight.inference.install import ModelStore
-from furrsight.inference.residency import IdleSweeper, Residency
+from furrsight.inference.residency import RESIDENCY, IdleSweeper, Residency
 from furrsight.inference.service import onnx_model
 from furrsight.queries.llm import LlamaCppChat
 from furrsight.search.clusters import knn_clusters
@@ -43,6 +43,7 @@ async def test_the_web_process_answers_single_images_on_cpu_sessions_only(client
     page = await client.get("/models")
     assert page.status_code == 200 and f"{key} on <strong>CPUExecutionProvider</strong>" in page.text
     assert web.resident() == [key]  # drawing the models page loaded nothing more
+    assert RESIDENCY.device == "cpu"  # in a process that built the web app, even the default residency is CPU-only
 
 
 def test_idle_models_are_unloaded_but_never_during_a_call(tmp_path: Path) -> None:
