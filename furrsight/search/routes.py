@@ -16,7 +16,7 @@ from furrsight.inference.manifest import ModelError
 from furrsight.jobs import service as jobs
 from furrsight.jobs.routes import accepted
 from furrsight.jobs.schemas import JobOut
-from furrsight.search import service
+from furrsight.search import duplicates, service
 from furrsight.search.breeds import BreedResult, breed_names
 from furrsight.search.schemas import ClusterRequest, Clusters, EmbedRequest, HitPage, TaggedPage
 from furrsight.search.tagging import breed_counts, tagged_images
@@ -95,8 +95,8 @@ async def api_clusters(settings: SettingsDep, model: MODEL = None) -> Clusters:
     """The latest near-duplicate clusters computed from the embeddings (complements the
     perceptual-hash groups); 404 until the clusters job has run for the model."""
     try:
-        return await service.near_duplicate_clusters(settings, model)
-    except service.NoClusters as exc:
+        return await duplicates.near_duplicate_clusters(settings, model)
+    except duplicates.NoClusters as exc:
         raise NotFoundException(str(exc)) from exc
 
 
@@ -119,7 +119,7 @@ async def _start_clusters(
     except ModelError as exc:
         raise _conflict(exc) from exc
     creator = getattr(request.scope.get("user"), "username", None)
-    return await service.submit_clusters(broker, settings, data.model, data.max_distance, creator)  # type: ignore[no-any-return]
+    return await duplicates.submit_clusters(broker, settings, data.model, data.max_distance, creator)  # type: ignore[no-any-return]
 
 
 @post("/api/v1/embeddings")
@@ -217,10 +217,10 @@ async def duplicates_page(request: Request[Any, Any, Any], settings: SettingsDep
     that is computing them (followed live), and a button to compute them again."""
     name = model or settings.search.model
     try:
-        found, error = await service.near_duplicate_clusters(settings, name), None
-    except service.NoClusters as exc:
+        found, error = await duplicates.near_duplicate_clusters(settings, name), None
+    except duplicates.NoClusters as exc:
         found, error = None, str(exc)
-    running = [j for j in (await jobs.list_jobs(limit=20, kind=service.CLUSTER_KIND)).items
+    running = [j for j in (await jobs.list_jobs(limit=20, kind=duplicates.CLUSTER_KIND)).items
                if j.active and j.params.get("model") == name]  # fmt: skip
     return page(request, "search/duplicates.html", clusters=found, error=error, model=name,
                 job=running[0] if running else None, distance=settings.search.near_dup_distance)  # fmt: skip
