@@ -22,6 +22,7 @@ from furrsight.auth.templating import register_template_helpers
 from furrsight.db.setup import open_database
 from furrsight.images import routes as images_routes
 from furrsight.inference import routes as inference_routes
+from furrsight.inference.residency import RESIDENCY, IdleSweeper, Residency
 from furrsight.jobs import health as jobs_health
 from furrsight.jobs import routes as jobs_routes
 from furrsight.jobs.broker import create_broker, valkey_client
@@ -50,12 +51,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
     store = FileStore(settings.data_path)
     broker = create_broker(settings)
     register_tasks(broker, settings)
+    residency = Residency(device="cpu")  # the web process never takes GPU memory: CPU sessions only
+    RESIDENCY.device = "cpu"  # and neither does any code here that would reach for the worker's default
+    sweeper = IdleSweeper(residency, settings.search.idle_unload_s)
 
     async def on_startup(app: Litestar) -> None:
         open_database(settings)
         app.state.valkey = valkey_client(settings)
+        sweeper.start()
 
     async def on_shutdown(app: Litestar) -> None:
+        sweeper.stop()
         await app.state.valkey.aclose()
         broker.close()
 
@@ -75,9 +81,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "settings": _constant(settings),
             "store": _constant(store),
             "broker": _constant(broker),
+            "residency": _constant(residency),
             "image_subsets": _constant({"breed": breed_image_ids}),  # later stages' gallery filters
         },
-        signature_namespace={"Settings": Settings, "FileStore": FileStore, "Broker": Broker},
+        signature_namespace={"Settings": Settings, "FileStore": FileStore, "Broker": Broker, "Residency": Residency},
         on_startup=[on_startup, auth_startup],
         middleware=auth_middleware(settings),
         guards=[role_guard],
@@ -92,4 +99,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.settings = settings
     app.state.store = store
     app.state.broker = broker
+    app.state.residency = residency
     return app

@@ -86,11 +86,17 @@ async def test_clip_type_path_end_to_end(
     assert by_image.status_code == 200
     assert by_image.json()["items"][0]["id"] == ids["p503.jpg"] and by_image.json()["items"][0]["score"] > 0.999
 
-    clusters = (
-        await client.get("/api/v1/search/clusters", params={"model": "tiny-clip", "max_distance": 0.001})
-    ).json()
+    response = await client.post("/api/v1/search/clusters", json={"model": "tiny-clip", "max_distance": 0.001})
+    assert response.status_code == 202 and response.headers["location"] == f"/api/v1/jobs/{response.json()['id']}"
+    job = await wait_for_job(client, response.json()["id"], timeout=60)
+    assert job["status"] == "succeeded" and job["progress_done"] == job["progress_total"], job
+    clusters = (await client.get("/api/v1/search/clusters", params={"model": "tiny-clip"})).json()
+    assert clusters["job_id"] == job["id"] and clusters["max_distance"] == 0.001
     assert any({ids["a.jpg"], ids["a.png"]} <= set(c) for c in clusters["clusters"])
-    assert (await client.get("/search/duplicates")).status_code == 200
+    assert (await client.get("/search/duplicates?model=tiny-clip")).status_code == 200
+    again = await client.post("/search/duplicates", data={"model": "tiny-clip"}, follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"].startswith("/jobs/")  # the page follows the job
+    await wait_for_job(client, int(again.headers["location"].rsplit("/", 1)[1]), timeout=60)
 
     again = await client.post("/api/v1/embeddings", json={"model": "tiny-clip"})
     done = await wait_for_job(client, again.json()["id"], timeout=60)
