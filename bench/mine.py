@@ -81,7 +81,8 @@ def populate(settings: Settings, n: int, dim: int, rng: np.random.Generator) -> 
         ],
     )
     conn.executemany(
-        "INSERT INTO sources (image, kind, group_key, page_url, author, seen_at) VALUES (?, ?, ?, ?, ?, datetime('now'))",
+        "INSERT INTO sources (image, kind, group_key, page_url, author, seen_at) "
+        "VALUES (?, ?, ?, ?, ?, datetime('now'))",
         sources,
     )
     conn.executemany(
@@ -136,7 +137,8 @@ def main() -> None:
     times = [asyncio.run(run(n, args.dim)) for n in sizes]
     for (a, ta), (b, tb) in zip(zip(sizes, times, strict=True), zip(sizes[1:], times[1:], strict=True), strict=False):
         print(
-            f"{b // a}x the images: {tb / ta:.1f}x the time (linear: {b / a:.0f}x; all pairs would be {(b / a) ** 2:.0f}x)"
+            f"{b // a}x the images: {tb / ta:.1f}x the time "
+            f"(linear: {b / a:.0f}x; all pairs would be {(b / a) ** 2:.0f}x)"
         )
 
 

@@ -22,12 +22,15 @@ from furrsight.auth.templating import register_template_helpers
 from furrsight.db.setup import open_database
 from furrsight.images import routes as images_routes
 from furrsight.inference import routes as inference_routes
+from furrsight.inference.residency import RESIDENCY, IdleSweeper, Residency
+from furrsight.jobs import health as jobs_health
 from furrsight.jobs import routes as jobs_routes
 from furrsight.jobs.broker import create_broker, valkey_client
 from furrsight.pairs import routes as pairs_routes
 from furrsight.pairs.service import accepted_by_query
 from furrsight.pipeline import register_tasks
 from furrsight.queries import routes as queries_routes
+from furrsight.runstatus import processes_check
 from furrsight.scraping import routes as scraping_routes
 from furrsight.search import routes as search_routes
 from furrsight.search.tagging import breed_image_ids
@@ -35,7 +38,7 @@ from furrsight.settings import Settings, load_settings
 from furrsight.store import FileStore
 from furrsight.taxonomy import routes as taxonomy_routes
 from furrsight.web.errors import EXCEPTION_HANDLERS
-from furrsight.web.health import health
+from furrsight.web.health import health_route
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
@@ -51,18 +54,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
     store = FileStore(settings.data_path)
     broker = create_broker(settings)
     register_tasks(broker, settings)
+    residency = Residency(device="cpu")  # the web process never takes GPU memory: CPU sessions only
+    RESIDENCY.device = "cpu"  # and neither does any code here that would reach for the worker's default
+    sweeper = IdleSweeper(residency, settings.search.idle_unload_s)
 
     async def on_startup(app: Litestar) -> None:
         open_database(settings)
         app.state.valkey = valkey_client(settings)
+        sweeper.start()
 
     async def on_shutdown(app: Litestar) -> None:
+        sweeper.stop()
         await app.state.valkey.aclose()
         broker.close()
 
     app = Litestar(
         route_handlers=[
-            health,
+            health_route({**jobs_health.CHECKS, "processes": processes_check}),
             jobs_routes.router,
             images_routes.router,
             inference_routes.router,
@@ -78,10 +86,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "settings": _constant(settings),
             "store": _constant(store),
             "broker": _constant(broker),
+            "residency": _constant(residency),
             "image_subsets": _constant({"breed": breed_image_ids}),  # later stages' gallery filters
             "query_pair_counts": _constant(accepted_by_query),  # the queries page's accepted pairs
         },
-        signature_namespace={"Settings": Settings, "FileStore": FileStore, "Broker": Broker},
+        signature_namespace={"Settings": Settings, "FileStore": FileStore, "Broker": Broker, "Residency": Residency},
         on_startup=[on_startup, auth_startup],
         middleware=auth_middleware(settings),
         guards=[role_guard],
@@ -96,4 +105,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.settings = settings
     app.state.store = store
     app.state.broker = broker
+    app.state.residency = residency
     return app

@@ -86,14 +86,16 @@ def _worker_argvs(settings: Settings) -> dict[str, list[str]]:
 
 @app.command()
 def worker() -> None:
-    """Run the background workers (default queue, and the single-threaded GPU queue)."""
+    """Run the background workers (default queue, and the single-threaded GPU queue); a worker
+    process that dies is restarted."""
+    from furrsight.runstatus import run_dir
     from furrsight.supervisor import Supervisor
 
     settings = _settings()
     if not settings.broker_url:
         err.print("[red]no broker: set FURRSIGHT_BROKER_URL (or use `furrsight up`)[/red]")
         raise typer.Exit(2)
-    sup = Supervisor()
+    sup = Supervisor(status_path=run_dir(settings.data_path) / "worker.json")
     for name, argv in _worker_argvs(settings).items():
         sup.start(name, argv)
     raise typer.Exit(sup.run_until_signal())
@@ -105,7 +107,8 @@ def up(
     port: int = typer.Option(None, help="listen port (default: setting `port`)"),
 ) -> None:
     """Start everything on this machine: a private broker if none is configured, the database,
-    the web process and the workers. Ctrl-C or SIGTERM stops them all."""
+    the web process and the workers, restarting any that dies. Ctrl-C or SIGTERM stops them all."""
+    from furrsight.runstatus import run_dir
     from furrsight.supervisor import (
         Supervisor,
         broker_command,
@@ -117,7 +120,7 @@ def up(
     )
 
     settings = _settings()
-    sup = Supervisor()
+    sup = Supervisor(status_path=run_dir(settings.data_path) / "up.json")
     env = child_env()
     if not settings.broker_url:
         binary = broker_server_binary()
@@ -138,6 +141,8 @@ def up(
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from exc
         env = child_env(FURRSIGHT_BROKER_URL=url)
+        sup.facts["broker_url"] = url  # for `furrsight scrape run` on this data directory
+        sup.write_status()
         console.print(f"private broker: {url} ({binary})")
     try:
         _migrate(settings)

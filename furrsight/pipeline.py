@@ -10,17 +10,15 @@ from dramatiq import Broker
 
 from furrsight.images import tasks as images_tasks
 from furrsight.inference import tasks as inference_tasks
-from furrsight.jobs import service as jobs
+from furrsight.inference.manifest import ModelError
 from furrsight.jobs.runner import JobContext, Then
 from furrsight.pairs import tasks as pairs_tasks
-from furrsight.pairs.mining import MINE_KIND
+from furrsight.pairs.mining import start_mine
 from furrsight.queries import tasks as queries_tasks
 from furrsight.scraping import tasks as scraping_tasks
 from furrsight.search import tasks as search_tasks
-from furrsight.search.service import submit_embed
+from furrsight.search.service import start_embed
 from furrsight.settings import Settings
-
-STAGES = ("ingest", "embed")
 
 
 def embed_new_images(broker: Broker, settings: Settings) -> Then:
@@ -28,7 +26,11 @@ def embed_new_images(broker: Broker, settings: Settings) -> Then:
 
     async def then(ctx: JobContext) -> None:
         if ctx.counters.get("new"):
-            job = await submit_embed(broker, settings, creator="pipeline")
+            try:
+                job = await start_embed(broker, settings, creator="pipeline")
+            except ModelError as exc:  # nothing to embed with: say so, the images wait
+                ctx.log(f"new images not embedded: {exc}")
+                return
             ctx.log(f"queued embedding job {job.id} for the new images")
 
     return then
@@ -39,7 +41,7 @@ def mine_after_embedding(broker: Broker, settings: Settings) -> Then:
 
     async def then(ctx: JobContext) -> None:
         if ctx.counters.get("embedded"):
-            job = await jobs.submit(broker, settings.data_path, MINE_KIND, {"full": False}, "pipeline")
+            job = await start_mine(broker, settings, "pipeline")
             ctx.log(f"queued pair mining job {job.id} for the newly embedded images")
 
     return then

@@ -127,7 +127,11 @@ class SearchSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         int, Doc("Bit-prefilter candidates per result (at least 100) before exact re-scoring.")
     ] = 10
     near_dup_distance: Annotated[float, Doc("Cosine distance under which two images are near-duplicates.")] = 0.05
-    idle_unload_s: Annotated[int, Doc("Seconds after which an unused model is unloaded.")] = 600
+    idle_unload_s: Annotated[
+        int,
+        Doc("Seconds after which an unused model (image, text, LLM, VLM) leaves a process; 0: never."),
+        msgspec.Meta(ge=0),
+    ] = 600
 
 
 class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

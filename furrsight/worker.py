@@ -14,6 +14,7 @@ import threading
 import dramatiq
 
 from furrsight.db.setup import open_database
+from furrsight.inference.residency import RESIDENCY, IdleSweeper
 from furrsight.jobs.broker import DEFAULT_QUEUE, create_broker
 from furrsight.pipeline import register_tasks
 from furrsight.settings import load_settings
@@ -26,6 +27,7 @@ def setup() -> None:
     dramatiq.set_broker(broker)
     register_tasks(broker, settings)
     open_database(settings)
+    IdleSweeper(RESIDENCY, settings.search.idle_unload_s).start()  # idle models leave the GPU
     if DEFAULT_QUEUE in _queues(sys.argv) and settings.ingest.processes != 1:
         _start_ingest_pool(settings.ingest.processes)
 

@@ -140,20 +140,58 @@ async def migrated(settings: Settings) -> Settings:
 @pytest.fixture(scope="session")
 def worker(migrated: Settings, settings_env: dict[str, str], tmp_root: Path) -> Iterator[WorkerProcess]:
     proc = WorkerProcess(worker_env(settings_env), log=tmp_root / "worker.log").start()
-    wait_for_workers(settings_env["FURRSIGHT_BROKER_URL"], 1)
+    wait_for_heartbeat(proc, settings_env["FURRSIGHT_BROKER_URL"], 0, "the default-queue worker")
     yield proc
     proc.stop()
 
 
-def wait_for_workers(url: str, count: int, timeout: float = 30.0) -> None:
+@pytest.fixture(scope="module")
+def gpu_worker(migrated: Settings, settings_env: dict[str, str], tmp_root: Path) -> Iterator[WorkerProcess]:
+    """A single-threaded GPU-queue worker (like ``furrsight worker`` starts), for this module.
+    Fails the tests that use it, with the worker's log, when it does not heart-beat."""
+    url = settings_env["FURRSIGHT_BROKER_URL"]
+    beating = fresh_heartbeats(url)
+    proc = WorkerProcess(worker_env(settings_env), queues="gpu", log=tmp_root / "gpu-worker.log").start()
+    wait_for_heartbeat(proc, url, beating, "the GPU worker")
+    yield proc
+    proc.stop()
+
+
+def fresh_heartbeats(url: str, namespace: str = "furrsight") -> int:
+    """Worker processes on this broker whose heartbeat is fresher than the tests' timeout (3 s)."""
     client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    try:
         now_ms = int(client.time()[0]) * 1000
-        if client.zcount("furrsight:__heartbeats__", now_ms - 3000, "+inf") >= count:
-            return
+        return int(client.zcount(f"{namespace}:__heartbeats__", now_ms - 3000, "+inf"))
+    finally:
+        client.close()
+
+
+def wait_for_heartbeat(proc: WorkerProcess, url: str, beating_before: int, what: str, timeout: float = 60.0) -> None:
+    """Wait until one more worker process beats than ``beating_before``; fail loudly, with the
+    worker's log, if it exits or stays silent."""
+    deadline = time.monotonic() + timeout
+    while fresh_heartbeats(url) <= beating_before:
+        assert proc.proc is not None
+        code = proc.proc.poll()
+        if code is not None or time.monotonic() > deadline:
+            why = f"exited with status {code}" if code is not None else f"sent no heartbeat within {timeout:.0f} s"
+            pytest.fail(f"{what} {why}; its log:\n{_tail(proc.log)}", pytrace=False)
         time.sleep(0.2)
-    raise TimeoutError("worker did not start")
+
+
+def wait_for_workers(url: str, count: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while fresh_heartbeats(url) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"fewer than {count} worker processes sent a heartbeat within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def _tail(log: Path | None, lines: int = 30) -> str:
+    if log is None or not log.exists():
+        return "(no log)"
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
 async def user_with_token(role: str, name: str | None = None) -> tuple[str, str]:

@@ -36,7 +36,7 @@ class FileServer:
                 pass
 
             def do_GET(self) -> None:
-                body = server.files.get(self.path.lstrip("/"))
+                body = server.files.get(self.path.rsplit("/", 1)[-1])  # /<revision>/<file>
                 if body is None:
                     self.send_response(404)
                     self.end_headers()
@@ -65,10 +65,18 @@ def file_server() -> Iterator[FileServer]:
     server.httpd.shutdown()
 
 
-def write_manifest(folder: Path, name: str, url: str, sha: str | None = None, size: int | None = None) -> None:
+REV = "0123456789abcdef0123456789abcdef01234567"  # a commit the test server pretends to serve
+
+
+def write_manifest(
+    folder: Path, name: str, url: str, sha: str | None = None, size: int | None = None, pinned: bool = True
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
+    rev = REV if pinned else "main"
     lines = [f'name = "{name}"', 'task = "image-embed"', 'runtime = "onnx"', 'license = "CC0-1.0"',
-             'source = "tests"', "[[files]]", 'path = "weights.bin"', f'url = "{url}/weights.bin"']  # fmt: skip
+             'source = "tests"', "[[files]]", 'path = "weights.bin"', f'url = "{url}/{rev}/weights.bin"']  # fmt: skip
+    if pinned:
+        lines.append(f'revision = "{REV}"')
     if sha:
         lines.append(f'sha256 = "{sha}"')
     if size:
@@ -151,18 +159,67 @@ def test_pull_resumes_a_partial_download(tmp_path: Path, file_server: FileServer
     assert store.verify("resumable") == []
 
 
-def test_pull_refuses_a_file_whose_hash_differs_from_the_pinned_one(tmp_path: Path, file_server: FileServer) -> None:
-    store = ModelStore(tmp_path / "models")
-    write_manifest(store.folder("pinned"), "pinned", file_server.url, "0" * 64)
-    with pytest.raises(ModelError, match="does not match the pinned"):
+def test_pull_refuses_a_changed_upstream_file_and_installs_nothing(tmp_path: Path) -> None:
+    original = b"weights as published " * 5000
+    server = FileServer({"weights.bin": original})
+    try:
+        store = ModelStore(tmp_path / "models")
+        sha = hashlib.sha256(original).hexdigest()
+        write_manifest(store.folder("pinned"), "pinned", server.url, sha, len(original))
+        server.files["weights.bin"] = b"weights re-uploaded" + original[19:]  # same size, other bytes
+        with pytest.raises(ModelError, match=r"not the pinned .*refused, nothing installed"):
+            store.pull("pinned")
+        assert sorted(p.name for p in store.folder("pinned").iterdir()) == ["manifest.toml"]  # no file, no .part
+        assert store.status(store.manifest("pinned")) == "missing"
+        server.files["weights.bin"] = original  # upstream put it back: the pinned bytes install
         store.pull("pinned")
-    assert not (store.folder("pinned") / "weights.bin").exists()
-    assert not (store.folder("pinned") / "installed.json").exists()
+        assert store.status(store.manifest("pinned")) == "installed" and store.verify("pinned") == []
+    finally:
+        server.httpd.shutdown()
+
+
+def test_a_manifest_without_a_pinned_revision_is_refused_unless_allowed(
+    tmp_path: Path, file_server: FileServer
+) -> None:
+    body = file_server.files["other.bin"]
+    file_server.files["loose.bin"] = body
+    store = ModelStore(tmp_path / "models")
+    folder = store.folder("loose")
+    write_manifest(folder, "loose", file_server.url, pinned=False)
+    (folder / "manifest.toml").write_text((folder / "manifest.toml").read_text().replace("weights.bin", "loose.bin"))
+    with pytest.raises(ModelError, match=r"not pinned to a revision and a SHA-256.*--allow-unpinned"):
+        store.pull("loose")
+    assert not (folder / "loose.bin").exists() and not (folder / "installed.json").exists()
+    store.pull("loose", allow_unpinned=True)
+    recorded = hashlib.sha256(body).hexdigest()
+    assert store.records("loose") == {"loose.bin": recorded}
+    assert store.manifest("loose").files[0].sha256 == recorded  # the installed manifest now holds it to that hash
+    (folder / "loose.bin").write_bytes(b"tampered")
+    tampered = hashlib.sha256(b"tampered").hexdigest()
+    assert store.verify("loose") == [f"loose.bin: SHA-256 {tampered} differs from {recorded}"]
+
+
+def test_a_revision_must_be_a_commit_named_in_the_url() -> None:
+    head = 'name="a"\ntask="llm"\nruntime="gguf"\nlicense="x"\nsource="y"\n[[files]]\npath="m.gguf"\n'
+    with pytest.raises(ModelError, match="full commit hash, not 'main'"):
+        parse_manifest(head + 'url="https://h/r/resolve/main/m.gguf"\nrevision="main"')
+    with pytest.raises(ModelError, match="must point into revision"):
+        parse_manifest(head + f'url="https://h/r/resolve/main/m.gguf"\nrevision="{REV}"')
+
+
+def test_the_catalogue_pins_every_file_it_can() -> None:
+    known = catalogue()
+    for name in ("qwen2.5-1.5b-instruct", "qwen2.5-vl-3b", "smolvlm2-2.2b"):
+        assert known[name].unpinned() == [], name
+        assert all(f.revision and f.size and f.url and f.revision in f.url for f in known[name].files)
+    assert {n for n, m in known.items() if m.unpinned()} == {
+        "clip-vit-b32", "clip-vit-b32-text", "siglip2-base-256", "siglip2-base-256-text"
+    }  # fmt: skip
 
 
 def test_pull_of_an_unreachable_url_says_so(tmp_path: Path) -> None:
     store = ModelStore(tmp_path / "models")
-    write_manifest(store.folder("gone"), "gone", "http://127.0.0.1:9")
+    write_manifest(store.folder("gone"), "gone", "http://127.0.0.1:9", "0" * 64)
     with pytest.raises(ModelError, match="cannot download"):
         store.pull("gone")
 
@@ -252,7 +309,8 @@ async def test_models_api_pull_as_a_job_then_verify_and_remove(
     client: AsyncTestClient, worker: WorkerProcess, settings: Settings, file_server: FileServer
 ) -> None:
     body = file_server.files["weights.bin"]
-    write_manifest(settings.data_path / "models" / "api-pulled", "api-pulled", file_server.url, size=len(body))
+    sha = hashlib.sha256(body).hexdigest()
+    write_manifest(settings.data_path / "models" / "api-pulled", "api-pulled", file_server.url, sha, len(body))
     listed = (await client.get("/api/v1/models")).json()
     status = {m["name"]: m["status"] for m in listed}
     assert status["efficientnet-lite0"] == "bundled" and status["api-pulled"] == "missing"
@@ -261,8 +319,16 @@ async def test_models_api_pull_as_a_job_then_verify_and_remove(
     job = await wait_for_job(client, response.json()["id"])
     assert job["status"] == "succeeded", job
     assert job["progress_done"] == len(body)
-    verified = (await client.post("/api/v1/models/api-pulled/verify")).json()
-    assert verified == {"name": "api-pulled", "ok": True, "problems": []}
+    response = await client.post("/api/v1/models/api-pulled/verify")
+    assert response.status_code == 202 and response.headers["location"] == f"/api/v1/jobs/{response.json()['id']}"
+    verified = await wait_for_job(client, response.json()["id"])
+    assert verified["status"] == "succeeded", verified
+    assert verified["progress_done"] == verified["progress_total"] == len(body)
+    assert verified["counters"] == {"files": 1, "bad": 0}
+    (settings.data_path / "models" / "api-pulled" / "weights.bin").write_bytes(b"rot")
+    broken = await wait_for_job(client, (await client.post("/api/v1/models/api-pulled/verify")).json()["id"])
+    assert broken["status"] == "failed" and "weights.bin: SHA-256" in broken["error"]
+    assert broken["counters"] == {"files": 1, "bad": 1}
     assert (await client.delete("/api/v1/models/api-pulled")).status_code == 204
     page = await client.get("/models")
     assert page.status_code == 200 and "efficientnet-lite0" in page.text and "Pull" in page.text
@@ -274,3 +340,18 @@ async def test_models_api_refuses_unknown_models(client: AsyncTestClient) -> Non
     assert response.status_code == 404 and "unknown model" in response.json()["error"]
     response = await client.post("/api/v1/models/clip-vit-b32/import", json={"path": "relative"})
     assert response.status_code == 400
+
+
+def test_cli_pull_refuses_unpinned_files_unless_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file_server: FileServer
+) -> None:
+    from furrsight.cli import app
+
+    monkeypatch.setenv("FURRSIGHT_DATA", str(tmp_path / "data"))
+    write_manifest(tmp_path / "data" / "models" / "cli-loose", "cli-loose", file_server.url, pinned=False)
+    runner = CliRunner()
+    refused = runner.invoke(app, ["models", "pull", "cli-loose"])
+    assert refused.exit_code == 1 and "--allow-unpinned" in refused.output
+    allowed = runner.invoke(app, ["models", "pull", "cli-loose", "--allow-unpinned"])
+    sha = hashlib.sha256(file_server.files["weights.bin"]).hexdigest()
+    assert allowed.exit_code == 0 and f"weights.bin: unpinned, recorded sha256 {sha}" in allowed.output

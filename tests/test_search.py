@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import redis
 from litestar.testing import AsyncTestClient
 from PIL import Image
 
@@ -23,7 +20,7 @@ from furrsight.jobs.tables import Job
 from furrsight.search import service, vectors
 from furrsight.search.breeds import breed_names
 from furrsight.settings import Settings
-from tests.conftest import WorkerProcess, wait_for_job, worker_env
+from tests.conftest import WorkerProcess, wait_for_job
 from tests.images import photo
 from tests.tiny_models import make_tiny_clip
 
@@ -34,19 +31,6 @@ def real_photo(name: str) -> bytes:
     path = DARKNET / name
     assert path.exists(), f"{path} is missing: install Debian's darknet package (make system-deps does)"
     return path.read_bytes()
-
-
-@pytest.fixture(scope="module")
-def gpu_worker(migrated: Settings, settings_env: dict[str, str], tmp_root: Path) -> Iterator[WorkerProcess]:
-    client = redis.Redis.from_url(settings_env["FURRSIGHT_BROKER_URL"])
-    key = "furrsight:__heartbeats__"
-    before = client.zcard(key)
-    proc = WorkerProcess(worker_env(settings_env), queues="gpu", log=tmp_root / "gpu-worker.log").start()
-    deadline = time.monotonic() + 30
-    while client.zcard(key) <= before and time.monotonic() < deadline:
-        time.sleep(0.2)
-    yield proc
-    proc.stop()
 
 
 async def upload(client: AsyncTestClient, files: dict[str, bytes]) -> tuple[dict[str, int], int]:
@@ -102,11 +86,17 @@ async def test_clip_type_path_end_to_end(
     assert by_image.status_code == 200
     assert by_image.json()["items"][0]["id"] == ids["p503.jpg"] and by_image.json()["items"][0]["score"] > 0.999
 
-    clusters = (
-        await client.get("/api/v1/search/clusters", params={"model": "tiny-clip", "max_distance": 0.001})
-    ).json()
+    response = await client.post("/api/v1/search/clusters", json={"model": "tiny-clip", "max_distance": 0.001})
+    assert response.status_code == 202 and response.headers["location"] == f"/api/v1/jobs/{response.json()['id']}"
+    job = await wait_for_job(client, response.json()["id"], timeout=60)
+    assert job["status"] == "succeeded" and job["progress_done"] == job["progress_total"], job
+    clusters = (await client.get("/api/v1/search/clusters", params={"model": "tiny-clip"})).json()
+    assert clusters["job_id"] == job["id"] and clusters["max_distance"] == 0.001
     assert any({ids["a.jpg"], ids["a.png"]} <= set(c) for c in clusters["clusters"])
-    assert (await client.get("/search/duplicates")).status_code == 200
+    assert (await client.get("/search/duplicates?model=tiny-clip")).status_code == 200
+    again = await client.post("/search/duplicates", data={"model": "tiny-clip"}, follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"].startswith("/jobs/")  # the page follows the job
+    await wait_for_job(client, int(again.headers["location"].rsplit("/", 1)[1]), timeout=60)
 
     again = await client.post("/api/v1/embeddings", json={"model": "tiny-clip"})
     done = await wait_for_job(client, again.json()["id"], timeout=60)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dramatiq import Broker
+
 from furrsight.images import collage, rows, work
 from furrsight.images.ingest import POOL_AFTER, Ingestor, cut_panels
 from furrsight.images.lanes import for_each
@@ -13,10 +15,17 @@ from furrsight.images.recorder import Recorder, Tx
 from furrsight.images.schemas import SplitRequest
 from furrsight.images.tables import Image, Source
 from furrsight.jobs.runner import JobContext
+from furrsight.jobs.schemas import JobOut
+from furrsight.jobs.service import submit
 from furrsight.settings import Settings
 from furrsight.store import FileStore
 
 REPROCESS_KIND = "images.reprocess"
+
+
+async def start_reprocess(broker: Broker, settings: Settings, state: str | None, creator: str | None) -> JobOut:
+    """The one way to start a re-processing job: all images, or those in ``state``."""
+    return await submit(broker, settings.data_path, REPROCESS_KIND, {"state": state}, creator)
 
 
 class SplitError(ValueError):

@@ -13,7 +13,6 @@ from litestar.response import File, Redirect, Template
 from furrsight.images import process, service
 from furrsight.images.analysis import FLAGS
 from furrsight.images.schemas import ImageOut, ImagePage, ImportRequest, ReprocessRequest, SplitRequest
-from furrsight.jobs import service as jobs
 from furrsight.jobs.routes import accepted
 from furrsight.jobs.schemas import JobOut
 from furrsight.web.deps import BrokerDep, ImageSubsetsDep, SettingsDep, StoreDep
@@ -39,16 +38,14 @@ async def _start_upload(request: Request[Any, Any, Any], settings: SettingsDep, 
         raise ClientException("no files: send them as multipart form field 'files'")
     files = [(u.filename or f"upload-{i}", await u.read()) for i, u in enumerate(uploads)]
     params = await service.stage_uploads(settings, files)
-    return await jobs.submit(broker, settings.data_path, service.IMPORT_KIND, params, _creator(request))
+    return await service.start_import(broker, settings, _creator(request), staged=params)
 
 
 async def _start_import(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, path: str) -> JobOut:
     try:
-        folder = service.resolve_import_path(settings, path)
+        return await service.start_import(broker, settings, _creator(request), path=path)
     except service.ImportPathError as exc:
         raise ClientException(str(exc)) from exc
-    params = {"source": "import", "path": str(folder)}
-    return await jobs.submit(broker, settings.data_path, service.IMPORT_KIND, params, _creator(request))
 
 
 # -- API ---------------------------------------------------------------------------------------
@@ -91,10 +88,7 @@ async def api_reprocess(
     request: Request[Any, Any, Any], data: Annotated[ReprocessRequest, Body()], settings: SettingsDep, broker: BrokerDep
 ) -> Response[JobOut]:
     """Re-process images (all, or those in one state) after a setting changed: 202 with the job."""
-    job = await jobs.submit(
-        broker, settings.data_path, process.REPROCESS_KIND, {"state": data.state}, _creator(request)
-    )
-    return accepted(job)
+    return accepted(await process.start_reprocess(broker, settings, data.state, _creator(request)))
 
 
 @post("/api/v1/images/{image_id:int}/split", status_code=200)

@@ -10,12 +10,15 @@ from typing import Any, Iterable
 
 import aiofiles
 import msgspec
+from dramatiq import Broker
 
 from furrsight.images.ingest import POOL_AFTER, Ingestor
 from furrsight.images.lanes import for_each
 from furrsight.images.schemas import ChildOut, ImageOut, ImagePage, IngestResult, Provenance, SourceOut
 from furrsight.images.tables import Image, Source
 from furrsight.jobs.runner import JobContext
+from furrsight.jobs.schemas import JobOut
+from furrsight.jobs.service import submit
 from furrsight.settings import Settings
 from furrsight.store import FileStore
 
@@ -107,6 +110,19 @@ async def stage_uploads(settings: Settings, files: Iterable[tuple[str, bytes]]) 
 
 
 # -- folder imports ----------------------------------------------------------------------------
+async def start_import(
+    broker: Broker, settings: Settings, creator: str | None, *,
+    path: str | None = None, staged: dict[str, Any] | None = None,
+) -> JobOut:  # fmt: skip
+    """The one way to start an import job (routes, CLI, schedules): a server folder below the
+    import roots (``ImportPathError`` otherwise), or uploads already staged (``stage_uploads``'s
+    params: accepted uploads are on disk before their job is queued)."""
+    if (path is None) == (staged is None):
+        raise ValueError("start_import: give a folder path or staged uploads")
+    params = {"source": "import", "path": str(resolve_import_path(settings, path))} if path is not None else staged
+    return await submit(broker, settings.data_path, IMPORT_KIND, params or {}, creator)
+
+
 def resolve_import_path(settings: Settings, raw: str) -> Path:
     """The folder to import, if it is inside one of the configured import roots."""
     if not settings.import_roots:

@@ -54,8 +54,13 @@ def list_models() -> None:
 
 
 @app.command()
-def pull(name: str) -> None:
-    """Download a model's files (resumes a partial download, checks pinned SHA-256)."""
+def pull(
+    name: str,
+    allow_unpinned: bool = typer.Option(
+        False, "--allow-unpinned", help="Accept files the manifest does not pin; records the hash they came with."
+    ),
+) -> None:
+    """Download a model's files (resumes a partial download; refuses bytes whose SHA-256 is not the pinned one)."""
     columns: list[str | ProgressColumn] = [
         "{task.description}",
         BarColumn(),
@@ -65,10 +70,15 @@ def pull(name: str) -> None:
     ]
     with Progress(*columns, console=console) as bar:
         task = bar.add_task(name, total=None)
+        store = _store()
         try:
-            _store().pull(name, lambda done, total: bar.update(task, completed=done, total=total))
+            manifest = store.pull(
+                name, lambda done, total: bar.update(task, completed=done, total=total), allow_unpinned=allow_unpinned
+            )
         except (ModelError, OSError) as exc:
             raise _fail(exc) from exc
+    for entry in manifest.unpinned():
+        console.print(f"{entry.path}: unpinned, recorded sha256 {store.records(name).get(entry.path)}")
     console.print(f"{name} installed")
 
 

@@ -13,12 +13,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from furrsight.inference.usage import Usage
+
 
 class GGUFOutputError(ValueError):
     """The model's answer was cut short or is not the JSON asked for."""
 
 
-class GGUFChat:
+class GGUFChat(Usage):
     def __init__(
         self,
         model_path: Path,
@@ -28,6 +30,7 @@ class GGUFChat:
         seed: int = 0,
         n_threads: int = 0,
     ) -> None:
+        super().__init__()
         self.model_path = model_path
         self.mmproj_path = mmproj_path
         self.n_ctx = n_ctx
@@ -74,7 +77,7 @@ class GGUFChat:
     ) -> Any:
         """One chat completion constrained to ``schema``; the parsed JSON (blocking: use a thread)."""
         llm = self.load()
-        with self._lock:
+        with self._lock, self.in_use():
             answer = llm.create_chat_completion(
                 messages=messages,
                 response_format={"type": "json_object", "schema": schema},

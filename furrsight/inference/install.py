@@ -3,8 +3,10 @@ brought in by hand), verify (re-hash), remove, list.
 
 Each installed model's folder holds its files, ``manifest.toml`` (the manifest it came from) and
 ``installed.json`` (SHA-256 and size of every file as installed). A download goes to
-``<file>.part`` first and resumes from there with an HTTP Range request; only a complete file whose
-hash matches the pinned one (when the manifest pins one) is renamed into place.
+``<file>.part`` first and resumes from there with an HTTP Range request; its SHA-256 is computed
+as the bytes arrive, and only a complete file whose hash is the pinned one is renamed into place.
+A manifest whose downloadable files are not pinned (revision + SHA-256) is refused unless the
+caller allows it, and then the hash it got is written into the installed manifest.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -33,14 +36,18 @@ class ModelStatus(msgspec.Struct, kw_only=True):
     source: str
     description: str
     size: int | None
+    pinned: bool = True  # every downloadable file names a revision and a SHA-256
     files: dict[str, str] = {}  # file -> sha256, as installed
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
+    """The SHA-256 of a file, read in chunks; ``progress(n)`` after each chunk of n bytes."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while block := handle.read(CHUNK):
             digest.update(block)
+            if progress:
+                progress(len(block))
     return digest.hexdigest()
 
 
@@ -106,7 +113,7 @@ class ModelStore:
             out.append(ModelStatus(
                 name=m.name, task=m.task, runtime=m.runtime, status=self.status(m), license=m.license,
                 source=m.source, description=m.description, size=sum(s for s in sizes if s) if all(sizes) else None,
-                files=self.records(m.name),
+                pinned=not m.unpinned(), files=self.records(m.name),
             ))  # fmt: skip
         return out
 
@@ -124,9 +131,28 @@ class ModelStore:
             raise ModelError(f"{entry.path}: SHA-256 {digest} does not match the pinned {entry.sha256}; file removed")
         return digest
 
-    def pull(self, name: str, progress: Progress | None = None, client: httpx.Client | None = None) -> Manifest:
-        """Download every file of ``name`` that is not already in place, resuming partial files."""
+    def pull(
+        self,
+        name: str,
+        progress: Progress | None = None,
+        client: httpx.Client | None = None,
+        allow_unpinned: bool = False,
+    ) -> Manifest:
+        """Download every file of ``name`` that is not already in place, resuming partial files.
+
+        Every downloadable file must be pinned (revision + SHA-256): bytes with another hash are
+        refused and nothing of them is installed. ``allow_unpinned`` accepts files that are not
+        pinned and records the hash they arrived with in the installed manifest, so that
+        ``verify`` and later pulls hold them to it."""
         manifest = self.manifest(name)
+        unpinned = manifest.unpinned()
+        if unpinned and not allow_unpinned:
+            files = ", ".join(f.path for f in unpinned)
+            raise ModelError(
+                f"{name}: {files} not pinned to a revision and a SHA-256, so a changed upstream file could not be "
+                "told apart: add `revision` and `sha256` to the manifest, or pull with --allow-unpinned "
+                "(records the hash it gets)"
+            )
         folder = self.folder(name)
         folder.mkdir(parents=True, exist_ok=True)
         total = sum(f.size or 0 for f in manifest.files) or None
@@ -145,16 +171,15 @@ class ModelStore:
                 if not entry.url:
                     raise ModelError(f"{name}: file {entry.path} has no URL: install it with `furrsight models import`")
                 try:
-                    done = _download(http, entry, dest, done, total, progress)
+                    done, hashes[entry.path] = _download(http, entry, dest, done, total, progress)
                 except httpx.HTTPError as exc:
                     raise ModelError(f"cannot download {entry.url}: {exc}; `pull` again resumes") from exc
-                hashes[entry.path] = self._check(entry, dest)
         finally:
             if own:
                 http.close()
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
-        self._finish(manifest, hashes)
+        self._finish(_pinned_by_download(manifest, hashes), hashes)
         return manifest
 
     def import_files(self, name: str, source: Path) -> Manifest:
@@ -184,17 +209,27 @@ class ModelStore:
         self._finish(manifest, hashes)
         return manifest
 
-    def verify(self, name: str) -> list[str]:
-        """Re-hash every file; returns the problems found (empty: all good)."""
+    def verify(self, name: str, progress: Progress | None = None) -> list[str]:
+        """Re-hash every file; returns the problems found (empty: all good). Multi-gigabyte files
+        take minutes: run it in a job; ``progress(bytes done, bytes total)`` follows the reading."""
         manifest = self.require(name)
         recorded = self.records(name)
         problems = []
-        for entry in manifest.files:
-            path = self.file_path(manifest, entry)
+        paths = [(entry, self.file_path(manifest, entry)) for entry in manifest.files]
+        total = sum(p.stat().st_size for _, p in paths if p.is_file())
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(done, total)
+
+        for entry, path in paths:
             if not path.is_file():
                 problems.append(f"{entry.path}: missing")
                 continue
-            digest = sha256_file(path)
+            digest = sha256_file(path, advance)
             expected = entry.sha256 or recorded.get(entry.path)
             if expected and digest != expected:
                 problems.append(f"{entry.path}: SHA-256 {digest} differs from {expected}")
@@ -211,9 +246,13 @@ class ModelStore:
 
 def _download(
     http: httpx.Client, entry: ModelFile, dest: Path, done: int, total: int | None, progress: Progress | None
-) -> int:
+) -> tuple[int, str]:
+    """Fetch ``entry`` into ``<dest>.part`` (resuming it with a Range request), hashing as the bytes
+    arrive; only a complete file whose SHA-256 is the pinned one is renamed to ``dest``.
+    Returns the bytes done so far and the file's SHA-256."""
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.exists() else 0
+    digest = _hash_of(part) if have else hashlib.sha256()
     headers = {"Range": f"bytes={have}-"} if have else {}
     assert entry.url is not None
     with http.stream("GET", entry.url, headers=headers) as response:
@@ -222,19 +261,46 @@ def _download(
         elif response.status_code not in (200, 206):
             raise ModelError(f"{entry.url}: HTTP {response.status_code}")
         else:
-            if response.status_code == 200:
-                have = 0  # the server ignored the range: start again
+            if response.status_code == 200 and have:
+                have, digest = 0, hashlib.sha256()  # the server ignored the range: start again
             done += have
             with part.open("ab" if have else "wb") as handle:
                 for block in response.iter_bytes(CHUNK):
                     handle.write(block)
+                    digest.update(block)
                     done += len(block)
                     if progress:
                         progress(done, total)
-    if entry.size is not None and part.stat().st_size != entry.size:
-        raise ModelError(f"{entry.path}: got {part.stat().st_size} bytes, expected {entry.size}; pull again to resume")
+    size = part.stat().st_size
+    if entry.size is not None and size < entry.size:
+        raise ModelError(f"{entry.path}: got {size} bytes, expected {entry.size}; pull again to resume")
+    got = digest.hexdigest()
+    if entry.sha256 and got != entry.sha256:
+        part.unlink(missing_ok=True)
+        raise ModelError(
+            f"{entry.path}: the server sent bytes with SHA-256 {got}, not the pinned {entry.sha256} "
+            f"(revision {entry.revision}): refused, nothing installed"
+        )
+    if entry.size is not None and size != entry.size:
+        part.unlink(missing_ok=True)
+        raise ModelError(f"{entry.path}: got {size} bytes, expected {entry.size}: refused, nothing installed")
     part.replace(dest)
-    return done
+    return done, got
+
+
+def _hash_of(path: Path) -> Any:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(CHUNK):
+            digest.update(block)
+    return digest
+
+
+def _pinned_by_download(manifest: Manifest, hashes: dict[str, str]) -> Manifest:
+    """The manifest to keep beside the installed files: unpinned files get the hash they arrived with."""
+    files = [f if f.sha256 or f.path not in hashes else msgspec.structs.replace(f, sha256=hashes[f.path])
+             for f in manifest.files]  # fmt: skip
+    return msgspec.structs.replace(manifest, files=files)
 
 
 def _to_toml(manifest: Manifest) -> bytes:

@@ -1,8 +1,11 @@
 """Model manifests: ``models/*.toml`` in the repository (the catalogue), and the copy kept beside
 installed files under ``<data>/models/<name>/``.
 
-A manifest names a model's task, runtime, files (URL, size, optional pinned SHA-256),
-preprocessing, licence and source. ``bundled = true`` marks a model whose files ship in the
+A manifest names a model's task, runtime, files (URL, size, revision and SHA-256), preprocessing,
+licence and source. A downloadable file is *pinned* when it names the source revision (a commit
+hash, never a moving branch such as ``main``; the URL must contain it) and the SHA-256 of its
+bytes: ``pull`` refuses a file that is not pinned unless told ``allow_unpinned``, and refuses
+bytes whose hash differs from the pinned one. ``bundled = true`` marks a model whose files ship in the
 repository's ``models/<name>/`` folder (the built-in EfficientNet-Lite0): it is installed by default.
 """
 
@@ -17,6 +20,7 @@ import msgspec
 
 CATALOGUE = Path(__file__).resolve().parent.parent.parent / "models"
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+REVISION_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")  # a git commit (SHA-1 or SHA-256)
 
 Task = Literal["image-embed", "text-embed", "classify", "vlm", "llm"]
 Runtime = Literal["onnx", "gguf"]
@@ -29,6 +33,7 @@ class ModelError(Exception):
 class ModelFile(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     path: str  # file name inside the model's folder
     url: str | None = None
+    revision: str | None = None  # the commit of the source the URL points into (part of the URL)
     size: int | None = None
     sha256: str | None = None  # pinned: a download or import with another hash is refused
     role: Literal["model", "mmproj", "tokenizer", "licence", "other"] = "model"
@@ -71,6 +76,10 @@ class Manifest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     def file(self, role: str) -> ModelFile | None:
         return next((f for f in self.files if f.role == role), None)
 
+    def unpinned(self) -> list[ModelFile]:
+        """Downloadable files that lack a revision or a SHA-256 (``pull`` refuses them by default)."""
+        return [f for f in self.files if f.url and not (f.revision and f.sha256)]
+
 
 def parse_manifest(text: str, origin: str = "manifest") -> Manifest:
     try:
@@ -84,6 +93,10 @@ def parse_manifest(text: str, origin: str = "manifest") -> Manifest:
             raise ModelError(f"{origin}: file {f.path!r} must be a plain file name")
         if f.sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", f.sha256):
             raise ModelError(f"{origin}: file {f.path}: sha256 must be 64 lower-case hex digits")
+        if f.revision is not None and not REVISION_RE.match(f.revision):
+            raise ModelError(f"{origin}: file {f.path}: revision must be a full commit hash, not {f.revision!r}")
+        if f.revision and f.url and f.revision not in f.url:
+            raise ModelError(f"{origin}: file {f.path}: the URL must point into revision {f.revision}, not a branch")
     return manifest
 
 

@@ -1,5 +1,6 @@
-"""The ONNX adapter: a session asking for CUDA first and falling back to the CPU, loaded lazily
-under a lock, reporting the provider it really got (onnxruntime falls back without raising)."""
+"""The ONNX adapter: a session asking for the providers it is given (CUDA first, then the CPU, by
+default; the CPU only in the web process), loaded lazily under a lock, reporting the provider it
+really got (onnxruntime falls back without raising), and how long it has been idle."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ from typing import Any
 
 import numpy as np
 
+from furrsight.inference.usage import Usage
+
 WANTED = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+CPU_ONLY = ["CPUExecutionProvider"]
 
 
-class OnnxModel:
+class OnnxModel(Usage):
     def __init__(self, path: Path, providers: list[str] | None = None, threads: int = 0) -> None:
+        super().__init__()
         self.path = path
         self.wanted = providers or WANTED
         self.threads = threads
@@ -64,5 +69,6 @@ class OnnxModel:
         """Run one batch (blocking: call it in a thread); returns outputs by name."""
         session = self.load()
         names = outputs or self.output_names
-        values = session.run(names, {self.input_name: batch})
+        with self.in_use():
+            values = session.run(names, {self.input_name: batch})
         return dict(zip(names, values, strict=True))

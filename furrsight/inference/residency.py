@@ -1,16 +1,27 @@
-"""GPU residency: at most ``max_large`` large models loaded at once (one GPU, one large model).
+"""Model residency: which models a process holds, on which device, and for how long.
 
-Models are loaded on demand through ``acquire``; before a large model loads, the least recently
-used other large model is unloaded. ``unload_idle`` drops models unused for a while. The
-bookkeeping is plain Python, so it is testable on a CPU-only machine.
+A ``Residency`` loads models on demand through ``acquire``. Its ``device`` decides where they may
+live: ``"gpu"`` (the GPU worker: ONNX sessions ask for CUDA then the CPU, llama.cpp offloads every
+layer) or ``"cpu"`` (the web process: CPU sessions only, no layer offloaded — the web process never
+takes GPU memory, whatever a caller would like). At most ``max_large`` large models are resident
+at once (one GPU, one large model): before a large model loads, the least recently used other
+large model is unloaded. ``IdleSweeper`` unloads models unused for longer than the idle timeout;
+a model in the middle of a call is never idle. The bookkeeping is plain Python, so it is testable
+on a CPU-only machine.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+from furrsight.inference.onnx_runtime import CPU_ONLY, WANTED
+
+Device = Literal["gpu", "cpu"]
+logger = logging.getLogger(__name__)
 
 
 class Loadable(Protocol):
@@ -18,13 +29,24 @@ class Loadable(Protocol):
 
 
 class Residency:
-    def __init__(self, max_large: int = 1, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, max_large: int = 1, clock: Callable[[], float] = time.monotonic, device: Device = "gpu") -> None:
         self.max_large = max_large
         self.clock = clock
+        self.device: Device = device
         self._lock = threading.RLock()
         self._models: dict[str, tuple[Any, bool]] = {}  # key -> (model, large)
         self._last_used: dict[str, float] = {}
         self.events: list[str] = []  # "load KEY" / "unload KEY", for the UI and tests
+
+    @property
+    def providers(self) -> list[str]:
+        """The ONNX execution providers a session of this process may ask for, in order."""
+        return list(CPU_ONLY if self.device == "cpu" else WANTED)
+
+    @property
+    def gpu_layers(self) -> int:
+        """llama.cpp layers to offload: all of them on the GPU worker, none in a CPU-only process."""
+        return 0 if self.device == "cpu" else -1
 
     def acquire(self, key: str, loader: Callable[[], Any], large: bool = False) -> Any:
         """The model for ``key``, loading it (after making room) when it is not resident."""
@@ -53,10 +75,16 @@ class Residency:
                     unload()
                 self.events.append(f"unload {key}")
 
+    def _idle_for(self, key: str, now: float) -> float:
+        idle = now - self._last_used[key]
+        model_idle = getattr(self._models[key][0], "idle_for", None)  # a model knows its own calls
+        return min(idle, model_idle()) if callable(model_idle) else idle
+
     def unload_idle(self, max_idle_s: float) -> list[str]:
+        """Unload every model unused for more than ``max_idle_s`` seconds; returns their keys."""
         with self._lock:
             now = self.clock()
-            idle = [k for k, t in self._last_used.items() if now - t > max_idle_s]
+            idle = [k for k in list(self._models) if self._idle_for(k, now) > max_idle_s]
             for key in idle:
                 self.release(key)
             return idle
@@ -72,5 +100,38 @@ class Residency:
             return sorted(self._models)
 
 
-# The process's residency manager (web and GPU worker each have one). Tests build their own.
+class IdleSweeper:
+    """A daemon thread that unloads a residency's models once they have been idle for
+    ``max_idle_s`` seconds (setting ``search.idle_unload_s``; 0 turns it off). It looks every
+    quarter of the timeout (at most every 30 s), so a model goes within 1.25 x the timeout."""
+
+    def __init__(self, residency: Residency, max_idle_s: float, interval: float | None = None) -> None:
+        self.residency = residency
+        self.max_idle_s = max_idle_s
+        self.interval = interval or max(0.05, min(30.0, max_idle_s / 4))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> IdleSweeper:
+        if self.max_idle_s > 0 and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="model-idle-sweeper", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                for key in self.residency.unload_idle(self.max_idle_s):
+                    logger.info("unloaded %s: idle for more than %s s", key, self.max_idle_s)
+            except Exception:  # a failing unload must not end the sweeping
+                logger.exception("idle unload failed")
+
+
+# The GPU worker's residency (the web process builds its own CPU-only one in ``app.py``).
 RESIDENCY = Residency()

@@ -1,21 +1,20 @@
-"""Models (admin): list, pull and import (jobs), verify, remove -- the API and the page."""
+"""Models (admin): list, pull, import and verify (jobs), remove -- the API and the page."""
 
 import asyncio
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, post
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException, HTTPException, NotFoundException
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from furrsight.inference import service
 from furrsight.inference.install import ModelStatus
 from furrsight.inference.manifest import ModelError
-from furrsight.jobs import service as jobs
 from furrsight.jobs.routes import accepted
 from furrsight.jobs.schemas import JobOut
-from furrsight.web.deps import BrokerDep, SettingsDep
+from furrsight.web.deps import BrokerDep, ResidencyDep, SettingsDep
 from furrsight.web.pages import page
 
 ADMIN = {"role": "admin"}
@@ -25,42 +24,43 @@ class ImportModelRequest(msgspec.Struct, forbid_unknown_fields=True):
     path: str
 
 
-class VerifyResult(msgspec.Struct, kw_only=True):
-    name: str
-    ok: bool
-    problems: list[str]
+class PullRequest(msgspec.Struct, forbid_unknown_fields=True):
+    allow_unpinned: bool = False  # accept files the manifest does not pin; their hash is recorded
 
 
 def _creator(request: Request[Any, Any, Any]) -> str | None:
     return getattr(request.scope.get("user"), "username", None)
 
 
-def _known(settings: SettingsDep, name: str) -> None:
+async def _pull(
+    request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, name: str, allow_unpinned: bool
+) -> JobOut:
     try:
-        service.check_known(settings, name)
+        return await service.start_pull(broker, settings, name, _creator(request), allow_unpinned=allow_unpinned)
     except ModelError as exc:
         raise NotFoundException(str(exc)) from exc
 
 
-async def _pull(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, name: str) -> JobOut:
-    _known(settings, name)
-    return await jobs.submit(broker, settings.data_path, service.PULL_KIND, {"name": name}, _creator(request))
+async def _verify(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, name: str) -> JobOut:
+    try:
+        service.check_known(settings, name)
+    except ModelError as exc:
+        raise NotFoundException(str(exc)) from exc
+    try:
+        return await service.start_verify(broker, settings, name, _creator(request))
+    except ModelError as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
 
 
 async def _import(
     request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, name: str, path: str
 ) -> JobOut:
-    if not path.startswith("/"):
-        raise ClientException(f"{path!r} is not an absolute path on the server")
-    from pathlib import Path
-
-    source = Path(path)
-    if not source.exists():
-        raise ClientException(f"{path} does not exist on the server")
-    if not (source.is_dir() and (source / "manifest.toml").exists()):
-        _known(settings, name)
-    params = {"name": name, "path": str(source)}
-    return await jobs.submit(broker, settings.data_path, service.IMPORT_KIND, params, _creator(request))
+    try:
+        return await service.start_model_import(broker, settings, name, path, _creator(request))
+    except service.ImportSourceError as exc:
+        raise ClientException(str(exc)) from exc
+    except ModelError as exc:
+        raise NotFoundException(str(exc)) from exc
 
 
 # -- API ---------------------------------------------------------------------------------------
@@ -71,10 +71,15 @@ async def api_list_models(settings: SettingsDep) -> list[ModelStatus]:
 
 @post("/api/v1/models/{name:str}/pull", opt=ADMIN)
 async def api_pull(
-    request: Request[Any, Any, Any], name: FromPath[str], settings: SettingsDep, broker: BrokerDep
+    request: Request[Any, Any, Any],
+    name: FromPath[str],
+    settings: SettingsDep,
+    broker: BrokerDep,
+    data: Annotated[PullRequest | None, Body()] = None,
 ) -> Response[JobOut]:
-    """Download the model's files (a job: resumes, checks pinned SHA-256)."""
-    return accepted(await _pull(request, settings, broker, name))
+    """Download the model's files (a job: resumes; refuses unpinned files unless
+    ``allow_unpinned``, and bytes whose SHA-256 is not the pinned one)."""
+    return accepted(await _pull(request, settings, broker, name, bool(data and data.allow_unpinned)))
 
 
 @post("/api/v1/models/{name:str}/import", opt=ADMIN)
@@ -89,29 +94,29 @@ async def api_import(
     return accepted(await _import(request, settings, broker, name, data.path))
 
 
-@post("/api/v1/models/{name:str}/verify", opt=ADMIN, status_code=200)
-async def api_verify(name: FromPath[str], settings: SettingsDep) -> VerifyResult:
-    try:
-        problems = service.model_store(settings).verify(name)
-    except ModelError as exc:
-        raise NotFoundException(str(exc)) from exc
-    return VerifyResult(name=name, ok=not problems, problems=problems)
+@post("/api/v1/models/{name:str}/verify", opt=ADMIN)
+async def api_verify(
+    request: Request[Any, Any, Any], name: FromPath[str], settings: SettingsDep, broker: BrokerDep
+) -> Response[JobOut]:
+    """Re-hash the installed files (a job with progress in bytes; it fails naming every bad file)."""
+    return accepted(await _verify(request, settings, broker, name))
 
 
 @delete("/api/v1/models/{name:str}", opt=ADMIN, status_code=204)
 async def api_remove(name: FromPath[str], settings: SettingsDep) -> None:
     try:
-        service.model_store(settings).remove(name)
+        await asyncio.to_thread(service.model_store(settings).remove, name)
     except ModelError as exc:
         raise NotFoundException(str(exc)) from exc
 
 
 # -- page --------------------------------------------------------------------------------------
 @get("/models", opt=ADMIN)
-async def models_page(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
+async def models_page(request: Request[Any, Any, Any], settings: SettingsDep, residency: ResidencyDep) -> Template:
+    """The models, and what this web process holds (it loads nothing to draw the page)."""
     message = request.query_params.get("message")
     return page(request, "models/list.html", models=service.list_models(settings), active=settings.search.model,
-                runtime=await asyncio.to_thread(service.runtime_report, settings), message=message)  # fmt: skip
+                runtime=await asyncio.to_thread(service.runtime_report, residency), message=message)  # fmt: skip
 
 
 @post("/models/{name:str}/{action:str}", opt=ADMIN)
@@ -122,16 +127,16 @@ async def models_action(
     settings: SettingsDep,
     broker: BrokerDep,
 ) -> Response[Any]:
+    form = await request.form()
     if action == "pull":
-        return Redirect(f"/jobs/{(await _pull(request, settings, broker, name)).id}", status_code=303)
+        job = await _pull(request, settings, broker, name, bool(form.get("allow_unpinned")))
+        return Redirect(f"/jobs/{job.id}", status_code=303)
     if action == "import":
-        form = await request.form()
         job = await _import(request, settings, broker, name, str(form.get("path") or ""))
         return Redirect(f"/jobs/{job.id}", status_code=303)
     if action == "verify":
-        result = await api_verify.fn(name=name, settings=settings)
-        text = f"{name}: verified, all files intact" if result.ok else f"{name}: " + "; ".join(result.problems)
-    elif action == "remove":
+        return Redirect(f"/jobs/{(await _verify(request, settings, broker, name)).id}", status_code=303)
+    if action == "remove":
         await api_remove.fn(name=name, settings=settings)
         text = f"{name} removed"
     else:

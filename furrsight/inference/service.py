@@ -8,15 +8,20 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from dramatiq import Broker
+
 from furrsight.inference.install import ModelStatus, ModelStore
 from furrsight.inference.manifest import Manifest, ModelError
 from furrsight.inference.onnx_runtime import OnnxModel
 from furrsight.inference.residency import RESIDENCY, Residency
 from furrsight.jobs.runner import JobCancelled, JobContext
+from furrsight.jobs.schemas import JobOut
+from furrsight.jobs.service import submit
 from furrsight.settings import Settings
 
 PULL_KIND = "models.pull"
 IMPORT_KIND = "models.import"
+VERIFY_KIND = "models.verify"
 
 
 def model_store(settings: Settings) -> ModelStore:
@@ -57,14 +62,32 @@ async def _with_progress(ctx: JobContext, work: Any) -> Any:
 
 
 async def run_pull(ctx: JobContext) -> None:
-    """Download a model's files (resuming partial ones), checking pinned SHA-256 hashes."""
+    """Download a model's files (resuming partial ones), refusing bytes whose SHA-256 is not the
+    pinned one; unpinned files only with ``allow_unpinned`` (their hash is recorded)."""
+    store = model_store(ctx.settings)
+    name, allow = ctx.params["name"], bool(ctx.params.get("allow_unpinned"))
+    ctx.log(f"pulling {name}" + (" (unpinned files allowed)" if allow else ""))
+    manifest = await _with_progress(ctx, lambda progress: store.pull(name, progress, allow_unpinned=allow))
+    ctx.count("files", len(manifest.files))
+    unpinned = {f.path for f in manifest.unpinned()}
+    for path, digest in store.records(name).items():
+        ctx.log(f"{path}: sha256 {digest}" + (" (unpinned: recorded as it came)" if path in unpinned else ""))
+
+
+async def run_verify(ctx: JobContext) -> None:
+    """Re-hash an installed model's files (minutes for gigabytes: a job, progress in bytes).
+    Fails, with every problem in the error, when a file is missing or its hash differs."""
     store = model_store(ctx.settings)
     name = ctx.params["name"]
-    ctx.log(f"pulling {name}")
-    manifest = await _with_progress(ctx, lambda progress: store.pull(name, progress))
+    problems = await _with_progress(ctx, lambda progress: store.verify(name, progress))
+    manifest = store.manifest(name)
     ctx.count("files", len(manifest.files))
-    for path, digest in store.records(name).items():
-        ctx.log(f"{path}: sha256 {digest}")
+    ctx.count("bad", len(problems))
+    for problem in problems:
+        ctx.log(problem)
+    if problems:
+        raise ModelError(f"{name}: {len(problems)} of {len(manifest.files)} file(s) bad: " + "; ".join(problems))
+    ctx.log(f"{name}: all {len(manifest.files)} file(s) intact")
 
 
 async def run_import(ctx: JobContext) -> None:
@@ -82,31 +105,70 @@ def check_known(settings: Settings, name: str) -> None:
     model_store(settings).manifest(name)
 
 
+class ImportSourceError(ValueError):
+    """A model import from a path that is not an absolute, existing path on the server."""
+
+
+async def start_pull(
+    broker: Broker, settings: Settings, name: str, creator: str | None, *, allow_unpinned: bool = False
+) -> JobOut:
+    """The one way to start a pull job; ``ModelError`` for a model nobody knows. Unpinned files
+    are refused by the job unless ``allow_unpinned``."""
+    check_known(settings, name)
+    params = {"name": name, "allow_unpinned": allow_unpinned}
+    return await submit(broker, settings.data_path, PULL_KIND, params, creator)
+
+
+async def start_verify(broker: Broker, settings: Settings, name: str, creator: str | None) -> JobOut:
+    """The one way to start a verify job: ``ModelError`` when the model is not installed."""
+    check_known(settings, name)
+    model_store(settings).require(name)
+    return await submit(broker, settings.data_path, VERIFY_KIND, {"name": name}, creator)
+
+
+async def start_model_import(broker: Broker, settings: Settings, name: str, path: str, creator: str | None) -> JobOut:
+    """The one way to start a model import job: files at an absolute server ``path`` (a folder
+    with its own ``manifest.toml``, or files of a known model)."""
+    if not path.startswith("/"):
+        raise ImportSourceError(f"{path!r} is not an absolute path on the server")
+    source = Path(path)
+    if not source.exists():
+        raise ImportSourceError(f"{path} does not exist on the server")
+    if not (source.is_dir() and (source / "manifest.toml").exists()):
+        check_known(settings, name)
+    return await submit(broker, settings.data_path, IMPORT_KIND, {"name": name, "path": str(source)}, creator)
+
+
 def list_models(settings: Settings) -> list[ModelStatus]:
     return model_store(settings).statuses()
 
 
 def onnx_model(store: ModelStore, manifest: Manifest, residency: Residency = RESIDENCY) -> OnnxModel:
-    """The manifest's ONNX model file, loaded through the residency manager."""
+    """The manifest's ONNX model file, loaded through the residency manager, on the providers the
+    residency allows (the web process's residency allows the CPU only)."""
     entry = manifest.file("model")
     if entry is None:
         raise ModelError(f"{manifest.name}: the manifest names no model file")
     path = store.file_path(manifest, entry)
-    return residency.acquire(f"{manifest.name}:{entry.path}", lambda: OnnxModel(path), large=manifest.large)  # type: ignore[no-any-return]
+    model = residency.acquire(
+        f"{manifest.name}:{entry.path}", lambda: OnnxModel(path, providers=residency.providers), large=manifest.large
+    )
+    return model  # type: ignore[no-any-return]
 
 
-def runtime_report(settings: Settings) -> dict[str, Any]:
-    """The active model's provider (loading it if needed), and every resident model's."""
-    store = model_store(settings)
-    active = None
-    try:
-        active = onnx_model(store, store.require(settings.search.model)).provider
-    except (ModelError, OSError) as exc:
-        active = f"not loadable: {exc}"
-    out: dict[str, Any] = {"active_provider": active, "resident": RESIDENCY.resident(), "providers": {}}
-    for key in RESIDENCY.resident():
-        model = RESIDENCY.peek(key)
-        provider = getattr(model, "provider", None)
-        if provider:
-            out["providers"][key] = provider
+def runtime_report(residency: Residency) -> dict[str, Any]:
+    """What this process holds and on which provider (loads nothing), and what onnxruntime offers."""
+    import onnxruntime
+
+    out: dict[str, Any] = {
+        "device": residency.device,
+        "allowed": residency.providers,
+        "available": onnxruntime.get_available_providers(),
+        "resident": residency.resident(),
+        "providers": {},
+    }
+    for key in residency.resident():
+        session = getattr(residency.peek(key), "_session", None)
+        if session is not None:
+            out["providers"][key] = session.get_providers()[0]
     return out

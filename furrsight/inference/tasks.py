@@ -1,4 +1,4 @@
-"""Actors of the models: pull and import (network and disk bound: the default queue)."""
+"""Actors of the models: pull, import and verify (network and disk bound: the default queue)."""
 
 from dramatiq import Broker
 
@@ -11,3 +11,4 @@ from furrsight.settings import Settings
 def register(broker: Broker, settings: Settings) -> None:
     declare_actor(broker, service.PULL_KIND, job_actor(service.run_pull, settings))
     declare_actor(broker, service.IMPORT_KIND, job_actor(service.run_import, settings))
+    declare_actor(broker, service.VERIFY_KIND, job_actor(service.run_verify, settings))

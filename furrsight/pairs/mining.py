@@ -18,10 +18,13 @@ from itertools import combinations
 from typing import TypeVar
 
 import numpy as np
+from dramatiq import Broker
 
 from furrsight.db.piccolo_conf import DATABASE
 from furrsight.images import groups
 from furrsight.jobs.runner import JobContext
+from furrsight.jobs.schemas import JobOut
+from furrsight.jobs.service import submit
 from furrsight.pairs.service import as_json
 from furrsight.pairs.tables import MiningMark, Pair, PairHistory
 from furrsight.search import facts as search_facts
@@ -219,6 +222,11 @@ async def store(found: list[Found]) -> tuple[int, int]:
                 )
                 new += len(rows)
     return new, len(unique) - new
+
+
+async def start_mine(broker: Broker, settings: Settings, creator: str | None, full: bool = False) -> JobOut:
+    """The one way to start a mining job (the API, the page, the pipeline)."""
+    return await submit(broker, settings.data_path, MINE_KIND, {"full": full}, creator)
 
 
 async def run_mine(ctx: JobContext) -> None:

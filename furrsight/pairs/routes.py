@@ -7,11 +7,10 @@ from litestar.exceptions import ClientException, HTTPException, NotFoundExceptio
 from litestar.params import Body, FromQuery, PathParameter, QueryParameter
 from litestar.response import Redirect, Template
 
-from furrsight.jobs import service as jobs
 from furrsight.jobs.routes import accepted
 from furrsight.jobs.schemas import JobOut
 from furrsight.pairs import service
-from furrsight.pairs.mining import MINE_KIND
+from furrsight.pairs.mining import start_mine
 from furrsight.pairs.schemas import (
     ORIGINS,
     REJECT_REASONS,
@@ -128,8 +127,7 @@ async def api_mine(
     request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, data: Annotated[MineRequest, Body()]
 ) -> Response[JobOut]:
     """Mine candidate pairs from what is new (``full``: from everything): 202 with the job."""
-    params = {"full": data.full}
-    return accepted(await jobs.submit(broker, settings.data_path, MINE_KIND, params, _user(request)))
+    return accepted(await start_mine(broker, settings, _user(request), data.full))
 
 
 # -- pages -------------------------------------------------------------------------------------
@@ -190,7 +188,7 @@ async def pair_new_page(
 
 @post("/pairs/mine", include_in_schema=False)
 async def mine_form(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep) -> Redirect:
-    job = await jobs.submit(broker, settings.data_path, MINE_KIND, {"full": False}, _user(request))
+    job = await start_mine(broker, settings, _user(request))
     return Redirect(f"/jobs/{job.id}", status_code=303)
 
 

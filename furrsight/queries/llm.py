@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from furrsight.inference.gguf_runtime import GGUFChat, GGUFOutputError
+from furrsight.inference.residency import RESIDENCY, Residency
 from furrsight.settings import Settings
 
 
@@ -47,15 +48,39 @@ def find_llm(settings: Settings) -> Path | None:
 
 class LlamaCppChat:
     """Query generation's view of a GGUF chat model: the inference runtime's ``GGUFChat``
-    (lazy locked load, schema-constrained JSON, finish_reason checked), answering a JSON object."""
+    (lazy locked load, schema-constrained JSON, finish_reason checked), answering a JSON object.
 
-    def __init__(self, path: Path, n_ctx: int = 2048, max_tokens: int = 512, threads: int = 0, seed: int = 0) -> None:
-        self.model = GGUFChat(path, n_ctx=n_ctx, seed=seed, n_threads=threads)
+    The model is a large one held by the process's residency manager (the GPU worker's): it is
+    loaded on first use after unloading any other large model (a VLM), offloaded to the GPU as the
+    residency allows, and unloaded by the idle sweeper once unused for ``search.idle_unload_s``."""
+
+    def __init__(
+        self,
+        path: Path,
+        n_ctx: int = 2048,
+        max_tokens: int = 512,
+        threads: int = 0,
+        seed: int = 0,
+        residency: Residency = RESIDENCY,
+    ) -> None:
+        self.path, self.n_ctx, self.threads, self.seed = path, n_ctx, threads, seed
         self.max_tokens = max_tokens
+        self.residency = residency
+
+    @property
+    def key(self) -> str:
+        return f"llm:{self.path}"
+
+    def model(self) -> GGUFChat:
+        """The resident chat model (loaded through the residency manager, making room first)."""
+        r = self.residency
+        load = lambda: GGUFChat(self.path, n_ctx=self.n_ctx, n_gpu_layers=r.gpu_layers, seed=self.seed,  # noqa: E731
+                                n_threads=self.threads)  # fmt: skip
+        return r.acquire(self.key, load, large=True)  # type: ignore[no-any-return]
 
     def chat_json(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> dict[str, Any]:
         try:
-            value = self.model.chat_json(messages, schema, self.max_tokens, temperature=0.9)  # type: ignore[arg-type]
+            value = self.model().chat_json(messages, schema, self.max_tokens, temperature=0.9)  # type: ignore[arg-type]
         except GGUFOutputError as exc:
             raise LLMError(str(exc)) from exc
         if not isinstance(value, dict):

@@ -9,7 +9,6 @@ from litestar.exceptions import ClientException, HTTPException, NotFoundExceptio
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from furrsight.jobs import service as jobs
 from furrsight.jobs.routes import accepted
 from furrsight.jobs.schemas import JobOut
 from furrsight.queries import service
@@ -70,8 +69,7 @@ async def api_generate(
     request: Request[Any, Any, Any], data: Annotated[GenerateRequest, Body()], settings: SettingsDep, broker: BrokerDep
 ) -> Response[JobOut]:
     """Generate queries for breeds × services × languages (LLM, or templates when none): 202 job."""
-    params = {"breeds": data.breeds, "services": data.services, "languages": data.languages, "count": data.count}
-    return accepted(await jobs.submit(broker, settings.data_path, service.GENERATE_KIND, params, _creator(request)))
+    return accepted(await service.start_generate(broker, settings, data, _creator(request)))
 
 
 @get("/queries")
@@ -121,14 +119,10 @@ async def generate_form(request: Request[Any, Any, Any], settings: SettingsDep, 
     )
     if not data.breeds or not data.services:
         raise ClientException("breeds and services: name at least one of each")
-    job = await jobs.submit(broker, settings.data_path, service.GENERATE_KIND, service_params(data), _creator(request))
+    job = await service.start_generate(broker, settings, data, _creator(request))
     if request.headers.get("hx-request") == "true":
         return Response(None, status_code=204, headers={"HX-Redirect": f"/jobs/{job.id}"})
     return Redirect(f"/jobs/{job.id}", status_code=303)
-
-
-def service_params(data: GenerateRequest) -> dict[str, Any]:
-    return {"breeds": data.breeds, "services": data.services, "languages": data.languages, "count": data.count}
 
 
 router = Router(

@@ -6,18 +6,29 @@ import asyncio
 from typing import Any
 
 import msgspec
+from dramatiq import Broker
 
 from furrsight.db.piccolo_conf import DATABASE
 from furrsight.images.tables import Source
 from furrsight.jobs.runner import JobContext
+from furrsight.jobs.schemas import JobOut
+from furrsight.jobs.service import submit
 from furrsight.queries.dedup import clean, normalise
 from furrsight.queries.llm import ChatJSON, LlamaCppChat, LLMError, find_llm
 from furrsight.queries.schemas import GenerateRequest, QueryIn, QueryOut
 from furrsight.queries.tables import Query
 from furrsight.queries.templates import template_queries
+from furrsight.settings import Settings
 
 GENERATE_KIND = "queries.generate"
 PER_CALL = 5  # queries asked of the model in one answer
+
+
+async def start_generate(broker: Broker, settings: Settings, request: GenerateRequest, creator: str | None) -> JobOut:
+    """The one way to start a query-generation job (routes, schedules)."""
+    params = {"breeds": request.breeds, "services": request.services, "languages": request.languages,
+              "count": request.count}  # fmt: skip
+    return await submit(broker, settings.data_path, GENERATE_KIND, params, creator)
 
 
 class DuplicateQuery(ValueError):

@@ -24,10 +24,9 @@ def _creator(request: Request[Any, Any, Any]) -> str | None:
 
 async def _start(request: Request[Any, Any, Any], settings: Settings, broker: Any, data: ScrapeRequest) -> JobOut:
     try:
-        params = service.validate_request(settings, data)
+        return await service.start_scrape(broker, settings, _creator(request), request=data)
     except service.ScrapeRequestError as exc:
         raise ClientException(str(exc)) from exc
-    return await jobs.submit(broker, settings.data_path, service.SCRAPE_KIND, params, _creator(request))
 
 
 async def _scrape_job(job_id: int) -> JobOut:
@@ -62,9 +61,8 @@ async def api_failures(job_id: FromPath[int]) -> list[FailureOut]:
 async def api_retry_failed(request: Request[Any, Any, Any], job_id: FromPath[int], settings: SettingsDep,
                            broker: BrokerDep) -> Response[JobOut]:  # fmt: skip
     """A new scrape job that re-fetches only the URLs that failed in job ``job_id``."""
-    job = await _scrape_job(job_id)
-    params = service.retry_params(job.params, job_id)
-    return accepted(await jobs.submit(broker, settings.data_path, service.SCRAPE_KIND, params, _creator(request)))
+    await _scrape_job(job_id)
+    return accepted(await service.start_scrape(broker, settings, _creator(request), retry_of=job_id))
 
 
 # -- pages -------------------------------------------------------------------------------------
@@ -100,9 +98,8 @@ async def scrape_run_page(request: Request[Any, Any, Any], job_id: FromPath[int]
 @post("/scrapes/{job_id:int}/retry-failed")
 async def retry_failed_form(request: Request[Any, Any, Any], job_id: FromPath[int], settings: SettingsDep,
                             broker: BrokerDep) -> Response[Any]:  # fmt: skip
-    job = await _scrape_job(job_id)
-    params = service.retry_params(job.params, job_id)
-    new = await jobs.submit(broker, settings.data_path, service.SCRAPE_KIND, params, _creator(request))
+    await _scrape_job(job_id)
+    new = await service.start_scrape(broker, settings, _creator(request), retry_of=job_id)
     if request.headers.get("hx-request") == "true":
         return Response(None, status_code=204, headers={"HX-Redirect": f"/scrapes/{new.id}"})
     return Redirect(f"/scrapes/{new.id}", status_code=303)

@@ -7,7 +7,10 @@ from functools import lru_cache
 from typing import Any
 
 import msgspec
+from dramatiq import Broker
 
+from furrsight.jobs.schemas import JobOut
+from furrsight.jobs.service import get_job, submit
 from furrsight.scraping.discovery import Registry, discover
 from furrsight.scraping.schemas import BrokenOut, FailureOut, ScrapeRequest, ScraperOut, ScrapersOut
 from furrsight.scraping.tables import ScrapeUrl
@@ -92,6 +95,23 @@ def validate_request(settings: Settings, request: ScrapeRequest) -> dict[str, An
 def retry_params(job_params: dict[str, Any], job_id: int) -> dict[str, Any]:
     """Params of a scrape that re-runs only the failures of job ``job_id``."""
     return {"plugin": job_params.get("plugin"), "params": {}, "retry_of": job_id}
+
+
+async def start_scrape(
+    broker: Broker, settings: Settings, creator: str | None, *,
+    request: ScrapeRequest | None = None, retry_of: int | None = None,
+) -> JobOut:  # fmt: skip
+    """The one way to start a scrape job (routes, ``furrsight scrape run``, schedules): a
+    ``request`` (``ScrapeRequestError`` naming a bad field), or the failures of scrape job
+    ``retry_of`` again."""
+    if (request is None) == (retry_of is None):
+        raise ValueError("start_scrape: give a request or the job to retry")
+    if request is not None:
+        params = validate_request(settings, request)
+    else:
+        assert retry_of is not None
+        params = retry_params((await get_job(retry_of)).params, retry_of)
+    return await submit(broker, settings.data_path, SCRAPE_KIND, params, creator)
 
 
 async def failures(job_id: int, limit: int = 500) -> list[FailureOut]:

@@ -1,5 +1,6 @@
-"""Search: similar images, search by image or text, near-duplicate clusters, the embedding job,
-breed identification and tags -- the API and the pages."""
+"""Search: similar images, search by image or text, near-duplicate clusters (a job), the embedding
+job, breed identification and tags -- the API and the pages. Single interactive images (search by
+photo, identify a breed, a text query) run on the web process's CPU-only residency."""
 
 from typing import Annotated, Any
 
@@ -7,7 +8,7 @@ from litestar import Request, Response, Router, get, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
 from litestar.params import Body, FromPath, FromQuery, QueryParameter
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from PIL import UnidentifiedImageError
 
 from furrsight.images.tables import Image
@@ -15,11 +16,11 @@ from furrsight.inference.manifest import ModelError
 from furrsight.jobs import service as jobs
 from furrsight.jobs.routes import accepted
 from furrsight.jobs.schemas import JobOut
-from furrsight.search import service
+from furrsight.search import duplicates, service
 from furrsight.search.breeds import BreedResult, breed_names
-from furrsight.search.schemas import Clusters, EmbedRequest, HitPage, TaggedPage
+from furrsight.search.schemas import ClusterRequest, Clusters, EmbedRequest, HitPage, TaggedPage
 from furrsight.search.tagging import breed_counts, tagged_images
-from furrsight.web.deps import BrokerDep, SettingsDep
+from furrsight.web.deps import BrokerDep, ResidencyDep, SettingsDep
 from furrsight.web.pages import page
 
 READ = {"role": "viewer"}  # POSTs that only read (a photo to search with or identify)
@@ -71,29 +72,54 @@ async def api_similar(image_id: FromPath[int], settings: SettingsDep, k: K = 12,
 
 
 @get("/api/v1/search")
-async def api_search_text(q: FromQuery[str], settings: SettingsDep, k: K = 24, model: MODEL = None) -> HitPage:
+async def api_search_text(
+    q: FromQuery[str], settings: SettingsDep, residency: ResidencyDep, k: K = 24, model: MODEL = None
+) -> HitPage:
     """Text -> image search; needs a model with a text tower (409 says which to pull)."""
     if not q.strip():
         raise ClientException("empty query: give ?q=some words")
-    return await _guard(service.search_text(settings, q, k, model))  # type: ignore[no-any-return]
+    return await _guard(service.search_text(settings, residency, q, k, model))  # type: ignore[no-any-return]
 
 
 @post("/api/v1/search/image", status_code=200, opt=READ)
 async def api_search_image(
-    request: Request[Any, Any, Any], settings: SettingsDep, k: K = 24, model: MODEL = None
+    request: Request[Any, Any, Any], settings: SettingsDep, residency: ResidencyDep, k: K = 24, model: MODEL = None
 ) -> HitPage:
-    """Images like an uploaded photo (multipart field ``file``)."""
-    return await _guard(service.search_by_image(settings, await _upload(request, settings), k, model))  # type: ignore[no-any-return]
+    """Images like an uploaded photo (multipart field ``file``); answered on the CPU in the web process."""
+    data = await _upload(request, settings)
+    return await _guard(service.search_by_image(settings, residency, data, k, model))  # type: ignore[no-any-return]
 
 
 @get("/api/v1/search/clusters")
-async def api_clusters(
-    settings: SettingsDep,
-    max_distance: Annotated[float | None, QueryParameter(ge=0, le=2)] = None,
-    model: MODEL = None,
-) -> Clusters:
-    """Near-duplicate clusters from the embeddings (complements the perceptual-hash groups)."""
-    return await service.near_duplicate_clusters(settings, model, max_distance)
+async def api_clusters(settings: SettingsDep, model: MODEL = None) -> Clusters:
+    """The latest near-duplicate clusters computed from the embeddings (complements the
+    perceptual-hash groups); 404 until the clusters job has run for the model."""
+    try:
+        return await duplicates.near_duplicate_clusters(settings, model)
+    except duplicates.NoClusters as exc:
+        raise NotFoundException(str(exc)) from exc
+
+
+@post("/api/v1/search/clusters")
+async def api_cluster_job(
+    request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep,
+    data: Annotated[ClusterRequest | None, Body()] = None,
+) -> Response[JobOut]:  # fmt: skip
+    """Compute the near-duplicate clusters of a model's vectors: 202 with the job."""
+    return accepted(await _start_clusters(request, settings, broker, data or ClusterRequest()))
+
+
+async def _start_clusters(
+    request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, data: ClusterRequest
+) -> JobOut:
+    if data.max_distance is not None and not 0 <= data.max_distance <= 2:
+        raise ClientException(f"max_distance {data.max_distance} is not a cosine distance between 0 and 2")
+    try:
+        service.ensure_model(settings, data.model or settings.search.model)
+    except ModelError as exc:
+        raise _conflict(exc) from exc
+    creator = getattr(request.scope.get("user"), "username", None)
+    return await duplicates.submit_clusters(broker, settings, data.model, data.max_distance, creator)  # type: ignore[no-any-return]
 
 
 @post("/api/v1/embeddings")
@@ -102,25 +128,23 @@ async def api_embed(
     data: Annotated[EmbedRequest | None, Body()] = None,
 ) -> Response[JobOut]:  # fmt: skip
     """Embed every image that has no vector for the model: 202 with the job."""
-    return accepted(await _start(request, settings, broker, service.EMBED_KIND, data))
+    return accepted(await _start(request, settings, broker, service.start_embed, data))
 
 
 async def _start(
-    request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, kind: str, data: EmbedRequest | None
+    request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, start: Any, data: EmbedRequest | None
 ) -> JobOut:
-    name = (data.model if data else None) or settings.search.model
+    creator = getattr(request.scope.get("user"), "username", None)
     try:
-        service.ensure_model(settings, name)
+        return await start(broker, settings, data.model if data else None, creator)  # type: ignore[no-any-return]
     except ModelError as exc:
         raise _conflict(exc) from exc
-    creator = getattr(request.scope.get("user"), "username", None)
-    return await jobs.submit(broker, settings.data_path, kind, {"model": name}, creator)
 
 
 @post("/api/v1/breeds/identify", status_code=200, opt=READ)
-async def api_identify(request: Request[Any, Any, Any], settings: SettingsDep) -> BreedResult:
+async def api_identify(request: Request[Any, Any, Any], settings: SettingsDep, residency: ResidencyDep) -> BreedResult:
     """Breed, confidence, top-5 and the probability that the photo shows a dog at all."""
-    return await _guard(service.identify_photo(settings, await _upload(request, settings)))  # type: ignore[no-any-return]
+    return await _guard(service.identify_photo(settings, residency, await _upload(request, settings)))  # type: ignore[no-any-return]
 
 
 @post("/api/v1/breeds/tag")
@@ -129,7 +153,7 @@ async def api_tag(
     data: Annotated[EmbedRequest | None, Body()] = None,
 ) -> Response[JobOut]:  # fmt: skip
     """Tag every untagged image with its top breed and confidence: 202 with the job."""
-    return accepted(await _start(request, settings, broker, service.TAG_KIND, data))
+    return accepted(await _start(request, settings, broker, service.start_tag_breeds, data))
 
 
 @get("/api/v1/breeds")
@@ -161,30 +185,58 @@ async def similar_fragment(request: Request[Any, Any, Any], image_id: FromPath[i
 
 
 @get("/search")
-async def search_page(request: Request[Any, Any, Any], settings: SettingsDep, q: FromQuery[str] = "") -> Template:
+async def search_page(
+    request: Request[Any, Any, Any], settings: SettingsDep, residency: ResidencyDep, q: FromQuery[str] = ""
+) -> Template:
     hits, error = None, None
     if q.strip():
         try:
-            hits = await service.search_text(settings, q, 48)
+            hits = await service.search_text(settings, residency, q, 48)
         except ModelError as exc:
             error = str(exc)
     return page(request, "search/search.html", "_partials/hit_grid.html", q=q, hits=hits, error=error)
 
 
 @post("/search/image", opt=READ)
-async def search_image_form(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
+async def search_image_form(
+    request: Request[Any, Any, Any], settings: SettingsDep, residency: ResidencyDep
+) -> Template:
     hits, error = None, None
     try:
-        hits = await _guard(service.search_by_image(settings, await _upload(request, settings), 48))
+        hits = await _guard(service.search_by_image(settings, residency, await _upload(request, settings), 48))
     except HTTPException as exc:
         error = str(exc.detail)
     return page(request, "search/search.html", "_partials/hit_grid.html", q="", hits=hits, error=error)
 
 
 @get("/search/duplicates")
-async def duplicates_page(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
-    """Near-duplicate clusters of the active model, as rows of thumbnails."""
-    return page(request, "search/duplicates.html", clusters=await service.near_duplicate_clusters(settings))
+async def duplicates_page(request: Request[Any, Any, Any], settings: SettingsDep, model: MODEL = None) -> Template:
+    """The latest near-duplicate clusters of a model as rows of thumbnails, the clusters job
+    that is computing them (followed live), and a button to compute them again."""
+    name = model or settings.search.model
+    try:
+        found, error = await duplicates.near_duplicate_clusters(settings, name), None
+    except duplicates.NoClusters as exc:
+        found, error = None, str(exc)
+    running = [j for j in (await jobs.list_jobs(limit=20, kind=duplicates.CLUSTER_KIND)).items
+               if j.active and j.params.get("model") == name]  # fmt: skip
+    return page(request, "search/duplicates.html", clusters=found, error=error, model=name,
+                job=running[0] if running else None, distance=settings.search.near_dup_distance)  # fmt: skip
+
+
+@post("/search/duplicates")
+async def duplicates_start(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep) -> Redirect:
+    """Start the clusters job, then follow it on its page."""
+    form = await request.form()
+    distance = str(form.get("max_distance") or "").strip()
+    try:
+        data = ClusterRequest(
+            model=str(form.get("model") or "") or None, max_distance=float(distance) if distance else None
+        )
+    except ValueError as exc:
+        raise ClientException(f"max_distance {distance!r} is not a number") from exc
+    job = await _start_clusters(request, settings, broker, data)
+    return Redirect(f"/jobs/{job.id}", status_code=303)
 
 
 @get("/breeds")
@@ -196,10 +248,10 @@ async def breeds_page(
 
 
 @post("/breeds/identify", opt=READ)
-async def identify_form(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
+async def identify_form(request: Request[Any, Any, Any], settings: SettingsDep, residency: ResidencyDep) -> Template:
     result, error = None, None
     try:
-        result = await _guard(service.identify_photo(settings, await _upload(request, settings)))
+        result = await _guard(service.identify_photo(settings, residency, await _upload(request, settings)))
     except HTTPException as exc:
         error = str(exc.detail)
     return page(request, "search/breeds.html", "_partials/breed_result.html", breed=None, images=None,
@@ -209,9 +261,9 @@ async def identify_form(request: Request[Any, Any, Any], settings: SettingsDep) 
 router = Router(
     path="/",
     route_handlers=[
-        api_similar, api_search_text, api_search_image, api_clusters, api_embed, api_identify, api_tag,
-        api_breeds, api_breed_images, similar_fragment, search_page, search_image_form, duplicates_page, breeds_page,
-        identify_form,
+        api_similar, api_search_text, api_search_image, api_clusters, api_cluster_job, api_embed, api_identify,
+        api_tag, api_breeds, api_breed_images, similar_fragment, search_page, search_image_form, duplicates_page,
+        duplicates_start, breeds_page, identify_form,
     ],
     tags=["search"],
 )  # fmt: skip

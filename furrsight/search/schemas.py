@@ -19,6 +19,14 @@ class Clusters(msgspec.Struct, kw_only=True):
     model: str
     max_distance: float
     clusters: list[list[int]]  # image ids, each cluster of 2 or more
+    images: int = 0  # vectors looked at
+    job_id: int | None = None  # the job that computed them
+    computed_at: str | None = None  # ISO 8601, UTC
+
+
+class ClusterRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    model: str | None = None  # default: setting search.model
+    max_distance: float | None = msgspec.field(default=None)  # cosine distance, 0-2 (default: setting)
 
 
 class TaggedImage(msgspec.Struct, kw_only=True):

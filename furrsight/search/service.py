@@ -20,13 +20,14 @@ from furrsight.db.engine import connect
 from furrsight.images.tables import Image
 from furrsight.inference.install import ModelStore
 from furrsight.inference.manifest import ModelError
-from furrsight.inference.residency import RESIDENCY
+from furrsight.inference.residency import RESIDENCY, Residency
 from furrsight.jobs.runner import JobContext
+from furrsight.jobs.schemas import JobOut
 from furrsight.jobs.service import submit
 from furrsight.search import vectors
 from furrsight.search.breeds import identify
 from furrsight.search.embedder import ImageEmbedder, image_embedder, preprocess, text_embedder
-from furrsight.search.schemas import Clusters, Hit, HitPage
+from furrsight.search.schemas import Hit, HitPage
 from furrsight.search.tagging import put_tags
 from furrsight.settings import Settings
 from furrsight.store import FileStore
@@ -53,8 +54,20 @@ async def in_db(settings: Settings, fn: Callable[..., T], *args: Any, **kwargs: 
     return await asyncio.to_thread(call)
 
 
-async def submit_embed(broker: Broker, settings: Settings, model: str | None = None, creator: str | None = None) -> Any:
-    return await submit(broker, settings.data_path, EMBED_KIND, {"model": model or settings.search.model}, creator)
+async def _start_with_model(
+    broker: Broker, settings: Settings, kind: str, model: str | None, creator: str | None
+) -> JobOut:
+    name = model or settings.search.model
+    ensure_model(settings, name)  # ModelError saying how to install it, before anything is queued
+    return await submit(broker, settings.data_path, kind, {"model": name}, creator)
+
+
+async def start_embed(
+    broker: Broker, settings: Settings, model: str | None = None, creator: str | None = None
+) -> JobOut:
+    """The one way to start an embedding job (routes, the pipeline, schedules); ``ModelError``
+    when the model is not installed."""
+    return await _start_with_model(broker, settings, EMBED_KIND, model, creator)
 
 
 # -- the embedding job ---------------------------------------------------------------------------
@@ -164,51 +177,24 @@ async def similar(settings: Settings, image_id: int, k: int, model: str | None =
     return _page(name, await _knn(settings, name, vector, k, exclude=image_id))
 
 
-async def search_by_image(settings: Settings, data: bytes, k: int, model: str | None = None) -> HitPage:
+async def search_by_image(
+    settings: Settings, residency: Residency, data: bytes, k: int, model: str | None = None
+) -> HitPage:
+    """Images like one uploaded photo. ``residency`` is the caller's: the web process passes its
+    CPU-only one (a single small image needs no GPU, and the web process never takes GPU memory)."""
     name = model or settings.search.model
-    embedder = await asyncio.to_thread(
-        image_embedder, model_store(settings), name, RESIDENCY, settings.search.idle_unload_s
-    )
+    embedder = await asyncio.to_thread(image_embedder, model_store(settings), name, residency)
     vecs, _ = await asyncio.to_thread(embedder.embed, [data])
     return _page(name, await _knn(settings, name, vecs[0], k))
 
 
-async def search_text(settings: Settings, query: str, k: int, model: str | None = None) -> HitPage:
+async def search_text(
+    settings: Settings, residency: Residency, query: str, k: int, model: str | None = None
+) -> HitPage:
     name = model or settings.search.model
-    embedder = await asyncio.to_thread(text_embedder, model_store(settings), name)
+    embedder = await asyncio.to_thread(text_embedder, model_store(settings), name, residency)
     vecs = await asyncio.to_thread(embedder.embed, [query])
     return _page(name, await _knn(settings, name, vecs[0], k))
-
-
-def _clusters(conn: sqlite3.Connection, name: str, max_distance: float, block: int = 2048) -> list[list[int]]:
-    ids, data = vectors.all_vectors(conn, name)
-    parent = list(range(len(ids)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for lo in range(0, len(ids), block):
-        sims = data[lo : lo + block] @ data.T
-        rows, cols = np.nonzero(sims >= 1.0 - max_distance)
-        for r, c in zip(rows + lo, cols, strict=True):
-            if r < c:
-                parent[root(int(r))] = root(int(c))
-    groups: dict[int, list[int]] = {}
-    for i, image_id in enumerate(ids):
-        groups.setdefault(root(i), []).append(image_id)
-    return sorted((g for g in groups.values() if len(g) > 1), key=lambda g: g[0])
-
-
-async def near_duplicate_clusters(
-    settings: Settings, model: str | None = None, max_distance: float | None = None
-) -> Clusters:
-    """Groups of images whose vectors are within ``max_distance`` (cosine) of one another."""
-    name = model or settings.search.model
-    distance = settings.search.near_dup_distance if max_distance is None else max_distance
-    return Clusters(model=name, max_distance=distance, clusters=await in_db(settings, _clusters, name, distance))
 
 
 def ensure_model(settings: Settings, name: str) -> None:
@@ -217,6 +203,13 @@ def ensure_model(settings: Settings, name: str) -> None:
 
 # -- breeds --------------------------------------------------------------------------------------
 TAG_KIND = "search.tag_breeds"
+
+
+async def start_tag_breeds(
+    broker: Broker, settings: Settings, model: str | None = None, creator: str | None = None
+) -> JobOut:
+    """The one way to start a breed-tagging job; ``ModelError`` when the model is not installed."""
+    return await _start_with_model(broker, settings, TAG_KIND, model, creator)
 
 
 async def run_tag_breeds(ctx: JobContext) -> None:
@@ -230,13 +223,12 @@ async def run_tag_breeds(ctx: JobContext) -> None:
     await process_images(ctx, name, await ids_without_tag(name, EMBED_STATES))
 
 
-async def identify_photo(settings: Settings, data: bytes, model: str | None = None) -> Any:
+async def identify_photo(settings: Settings, residency: Residency, data: bytes, model: str | None = None) -> Any:
     """Breed, confidence, top-5 and dog probability of one photo (raises ValueError/OSError on
-    a file that is not an image, ModelError when the model does not classify)."""
+    a file that is not an image, ModelError when the model does not classify). ``residency`` is
+    the caller's (the web process's is CPU-only)."""
     name = model or settings.search.model
-    embedder = await asyncio.to_thread(
-        image_embedder, model_store(settings), name, RESIDENCY, settings.search.idle_unload_s
-    )
+    embedder = await asyncio.to_thread(image_embedder, model_store(settings), name, residency)
     if not embedder.classifies:
         raise ModelError(
             f"model {name} does not classify ImageNet classes: breed identification needs efficientnet-lite0"
