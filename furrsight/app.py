@@ -26,6 +26,8 @@ from furrsight.inference.residency import RESIDENCY, IdleSweeper, Residency
 from furrsight.jobs import health as jobs_health
 from furrsight.jobs import routes as jobs_routes
 from furrsight.jobs.broker import create_broker, valkey_client
+from furrsight.pairs import routes as pairs_routes
+from furrsight.pairs.service import accepted_by_query
 from furrsight.pipeline import register_tasks
 from furrsight.queries import routes as queries_routes
 from furrsight.runstatus import processes_check
@@ -34,6 +36,7 @@ from furrsight.search import routes as search_routes
 from furrsight.search.tagging import breed_image_ids
 from furrsight.settings import Settings, load_settings
 from furrsight.store import FileStore
+from furrsight.taxonomy import routes as taxonomy_routes
 from furrsight.web.errors import EXCEPTION_HANDLERS
 from furrsight.web.health import health_route
 
@@ -75,6 +78,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             auth_routes.router,
             queries_routes.router,
             scraping_routes.router,
+            taxonomy_routes.router,
+            pairs_routes.router,
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],
         dependencies={
@@ -83,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "broker": _constant(broker),
             "residency": _constant(residency),
             "image_subsets": _constant({"breed": breed_image_ids}),  # later stages' gallery filters
+            "query_pair_counts": _constant(accepted_by_query),  # the queries page's accepted pairs
         },
         signature_namespace={"Settings": Settings, "FileStore": FileStore, "Broker": Broker, "Residency": Residency},
         on_startup=[on_startup, auth_startup],

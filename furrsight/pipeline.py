@@ -12,13 +12,13 @@ from furrsight.images import tasks as images_tasks
 from furrsight.inference import tasks as inference_tasks
 from furrsight.inference.manifest import ModelError
 from furrsight.jobs.runner import JobContext, Then
+from furrsight.pairs import tasks as pairs_tasks
+from furrsight.pairs.mining import start_mine
 from furrsight.queries import tasks as queries_tasks
 from furrsight.scraping import tasks as scraping_tasks
 from furrsight.search import tasks as search_tasks
 from furrsight.search.service import start_embed
 from furrsight.settings import Settings
-
-STAGES = ("ingest", "embed")
 
 
 def embed_new_images(broker: Broker, settings: Settings) -> Then:
@@ -36,11 +36,23 @@ def embed_new_images(broker: Broker, settings: Settings) -> Then:
     return then
 
 
+def mine_after_embedding(broker: Broker, settings: Settings) -> Then:
+    """embed -> mine pairs: an embedding job that embedded images queues mining."""
+
+    async def then(ctx: JobContext) -> None:
+        if ctx.counters.get("embedded"):
+            job = await start_mine(broker, settings, "pipeline")
+            ctx.log(f"queued pair mining job {job.id} for the newly embedded images")
+
+    return then
+
+
 def register_tasks(broker: Broker, settings: Settings) -> None:
     """Declare every feature's actors on ``broker`` (the web process sends, workers run)."""
     embed = embed_new_images(broker, settings)
     images_tasks.register(broker, settings, then=embed)
     scraping_tasks.register(broker, settings, then=embed)
     inference_tasks.register(broker, settings)
-    search_tasks.register(broker, settings)
+    search_tasks.register(broker, settings, then_embed=mine_after_embedding(broker, settings))
+    pairs_tasks.register(broker, settings)
     queries_tasks.register(broker, settings)

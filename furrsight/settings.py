@@ -170,6 +170,40 @@ class AuthSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ] = msgspec.field(default_factory=lambda: ["127.0.0.1"])
 
 
+class TaxonomySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    match_threshold: Annotated[
+        float,
+        Doc("Fuzzy score (0-100) free text needs to resolve to a breed or service; below it: unknown."),
+        msgspec.Meta(ge=50, le=100),
+    ] = 86.0
+
+
+class PairSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    same_dog_min: Annotated[
+        float, Doc("Embedding cosine at or above which two photos of one post are taken to show the same dog.")
+    ] = 0.6
+    same_photo_min: Annotated[
+        float, Doc("Embedding cosine at or above which two photos are the same photo (a re-post), never a pair.")
+    ] = 0.97
+    min_dog_probability: Annotated[
+        float, Doc("Dog probability (default model) an image needs to be mined into a pair."), msgspec.Meta(ge=0, le=1)
+    ] = 0.5
+    mine_similar: Annotated[bool, Doc("Also mine `similar` pairs: same author or site, same dog by embedding.")] = False
+    similar_min: Annotated[float, Doc("Embedding cosine a `similar` pair needs (same author or site).")] = 0.8
+    similar_neighbours: Annotated[
+        int, Doc("Nearest neighbours looked at per new image for `similar` pairs."), msgspec.Meta(ge=1, le=200)
+    ] = 10
+    max_group: Annotated[
+        int, Doc("Groups (posts, pages) with more images than this are not mined (index pages)."), msgspec.Meta(ge=2)
+    ] = 60
+    analyse_after_mining: Annotated[bool, Doc("Queue the analysis of new candidates when mining finds some.")] = True
+    same_dog_reject_below: Annotated[
+        float, Doc("Offline analysis: a same-dog score under this rejects the pair (not the same dog).")
+    ] = 0.45
+    vlm_model: Annotated[str, Doc("The vision-language model that analyses pairs (empty: the installed `vlm`).")] = ""
+    prompt_version: Annotated[str, Doc("The analysis prompt version (empty: the newest shipped).")] = ""
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[str, Doc("Directory holding the database, files, models, exports and logs.")] = msgspec.field(
         default_factory=_default_data_dir
@@ -196,6 +230,12 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     )
     auth: Annotated[AuthSettings, Doc("Sign-in, sessions, single sign-on and throttling.")] = msgspec.field(
         default_factory=AuthSettings
+    )
+    taxonomy: Annotated[TaxonomySettings, Doc("The label vocabulary: breeds and services.")] = msgspec.field(
+        default_factory=TaxonomySettings
+    )
+    pairs: Annotated[PairSettings, Doc("Mining and analysing before/after pairs.")] = msgspec.field(
+        default_factory=PairSettings
     )
     search: Annotated[SearchSettings, Doc("Models, embeddings, similarity and breed search.")] = msgspec.field(
         default_factory=SearchSettings

@@ -16,9 +16,11 @@ APP_REGISTRY = AppRegistry(
     apps=[
         "furrsight.auth.piccolo_app",
         "furrsight.jobs.piccolo_app",
+        "furrsight.taxonomy.piccolo_app",
         "furrsight.images.piccolo_app",
         "furrsight.queries.piccolo_app",
         "furrsight.scraping.piccolo_app",
         "furrsight.search.piccolo_app",
+        "furrsight.pairs.piccolo_app",
     ]
 )

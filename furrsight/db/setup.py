@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import io
 from contextlib import redirect_stdout
 
 from piccolo.apps.migrations.commands.forwards import run_forwards
 
 from furrsight.db.engine import Database
-from furrsight.db.piccolo_conf import DATABASE
+from furrsight.db.piccolo_conf import APP_REGISTRY, DATABASE
 from furrsight.settings import Settings
 
 
@@ -28,4 +30,20 @@ async def migrate(settings: Settings) -> str:
     from furrsight.store import FileStore  # the file store's layout is part of the data's shape
 
     moved = FileStore(settings.data_path).upgrade_layout()
-    return out.getvalue() + (f"moved {moved} originals to the one-level layout\n" if moved else "")
+    seeded = await seed_apps()
+    return (
+        out.getvalue()
+        + (f"moved {moved} originals to the one-level layout\n" if moved else "")
+        + "".join(f"{app}: added {n} {what}\n" for app, counts in seeded.items() for what, n in counts.items() if n)
+    )
+
+
+async def seed_apps() -> dict[str, dict[str, int]]:
+    """Each app's shipped data (``furrsight.<app>.seed.seed()``, where an app has one), added after
+    the schema is up to date. Looked up by name so that ``db`` imports no feature."""
+    done: dict[str, dict[str, int]] = {}
+    for name in APP_REGISTRY.app_configs:
+        module = f"furrsight.{name}.seed"
+        if importlib.util.find_spec(module) is not None:
+            done[name] = await importlib.import_module(module).seed()
+    return done

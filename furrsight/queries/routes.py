@@ -1,8 +1,10 @@
 """Queries: the list (with what each yielded), add, enable/disable, generate (a job)."""
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get, patch, post
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
@@ -13,6 +15,16 @@ from furrsight.queries import service
 from furrsight.queries.schemas import GenerateRequest, QueryIn, QueryOut, QueryPatch
 from furrsight.web.deps import BrokerDep, SettingsDep
 from furrsight.web.pages import page
+
+PairCounts = Callable[[], Awaitable[dict[str, int]]]  # accepted pairs per query, from a later stage (app.py)
+
+
+async def _listed(pair_counts: PairCounts, enabled: bool | None = None) -> list[QueryOut]:
+    counts = await pair_counts()
+    queries = await service.list_queries(enabled)
+    for q in queries:
+        q.accepted_pairs = counts.get(q.text, 0)
+    return queries
 
 
 def _creator(request: Request[Any, Any, Any]) -> str | None:
@@ -31,8 +43,11 @@ async def _create(data: QueryIn) -> QueryOut:
 
 
 @get("/api/v1/queries")
-async def api_list(enabled: FromQuery[bool | None] = None) -> list[QueryOut]:
-    return await service.list_queries(enabled)
+async def api_list(
+    query_pair_counts: NamedDependency[PairCounts], enabled: FromQuery[bool | None] = None
+) -> list[QueryOut]:
+    """Queries with the images they found and the accepted pairs those images are in."""
+    return await _listed(query_pair_counts, enabled)
 
 
 @post("/api/v1/queries", status_code=201)
@@ -58,8 +73,9 @@ async def api_generate(
 
 
 @get("/queries")
-async def queries_page(request: Request[Any, Any, Any]) -> Template:
-    return page(request, "queries/list.html", "_partials/query_rows.html", queries=await service.list_queries())
+async def queries_page(request: Request[Any, Any, Any], query_pair_counts: NamedDependency[PairCounts]) -> Template:
+    queries = await _listed(query_pair_counts)
+    return page(request, "queries/list.html", "_partials/query_rows.html", queries=queries)
 
 
 @post("/queries")
@@ -67,16 +83,25 @@ async def queries_form(request: Request[Any, Any, Any]) -> Response[Any]:
     form = await request.form()
     if not str(form.get("text") or "").strip():
         raise ClientException("text: write the query")
-    await _create(QueryIn(text=str(form["text"]), breed=form.get("breed") or None, service=form.get("service") or None,
-                          language=str(form.get("language") or "en")))  # fmt: skip
+    await _create(
+        QueryIn(
+            text=str(form["text"]),
+            breed=form.get("breed") or None,
+            service=form.get("service") or None,
+            language=str(form.get("language") or "en"),
+        )
+    )
     return Redirect("/queries", status_code=303)
 
 
 @post("/queries/{query_id:int}/toggle")
-async def toggle_form(request: Request[Any, Any, Any], query_id: FromPath[int]) -> Template:
+async def toggle_form(
+    request: Request[Any, Any, Any], query_id: FromPath[int], query_pair_counts: NamedDependency[PairCounts]
+) -> Template:
     form = await request.form()
     await service.set_enabled(query_id, form.get("enabled") == "true")
-    return page(request, "queries/list.html", "_partials/query_rows.html", queries=await service.list_queries())
+    queries = await _listed(query_pair_counts)
+    return page(request, "queries/list.html", "_partials/query_rows.html", queries=queries)
 
 
 @post("/queries/generate")
@@ -86,8 +111,12 @@ async def generate_form(request: Request[Any, Any, Any], settings: SettingsDep, 
         count = int(str(form.get("count") or "20"))
     except ValueError as exc:
         raise ClientException("count: a whole number, please") from exc
-    data = GenerateRequest(breeds=_split(form.get("breeds")), services=_split(form.get("services")),
-                           languages=_split(form.get("languages")) or ["en"], count=count)  # fmt: skip
+    data = GenerateRequest(
+        breeds=_split(form.get("breeds")),
+        services=_split(form.get("services")),
+        languages=_split(form.get("languages")) or ["en"],
+        count=count,
+    )
     if not data.breeds or not data.services:
         raise ClientException("breeds and services: name at least one of each")
     job = await service.start_generate(broker, settings, data, _creator(request))

@@ -32,7 +32,7 @@ class QueryOut(msgspec.Struct, kw_only=True):
     enabled: bool
     created_at: datetime
     images: int = 0  # images its scrapes yielded
-    accepted_pairs: int = 0  # filled in once pairs exist (issue 8)
+    accepted_pairs: int = 0  # accepted pairs with an image this query found (the pairs feature counts)
 
 
 class GenerateRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
