@@ -10,7 +10,7 @@ their visible text.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -26,7 +26,7 @@ MAX_PAGE = 20  # MAX_PAGINATION_DEPTH: deeper pages are refused
 class OpenverseParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     query: str
     max_results: int = msgspec.field(default=100)
-    license_type: str = ""  # commercial, modification, or empty for all
+    license_type: Annotated[str, msgspec.Meta(description="commercial, modification, or empty for all")] = ""
 
 
 def licence(item: dict[str, Any]) -> str:

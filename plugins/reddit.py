@@ -12,7 +12,7 @@ import asyncio
 import importlib.metadata
 from collections import Counter
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -22,13 +22,14 @@ from plugins._reddit_posts import REASONS, post_media
 
 SEARCH_SORTS = ("relevance", "hot", "top", "new", "comments")
 LISTING_SORTS = ("hot", "new", "top", "rising", "controversial")
+SORT_HELP = "empty: relevance for a search, new for a listing; a listing takes hot, new, top, rising, controversial"
 MAX_RATE_WAIT = 600.0  # longest wait for Reddit's rate-limit window, seconds
 
 
 class RedditParams(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     subreddits: list[str] = msgspec.field(default_factory=lambda: ["doggrooming"])
     query: str = ""
-    sort: str = ""  # empty: relevance for a search, new for a listing
+    sort: Annotated[str, msgspec.Meta(description=SORT_HELP)] = ""
     max_posts: int = 100
 
     def __post_init__(self) -> None:
