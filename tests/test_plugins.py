@@ -61,7 +61,7 @@ def openverse_api(site: Site, pages: dict[int, Any], token: dict[str, Any] | Non
 
 async def test_openverse_scrapes_anonymously_within_20_a_page(migrated: Settings) -> None:
     with Site() as api, Site() as flickr:
-        pages = {n: relocated(recorded("openverse", f), flickr, ("live.staticflickr.com",), 63000 + 10 * n)
+        pages = {n: relocated(recorded("openverse", f), flickr, ("live.staticflickr.com",), 81000 + 10 * n)
                  for n, f in ((1, "search_dog_page1.json"), (2, "search_cat_page2.json"))}  # fmt: skip
         openverse_api(api, {**pages, 3: recorded("openverse", "search_no_results.json")})
         settings = loopback_settings(migrated, openverse_url=api.base)
@@ -157,7 +157,7 @@ def reddit_settings(migrated: Settings, site: Site, **extra: Any) -> Settings:
 
 async def test_reddit_takes_every_gallery_crossposted_parent_and_preview(migrated: Settings) -> None:
     with Site() as api, Site() as media:
-        reddit_api(api, media, seed=64000)
+        reddit_api(api, media, seed=82000)
         settings = reddit_settings(migrated, api)
         job = await run_inline(settings, {"plugin": "reddit", "params": {"subreddits": ["popular"], "sort": "hot"}})
         grants, listings = api.requests_to("/api/v1/access_token"), api.requests_to("/r/popular/hot")
@@ -193,7 +193,7 @@ async def test_reddit_takes_every_gallery_crossposted_parent_and_preview(migrate
 
 async def test_reddit_default_sort_is_a_listing_reddit_has(migrated: Settings) -> None:
     with Site() as api, Site() as media:
-        reddit_api(api, media, seed=64500)
+        reddit_api(api, media, seed=82500)
         found, counters, said = await collect(
             "reddit", {"subreddits": ["popular"], "max_posts": 3},
             settings={"client_id": "a", "client_secret": "b", "api_url": api.base}, base_urls={"reddit": api.base},
@@ -210,7 +210,7 @@ async def test_reddit_default_sort_is_a_listing_reddit_has(migrated: Settings) -
 
 async def test_reddit_crossposted_gallery_keeps_its_order_and_captions(migrated: Settings) -> None:
     with Site() as api, Site() as media:
-        reddit_api(api, media, seed=64700)
+        reddit_api(api, media, seed=82700)
         found, _, _ = await collect(
             "reddit", {"subreddits": ["popular"], "sort": "hot"},
             settings={"client_id": "a", "client_secret": "b", "api_url": api.base}, base_urls={"reddit": api.base},
@@ -273,7 +273,7 @@ def commons_api(site: Site, images: Site, seed: int, maxlag_first: bool = False)
 
 async def test_commons_follows_continuation_and_keeps_visible_text(migrated: Settings) -> None:
     with Site() as wiki, Site() as upload:
-        commons_api(wiki, upload, seed=65000)
+        commons_api(wiki, upload, seed=83000)
         settings = loopback_settings(migrated, wikimedia_url=wiki.url("/w/api.php"), contact="lab@example.org")
         job = await run_inline(settings, {"plugin": "wikimedia_commons", "params": {"query": "groomed poodle"}})
         calls = wiki.requests_to("/w/api.php")
@@ -322,7 +322,7 @@ async def test_commons_follows_continuation_and_keeps_visible_text(migrated: Set
 
 async def test_commons_waits_out_maxlag_as_told(migrated: Settings) -> None:
     with Site() as wiki, Site() as upload:
-        commons_api(wiki, upload, seed=65500, maxlag_first=True)
+        commons_api(wiki, upload, seed=83500, maxlag_first=True)
         found, _, said = await collect("wikimedia_commons", {"query": "poodle", "max_results": 2},
                                        base_urls={"wikimedia_commons": wiki.url("/w/api.php")})  # fmt: skip
         calls = wiki.requests_to("/w/api.php")
@@ -335,7 +335,7 @@ async def test_commons_waits_out_maxlag_as_told(migrated: Settings) -> None:
 async def test_searxng_reads_its_json_pages(migrated: Settings) -> None:
     with Site() as searx, Site() as flickr:
         answers = {str(n): relocated(recorded("searxng", f"images_dog_page{n}.json"), flickr,
-                                     ("live.staticflickr.com",), 66000 + 10 * n) for n in (1, 2)}  # fmt: skip
+                                     ("live.staticflickr.com",), 84000 + 10 * n) for n in (1, 2)}  # fmt: skip
         searx.routes["/search"] = lambda query, s: json_answer(answers[query["pageno"][0]])
         settings = loopback_settings(migrated, searxng_url=searx.base)
         job = await run_inline(settings, {"plugin": "searxng", "params": {"query": "dog"}})
