@@ -74,9 +74,10 @@ class Openverse(Scraper):
                 if exc.reason == "http_401" and app and attempt == 1:
                     app.invalidate()  # the token expired or was revoked: fetch a new one, once
                     continue
-                if exc.reason == "retry_after_too_long":
-                    raise FetchError(exc.reason, f"{exc.message}: Openverse's request budget is spent for now"
-                                     + ("" if app else " (a registered application gets more)")) from exc  # fmt: skip
+                if exc.reason in ("http_429", "retry_after_too_long"):  # throttled past what retries wait out
+                    more = "" if app else " (a registered application gets more: scraping.openverse_client_id)"
+                    spent = f"{exc.message}: Openverse's request budget is spent for now{more}"
+                    raise FetchError(exc.reason, spent) from exc
                 raise
         raise AssertionError("unreachable")
 

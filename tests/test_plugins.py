@@ -128,6 +128,41 @@ async def test_openverse_refused_credentials_name_the_settings(migrated: Setting
     assert "wrong-secret" not in (job.error or "")
 
 
+async def test_openverse_throttled_says_the_budget_is_spent(migrated: Settings) -> None:
+    with Site() as api:
+        headers = {
+            "x-ratelimit-limit-anon_burst": "5/hour",
+            "x-ratelimit-available-anon_burst": "3",
+            "x-ratelimit-limit-anon_sustained": "100/day",
+            "x-ratelimit-available-anon_sustained": "98",
+        }
+        api.routes["/v1/images/"] = json_answer(recorded("openverse", "throttled_429.json"), 429, headers)
+        job = await run_inline(loopback_settings(migrated, openverse_url=api.base),
+                               {"plugin": "openverse", "params": {"query": "dog"}})  # fmt: skip
+        tries = len(api.requests_to("/v1/images/"))
+    assert job.status == "failed" and tries == 2  # one retry (the setting), then the plain reason
+    assert "answered 429: Openverse's request budget is spent for now" in (job.error or "")
+    assert "scraping.openverse_client_id" in (job.error or "")
+
+
+async def test_openverse_renews_a_token_about_to_expire(migrated: Settings) -> None:
+    page = recorded("openverse", "search_dog_page1.json")
+    issued = {"n": 0}
+
+    def short_lived(query: dict[str, list[str]], s: Site) -> sites.Answer:
+        issued["n"] += 1  # not a recorded answer: a token that expires within the renewal margin
+        return json_answer({"access_token": f"t{issued['n']}", "expires_in": 30, "token_type": "Bearer"})
+
+    with Site() as api:
+        openverse_api(api, {1: page, 2: page})
+        api.routes["/v1/auth_tokens/token/"] = short_lived
+        creds = {"client_id": "ov-short", "client_secret": "s"}
+        found, _, _ = await collect("openverse", {"query": "dog", "max_results": 12}, settings=creds,
+                                    base_urls={"openverse": api.base})  # fmt: skip
+        used = [r.headers["authorization"] for r in api.requests_to("/v1/images/")]
+    assert len(found) == 12 and used == ["Bearer t1", "Bearer t2"]  # renewed before the second page
+
+
 # -- Reddit --------------------------------------------------------------------------------------------
 REDDIT_MEDIA = ("i.redd.it", "preview.redd.it", "external-preview.redd.it")
 
