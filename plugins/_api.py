@@ -50,11 +50,10 @@ class ClientCredentials:
 
     token_url: str
     client_id: str
-    client_secret: str
-    basic_auth: bool
-    settings_hint: str
-    extra_form: dict[str, str] = field(default_factory=dict)
-    _token: _Token | None = None
+    client_secret: str = field(repr=False)
+    basic_auth: bool = False
+    settings_hint: str = ""
+    _token: _Token | None = field(default=None, repr=False)
 
     def invalidate(self) -> None:
         self._token = None
@@ -66,7 +65,7 @@ class ClientCredentials:
         return {"Authorization": f"Bearer {self._token.value}"}
 
     async def _fetch(self, ctx: ScrapeContext, headers: dict[str, str]) -> _Token:
-        form = {"grant_type": "client_credentials", **self.extra_form}
+        form = {"grant_type": "client_credentials"}
         auth: tuple[str, str] | None = (self.client_id, self.client_secret)
         if not self.basic_auth:
             form.update(client_id=self.client_id, client_secret=self.client_secret)

@@ -61,7 +61,7 @@ class ScrapeContext:
 
     http: PoliteClient
     log: logging.Logger
-    settings: dict[str, Any] = field(default_factory=dict)  # this plugin's own settings
+    settings: dict[str, Any] = field(default_factory=dict, repr=False)  # this plugin's own (may hold secrets)
     progress: Callable[[str], None] = lambda message: None  # say what the plugin is doing
     count: Callable[[str, int], None] = lambda name, n: None  # add n to a job counter (e.g. no_images:video)
     job_id: int | None = None
