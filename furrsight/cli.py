@@ -192,7 +192,8 @@ def show_settings() -> None:
         value: object = settings
         for part in name.split("."):
             value = getattr(value, part)
-        table.add_row(name, env, str(value), doc)
+        shown = "(set)" if name.endswith("_secret") and value else str(value)  # secrets are never printed
+        table.add_row(name, env, shown, doc)
     console.print(table)
 
 

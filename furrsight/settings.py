@@ -85,8 +85,23 @@ class ScrapingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     wikimedia_url: Annotated[str, Doc("Base URL of the Wikimedia Commons MediaWiki API.")] = (
         "https://commons.wikimedia.org/w/api.php"
     )
-    reddit_url: Annotated[str, Doc("Base URL of Reddit's public JSON listings.")] = "https://www.reddit.com"
+    reddit_url: Annotated[str, Doc("Base URL of Reddit: its OAuth token endpoint and post links.")] = (
+        "https://www.reddit.com"
+    )
     searxng_url: Annotated[str, Doc("Base URL of the lab's SearXNG instance (empty: plugin unusable).")] = ""
+    contact: Annotated[
+        str, Doc("How a service's operators reach the lab (email or URL), added to the User-Agent of API requests.")
+    ] = ""
+    openverse_client_id: Annotated[
+        str, Doc("Client id of an Openverse registered application (empty: anonymous, 20 results a page).")
+    ] = ""
+    openverse_client_secret: Annotated[str, Doc("Client secret of that Openverse application (never shown).")] = ""
+    reddit_client_id: Annotated[str, Doc("Client id of a Reddit app (script or web type): Reddit's API needs one.")] = (
+        ""
+    )
+    reddit_client_secret: Annotated[str, Doc("Client secret of that Reddit app (never shown).")] = ""
+    reddit_username: Annotated[str, Doc("Reddit account that registered the app, named in the User-Agent.")] = ""
+    reddit_api_url: Annotated[str, Doc("Base URL of Reddit's OAuth API.")] = "https://oauth.reddit.com"
     per_host_delay: Annotated[float, Doc("Seconds between two requests to the same host."), msgspec.Meta(ge=0)] = 1.0
     per_host_concurrency: Annotated[int, Doc("Requests in flight to one host at a time."), msgspec.Meta(ge=1)] = 2
     concurrency: Annotated[int, Doc("Downloads in flight per scrape job, all hosts."), msgspec.Meta(ge=1)] = 16

@@ -23,6 +23,7 @@ class LocalFolder(Scraper):
     name = "local_folder"
     description = "Image files in a server folder below the import roots; each sub-folder is one group."
     Params = LocalFolderParams
+    rules = "Files on this server below the import roots; no network request."
 
     async def scrape(self, params: LocalFolderParams, ctx: ScrapeContext) -> AsyncIterator[Candidate]:
         roots = [Path(r).expanduser().resolve() for r in ctx.import_roots]

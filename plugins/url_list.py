@@ -58,6 +58,7 @@ class UrlList(Scraper):
     name = "url_list"
     description = "Fetch a list of image URLs: pasted, or a .txt/.csv/.jsonl/.parquet file (img2dataset-style)."
     Params = UrlListParams
+    rules = "Image downloads from arbitrary hosts: each follows its host's robots.txt."
 
     async def scrape(self, params: UrlListParams, ctx: ScrapeContext) -> AsyncIterator[Candidate]:
         rows: Iterator[dict[str, Any]] = _text_rows(params.urls)

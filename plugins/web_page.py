@@ -100,6 +100,7 @@ class WebPage(Scraper):
     name = "web_page"
     description = "Crawl web pages from start URLs (to a depth, same site by default) and take their images."
     Params = WebPageParams
+    rules = "Page crawling: every page and image follows its site's robots.txt (pages it disallows are skipped)."
 
     async def scrape(self, params: WebPageParams, ctx: ScrapeContext) -> AsyncIterator[Candidate]:
         queue = [(urldefrag(u.strip()).url, 0) for u in params.start_urls if u.strip()]

@@ -1,20 +1,26 @@
-"""Loopback HTTP servers shaped like the services the built-in plugins talk to.
+"""Loopback HTTP servers for the scraper tests.
 
-``Site`` is a threaded server on 127.0.0.x with a table of routes; each helper below fills one in
-the shape of a real service's answers (Openverse, MediaWiki, Reddit, SearXNG, a web page with every
-lazy-load pattern), plus misbehaving ones: a 429 with Retry-After, a slow answer, an endless body,
-a redirect to another host.
+``Site`` is a threaded server on 127.0.0.x with a table of routes (GET and POST, every request
+logged with its headers). The real services the built-in plugins talk to are stood in for by
+answers recorded from them (``tests/recorded/<service>/``, each with its source noted), served as
+recorded; ``relocated`` moves the image URLs of such an answer onto a loopback site so the run can
+fetch them offline. Misbehaving answers (a 429 with Retry-After, a slow answer, an endless body)
+and a page with every lazy-load pattern serve the polite client's and ``web_page``'s tests.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.images import photo
 
@@ -34,10 +40,19 @@ def html(text: str) -> Answer:
     return 200, {"Content-Type": "text/html; charset=utf-8"}, text.encode()
 
 
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]  # the query string, and for a POST the form fields too
+    headers: dict[str, str]  # lower-case names
+
+
 class Site:
     def __init__(self, host: str = "127.0.0.1", routes: dict[str, Route] | None = None) -> None:
         self.routes: dict[str, Route] = dict(routes or {})
         self.hits: list[str] = []
+        self.requests: list[Request] = []
         self.streams: dict[str, Callable[[BaseHTTPRequestHandler], None]] = {}
         site = self
 
@@ -48,20 +63,30 @@ class Site:
                 pass
 
             def do_GET(self) -> None:
+                self._answer("GET", {})
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self._answer("POST", parse_qs(self.rfile.read(length).decode()))
+
+            def _answer(self, method: str, form: dict[str, list[str]]) -> None:
                 parts = urlsplit(self.path)
                 site.hits.append(self.path)
+                query = {**parse_qs(parts.query), **form}
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                site.requests.append(Request(method, parts.path, query, headers))
                 if parts.path in site.streams:
                     site.streams[parts.path](self)
                     return
-                route = site.routes.get(parts.path)
+                route = site.routes.get(parts.path) or site.routes.get(unquote(parts.path))
                 if route is None:
-                    status, headers, body = 404, {"Content-Type": "text/plain"}, b"not found"
+                    status, headers_out, body = 404, {"Content-Type": "text/plain"}, b"not found"
                 elif callable(route):
-                    status, headers, body = route(parse_qs(parts.query), site)
+                    status, headers_out, body = route(query, site)
                 else:
-                    status, headers, body = route
+                    status, headers_out, body = route
                 self.send_response(status)
-                for key, value in headers.items():
+                for key, value in headers_out.items():
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -74,6 +99,9 @@ class Site:
 
     def url(self, path: str) -> str:
         return self.base + path
+
+    def requests_to(self, path: str) -> list[Request]:
+        return [r for r in self.requests if r.path == path]
 
     def __enter__(self) -> Site:
         self.thread.start()
@@ -141,79 +169,38 @@ def rate_limited(times: int, retry_after: str, then: Answer) -> Route:
     return answer
 
 
-# -- services ------------------------------------------------------------------------------------
-def openverse(site: Site, n: int, seed: int) -> None:
-    def search(query: dict[str, list[str]], s: Site) -> Answer:
-        page, size = int(query["page"][0]), int(query["page_size"][0])
-        start = (page - 1) * size
-        results = [
-            {"id": f"ov{i}", "url": s.url(f"/img/ov{i}.jpg"), "foreign_landing_url": f"https://flickr.example/p/{i}",
-             "title": f"Poodle {i} {query['q'][0]}", "creator": f"photographer {i}", "license": "by-sa",
-             "license_version": "4.0", "tags": [{"name": "dog"}, {"name": "grooming"}]}
-            for i in range(start, min(n, start + size))
-        ]  # fmt: skip
-        return as_json({"result_count": n, "page_count": -(-n // size), "page_size": size, "page": page,
-                        "results": results})  # fmt: skip
-
-    site.routes["/v1/images/"] = search
-    for i in range(n):
-        site.routes[f"/img/ov{i}.jpg"] = jpeg(seed + i)
+# -- the real services, answering what was recorded from them (tests/recorded/) ----------------------
+RECORDED = Path(__file__).resolve().parent / "recorded"
 
 
-def mediawiki(site: Site, n: int, seed: int) -> None:
-    def api(query: dict[str, list[str]], s: Site) -> Answer:
-        offset = int(query.get("gsroffset", ["0"])[0])
-        limit = 2
-        pages = {
-            str(100 + i): {"pageid": 100 + i, "ns": 6, "title": f"File:Dog {i}.jpg", "index": i + 1, "imageinfo": [
-                {"url": s.url(f"/wiki/dog{i}.jpg"), "descriptionurl": f"https://commons.example/wiki/File:Dog_{i}.jpg",
-                 "user": "Uploader", "mime": "image/jpeg",
-                 "extmetadata": {"LicenseShortName": {"value": "CC BY 4.0"},
-                                 "Artist": {"value": f"<a href='//x'>Artist {i}</a>"},
-                                 "ImageDescription": {"value": f"A groomed dog, <b>{i}</b>"}}}]}
-            for i in range(offset, min(n, offset + limit))
-        }  # fmt: skip
-        answer: dict[str, Any] = {"batchcomplete": "", "query": {"pages": pages}}
-        if offset + limit < n:
-            answer["continue"] = {"gsroffset": offset + limit, "continue": "gsroffset||"}
-        return as_json(answer)
-
-    site.routes["/w/api.php"] = api
-    for i in range(n):
-        site.routes[f"/wiki/dog{i}.jpg"] = jpeg(seed + i)
+def recorded(service: str, name: str) -> Any:
+    """A recorded answer of ``service`` (see tests/recorded/<service>/README.md for its source)."""
+    path = RECORDED / service / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.suffix == ".json" else path.read_bytes()
 
 
-def reddit(site: Site, seed: int) -> None:
-    """r/doggrooming: one gallery post (3 images), one single-image post, one text post."""
-    gallery = {"name": "t3_gal", "id": "gal", "title": "Before and after!", "author": "groomer1",
-               "permalink": "/r/doggrooming/comments/gal/", "is_gallery": True,
-               "url": "https://www.reddit.com/gallery/gal",
-               "gallery_data": {"items": [{"media_id": m} for m in ("m1", "m2", "m3")]},
-               "media_metadata": {m: {"s": {"u": site.url(f"/media/{m}.jpg?width=1&amp;s=x")}}
-                                  for m in ("m1", "m2", "m3")}}  # fmt: skip
-    single = {"name": "t3_one", "id": "one", "title": "Teddy cut", "author": "groomer2",
-              "permalink": "/r/doggrooming/comments/one/", "url": site.url("/media/one.jpg")}  # fmt: skip
-    text = {"name": "t3_txt", "id": "txt", "title": "Question", "author": "x", "permalink": "/r/x/", "url": ""}
-    listing = {"kind": "Listing", "data": {"after": None, "children": [{"kind": "t3", "data": p}
-                                                                        for p in (gallery, single, text)]}}  # fmt: skip
-    site.routes["/r/doggrooming/search.json"] = as_json(listing)
-    site.routes["/r/doggrooming/new.json"] = as_json(listing)
-    for i, m in enumerate(("m1", "m2", "m3", "one")):
-        site.routes[f"/media/{m}.jpg"] = jpeg(seed + i)
+def relocated(answer: Any, images: Site, hosts: tuple[str, ...], seed: int) -> Any:
+    """``answer`` with every URL on ``hosts`` moved onto the ``images`` site (the same path under
+    ``/<host>/``), each served there as a distinct JPEG: the recorded answer, fetchable offline."""
+    text = json.dumps(answer)
+    for host in hosts:
+        text = text.replace(f"https://{host}/", f"{images.base}/{host}/")
+    paths = sorted(set(re.findall(re.escape(images.base) + r"(/[^\"?\s]+)", text)))
+    for i, path in enumerate(paths):
+        images.routes.setdefault(unquote(path), jpeg(seed + i))  # matched unquoted: clients re-quote paths
+    return json.loads(text)
 
 
-def searxng(site: Site, n: int, seed: int) -> None:
-    def search(query: dict[str, list[str]], s: Site) -> Answer:
-        assert query["format"] == ["json"] and query["categories"] == ["images"]
-        page = int(query["pageno"][0])
-        results = [{"url": f"https://blog.example/{page}/{i}", "title": f"result {page}.{i}",
-                    "img_src": s.url(f"/sx/{page}-{i}.jpg"), "thumbnail_src": "", "engine": "bing images"}
-                   for i in range(n)] if page == 1 else []  # fmt: skip
-        return as_json({"query": query["q"][0], "results": results})
+def robots(text: str) -> Answer:
+    return 200, {"Content-Type": "text/plain"}, text.encode()
 
-    site.routes["/search"] = search
-    for i in range(n):
-        site.routes[f"/sx/1-{i}.jpg"] = jpeg(seed + i)
+
+def json_answer(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Answer:
+    return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(value).encode()
+
+
+def bearer(site: Site) -> str | None:
+    return site.requests[-1].headers.get("authorization")
 
 
 LAZY_PAGE = """<!doctype html><html><head><title>Grooming gallery</title>
@@ -278,3 +265,45 @@ async def run_inline(settings: Any, params: dict[str, Any], handler: Any = None,
     job_id, task = await start_inline(settings, params, handler, kind)
     await task
     return await get_job(job_id)
+
+
+async def collect(
+    plugin_name: str,
+    params: dict[str, Any],
+    *,
+    settings: dict[str, Any] | None = None,
+    base_urls: dict[str, str] | None = None,
+) -> tuple[list[Any], dict[str, int], list[str]]:
+    """Run one plugin's ``scrape`` here with a real polite client allowed onto loopback: (the
+    candidates it yields, the counters it added, its progress messages)."""
+    import logging
+
+    import msgspec
+
+    from furrsight.scraping.contract import ScrapeContext
+    from furrsight.scraping.http import ClientConfig, PoliteClient
+
+    plugin = _plugins()[plugin_name]
+    counters: dict[str, int] = {}
+    messages: list[str] = []
+    config = ClientConfig(user_agent="FurrSight/0.1 (+https://github.com/furrsight; dataset research crawler)",
+                          allowed_networks=["127.0.0.0/8"], per_host_delay=0.0, connect_timeout=2.0,
+                          read_timeout=2.0, retries=1, max_retry_after=5.0)  # fmt: skip
+    own = {"user_agent": config.user_agent, "contact": "", **(settings or {})}
+    async with PoliteClient(config) as client:
+        ctx = ScrapeContext(
+            http=client, log=logging.getLogger(f"tests.plugins.{plugin_name}"), settings=own,
+            progress=messages.append, count=lambda name, n: counters.__setitem__(name, counters.get(name, 0) + n),
+            base_urls=base_urls or {},
+        )  # fmt: skip
+        typed = msgspec.convert(params, plugin.Params, strict=False)
+        found = [c async for c in plugin.scrape(typed, ctx)]
+    return found, counters, messages
+
+
+@functools.cache
+def _plugins() -> dict[str, Any]:
+    """The plugins, discovered once: like the app's registry, an instance keeps its cached tokens."""
+    from furrsight.scraping.discovery import discover
+
+    return discover().scrapers

@@ -46,6 +46,9 @@ class Candidate(msgspec.Struct, kw_only=True):
     query: str | None = None  # the search query that found it
     group_key: str | None = None  # ties images found together: one post, one page, one gallery
     file_name: str | None = None
+    # the service's own licence fields exactly as given (Commons: LicenseShortName, LicenseUrl,
+    # AttributionRequired, Credit); kept with the scrape's record of the URL
+    license_terms: dict[str, str] | None = None
 
 
 class NoParams(msgspec.Struct, forbid_unknown_fields=True):
@@ -58,8 +61,9 @@ class ScrapeContext:
 
     http: PoliteClient
     log: logging.Logger
-    settings: dict[str, Any] = field(default_factory=dict)  # this plugin's own settings
+    settings: dict[str, Any] = field(default_factory=dict, repr=False)  # this plugin's own (may hold secrets)
     progress: Callable[[str], None] = lambda message: None  # say what the plugin is doing
+    count: Callable[[str, int], None] = lambda name, n: None  # add n to a job counter (e.g. no_images:video)
     job_id: int | None = None
     base_urls: dict[str, str] = field(default_factory=dict)  # service base URLs from settings
     import_roots: tuple[str, ...] = ()  # folders a plugin may read on the server
@@ -71,6 +75,14 @@ class Scraper:
     name: ClassVar[str]
     description: ClassVar[str]
     Params: ClassVar[type[msgspec.Struct]] = NoParams
+    # Whose rules its requests follow, in a sentence for the plugins page: a documented API's own
+    # terms (``http.get(..., api=True)``) or robots.txt (pages and image downloads).
+    rules: ClassVar[str] = "Pages and image downloads follow each site's robots.txt."
+    # ctx.settings keys holding a registered application's credentials (from the settings
+    # ``scraping.<name>_<key>``, or the plugin's ``[scraping.plugin_settings.<name>]`` table);
+    # the plugins page says when they are missing, and refuses the scrape if they are required.
+    credentials: ClassVar[tuple[str, ...]] = ()
+    credentials_required: ClassVar[bool] = False
 
     def scrape(self, params: Any, ctx: ScrapeContext) -> AsyncIterator[Candidate]:
         raise NotImplementedError

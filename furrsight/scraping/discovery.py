@@ -128,3 +128,28 @@ def discover(disabled: list[str] | None = None, extra_dirs: list[str] | None = N
     for broken in registry.broken:
         logger.warning("scraper plugin %s not loaded: %s", broken.source, broken.error)
     return registry
+
+
+def plugin_settings(scraping: Any, plugin: Scraper) -> dict[str, Any]:
+    """``ctx.settings`` of one plugin: the scrapers' ``user_agent`` and ``contact``, every setting
+    ``scraping.<name>_<key>`` as ``<key>`` (``scraping.reddit_client_id`` → ``client_id``), then the
+    plugin's own ``[scraping.plugin_settings.<name>]`` table on top."""
+    prefix = f"{plugin.name}_"
+    out: dict[str, Any] = {"user_agent": scraping.user_agent, "contact": scraping.contact}
+    for field_name in type(scraping).__struct_fields__:
+        if field_name.startswith(prefix):
+            out[field_name.removeprefix(prefix)] = getattr(scraping, field_name)
+    out.update(scraping.plugin_settings.get(plugin.name, {}))
+    return out
+
+
+def missing_credentials(scraping: Any, plugin: Scraper) -> list[str]:
+    """The names of the settings a plugin's credentials come from that are empty (never their values)."""
+    given = plugin_settings(scraping, plugin)
+    names = []
+    for key in getattr(plugin, "credentials", ()):
+        if not str(given.get(key) or "").strip():
+            field_name = f"{plugin.name}_{key}"
+            known = field_name in type(scraping).__struct_fields__
+            names.append(f"scraping.{field_name}" if known else f"scraping.plugin_settings.{plugin.name}.{key}")
+    return names

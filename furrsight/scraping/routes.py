@@ -68,7 +68,10 @@ async def api_retry_failed(request: Request[Any, Any, Any], job_id: FromPath[int
 # -- pages -------------------------------------------------------------------------------------
 @get("/scrape")
 async def scrape_page(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
-    return page(request, "scraping/plugins.html", scrapers=service.list_scrapers(settings), field_kind=field_kind)
+    return page(
+        request, "scraping/plugins.html", scrapers=service.list_scrapers(settings), field_kind=field_kind,
+        contact=bool(settings.scraping.contact.strip()),
+    )  # fmt: skip
 
 
 @post("/scrape/{plugin:str}")

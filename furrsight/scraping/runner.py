@@ -21,6 +21,7 @@ from furrsight.jobs.broker import valkey_client
 from furrsight.jobs.runner import JobCancelled, JobContext
 from furrsight.queries.service import enabled_queries
 from furrsight.scraping.contract import Candidate, ScrapeContext
+from furrsight.scraping.discovery import plugin_settings
 from furrsight.scraping.http import ClientConfig, FetchError, PoliteClient
 from furrsight.scraping.pacing import SharedPacer
 from furrsight.scraping.service import registry
@@ -52,9 +53,10 @@ def plugin_context(job: JobContext, client: PoliteClient, plugin_name: str) -> S
     log = logging.getLogger(f"furrsight.plugins.{plugin_name}.job{job.job_id}")
     log.addHandler(_JobLogHandler(job))
     roots = (*job.settings.import_roots, str(job.settings.data_path / "incoming"))
+    plugin = registry(job.settings).scrapers.get(plugin_name)
+    own = plugin_settings(s, plugin) if plugin else dict(s.plugin_settings.get(plugin_name, {}))
     return ScrapeContext(
-        http=client, log=log, settings=dict(s.plugin_settings.get(plugin_name, {})), progress=job.log,
-        job_id=job.job_id, import_roots=roots,
+        http=client, log=log, settings=own, progress=job.log, count=job.count, job_id=job.job_id, import_roots=roots,
         base_urls={"openverse": s.openverse_url, "wikimedia_commons": s.wikimedia_url, "reddit": s.reddit_url,
                    "searxng": s.searxng_url},
     )  # fmt: skip

@@ -12,6 +12,9 @@ class ScraperOut(msgspec.Struct, kw_only=True):
     description: str
     params: dict[str, Any]  # the JSON schema of the plugin's Params struct
     query_driven: bool  # has a ``query`` field: can run over every enabled query
+    rules: str  # whose rules its requests follow: a documented API's terms, or robots.txt
+    credentials_missing: list[str] = msgspec.field(default_factory=list)  # names of empty credential settings
+    credentials_required: bool = False  # without them the plugin cannot run (the scrape is refused)
 
 
 class BrokenOut(msgspec.Struct, kw_only=True):

@@ -11,7 +11,8 @@ from dramatiq import Broker
 
 from furrsight.jobs.schemas import JobOut
 from furrsight.jobs.service import get_job, submit
-from furrsight.scraping.discovery import Registry, discover
+from furrsight.scraping.contract import Scraper
+from furrsight.scraping.discovery import Registry, discover, missing_credentials
 from furrsight.scraping.schemas import BrokenOut, FailureOut, ScrapeRequest, ScraperOut, ScrapersOut
 from furrsight.scraping.tables import ScrapeUrl
 from furrsight.settings import Settings
@@ -52,6 +53,9 @@ def list_scrapers(settings: Settings) -> ScrapersOut:
             description=p.description,
             params=params_schema(p.Params),
             query_driven=is_query_driven(p.Params),
+            rules=getattr(p, "rules", Scraper.rules),
+            credentials_missing=missing_credentials(settings.scraping, p),
+            credentials_required=bool(getattr(p, "credentials_required", False)),
         )
         for p in sorted(reg.scrapers.values(), key=lambda p: p.name)
     ]
@@ -77,6 +81,12 @@ def validate_request(settings: Settings, request: ScrapeRequest) -> dict[str, An
     if plugin is None:
         known = ", ".join(sorted(registry(settings).scrapers)) or "none"
         raise ScrapeRequestError(f"plugin: no scraper plugin named {request.plugin!r} (known: {known})")
+    missing = missing_credentials(settings.scraping, plugin)
+    if missing and getattr(plugin, "credentials_required", False):
+        raise ScrapeRequestError(
+            f"plugin: {plugin.name} needs a registered application's credentials: set {' and '.join(missing)}"
+            " (see docs/scraping.md)"
+        )
     params = dict(request.params)
     if request.over_queries:
         if not is_query_driven(plugin.Params):
