@@ -239,3 +239,16 @@ def test_a_vlm_no_rejects_only_when_the_model_is_sure_enough() -> None:
         0.0,
         ["breed"],
     )
+
+
+def test_the_catalogue_offers_small_permissive_vlms_and_flags_a_non_commercial_one() -> None:
+    from furrsight.inference.manifest import catalogue
+
+    known = catalogue()
+    for name, size in (("qwen3-vl-2b-instruct", 1107409952), ("qwen3-vl-4b-instruct", 2497281664)):
+        manifest = known[name]
+        assert (manifest.task, manifest.runtime, manifest.license, manifest.commercial_use) == (
+            "vlm", "gguf", "Apache-2.0", True)  # fmt: skip
+        assert manifest.file("model").size == size and manifest.file("mmproj").sha256  # type: ignore[union-attr]
+    assert known["qwen3-vl-2b-instruct"].unpinned() == []
+    assert known["qwen2.5-vl-3b"].commercial_use is False and "non-commercial" in known["qwen2.5-vl-3b"].license
