@@ -252,3 +252,17 @@ def test_the_catalogue_offers_small_permissive_vlms_and_flags_a_non_commercial_o
         assert manifest.file("model").size == size and manifest.file("mmproj").sha256  # type: ignore[union-attr]
     assert known["qwen3-vl-2b-instruct"].unpinned() == []
     assert known["qwen2.5-vl-3b"].commercial_use is False and "non-commercial" in known["qwen2.5-vl-3b"].license
+
+
+def test_the_shipped_taxonomy_makes_a_schema_and_its_names_validate() -> None:
+    from furrsight.taxonomy.data import shipped_breeds, shipped_services
+
+    breeds, services = [b["name"] for b in shipped_breeds()], [s["name"] for s in shipped_services()]
+    schema = build_schema(breeds, services)
+    assert schema["properties"]["breed"]["enum"] == [*breeds, "unknown"]
+    assert schema["properties"]["services"]["items"]["properties"]["name"]["enum"] == services
+    answer = {"caption": "shorter coat", "is_dog": True, "same_dog": True, "same_dog_confidence": 1.0,
+              "is_grooming_before_after": True, "before_after_confidence": 0.95, "before": "first",
+              "order_confidence": 0.9, "breed": "Löwchen", "breed_confidence": 0.55,
+              "services": [{"name": services[0], "confidence": 0.8}]}  # fmt: skip
+    assert parse_answer(answer, breeds, services).breed == "Löwchen"
