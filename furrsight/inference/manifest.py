@@ -62,6 +62,7 @@ class Manifest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     runtime: Runtime
     description: str = ""
     license: str
+    commercial_use: bool = True  # false: the licence forbids commercial use (say so before a pull)
     source: str
     files: list[ModelFile]
     dim: int | None = None  # embedding dimension

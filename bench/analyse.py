@@ -1,0 +1,131 @@
+"""Pair analysis: the engine's pairs per second against a bare loop calling the same model on the
+same pairs, in one run, on the same threads.
+
+    PYTHONPATH=. python bench/analyse.py [--pairs 8] [--rounds 3]
+
+* **VLM**: ``analyse_with_vlm`` (decode and downscale both photos, data: URIs, prompt, schema-
+  constrained chat, validation, the verdict) on the tiny generated GGUF VLM + mmproj of the tests,
+  against a bare loop of ``llm.create_chat_completion`` with the same, ready-made, messages and
+  schema on the same loaded model.
+* **Offline** (the default model): the ONNX breed inference of both photos (``ImageEmbedder.embed``)
+  then ``identify`` and ``analyse_offline``, against a bare loop of the same ONNX calls
+  (preprocess both photos, one ``session.run``).
+
+Rounds are interleaved so that a busy machine slows both alike; the ratio is the median of the
+paired rounds' ratios. The job wrapper (database, progress) is not measured here yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+BREEDS = ["Poodle", "Shih Tzu", "Yorkshire Terrier", "Maltese", "Bichon Frise", "Golden Retriever"]
+SERVICES = ["bath", "full haircut", "breed trim", "teddy bear cut", "de-shedding", "nail trim", "ear cleaning"]
+
+
+def make_jpeg(seed: int, size: tuple[int, int] = (1024, 768)) -> bytes:
+    rng = np.random.default_rng(seed)
+    img = Image.linear_gradient("L").resize(size).convert("RGB")
+    draw = ImageDraw.Draw(img)
+    for _ in range(20):
+        x, y = int(rng.integers(size[0])), int(rng.integers(size[1]))
+        fill = tuple(int(c) for c in rng.integers(0, 256, 3))
+        draw.ellipse((x, y, x + int(rng.integers(20, 300)), y + int(rng.integers(20, 200))), fill=fill)
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def compare(name: str, pairs: int, rounds: int, bare: Callable[[], None], engine: Callable[[], None]) -> None:
+    bare(), engine()  # warm both
+    wall: dict[str, list[float]] = {"bare": [], "engine": []}
+    cpu: dict[str, list[float]] = {"bare": [], "engine": []}
+    for _ in range(rounds):
+        for key, run in (("bare", bare), ("engine", engine)):
+            start, cpu_start = time.perf_counter(), time.process_time()
+            run()
+            wall[key].append(time.perf_counter() - start)
+            cpu[key].append(time.process_time() - cpu_start)
+    ratio = statistics.median(b / e for b, e in zip(wall["bare"], wall["engine"], strict=True))
+    cpu_ratio = statistics.median(b / e for b, e in zip(cpu["bare"], cpu["engine"], strict=True))
+    bare_s, engine_s = statistics.median(wall["bare"]), statistics.median(wall["engine"])
+    print(f"{name}: bare {pairs / bare_s:.2f} pairs/s, engine {pairs / engine_s:.2f} pairs/s, "
+          f"engine / bare {ratio:.2f}x wall, {cpu_ratio:.2f}x CPU seconds "
+          f"(target >= 0.9x; median of {rounds} paired, interleaved rounds)")  # fmt: skip
+
+
+def bench_vlm(photos: list[tuple[bytes, bytes]], rounds: int) -> None:
+    from furrsight.inference.gguf_runtime import GGUFChat
+    from furrsight.pairs.prompting import build_schema, default_prompt_version, render_prompt
+    from furrsight.pairs.vlm import analyse_with_vlm, build_messages, projector_side
+    from tests.tiny_models import make_tiny_gguf, make_tiny_mmproj
+
+    folder = Path(tempfile.mkdtemp(prefix="furrsight-bench-vlm-"))
+    chat = GGUFChat(make_tiny_gguf(folder / "tiny-vlm.gguf", n_ctx=4096), make_tiny_mmproj(folder / "mmproj.gguf"),
+                    n_ctx=4096, n_gpu_layers=0)  # fmt: skip
+    llm = chat.load()
+    side = projector_side(str(chat.mmproj_path))
+    prompt = render_prompt(default_prompt_version(), SERVICES)
+    schema = build_schema(BREEDS, SERVICES)
+    messages = [build_messages(a, b, prompt, side) for a, b in photos]
+
+    def bare() -> None:
+        for m in messages:
+            llm.create_chat_completion(messages=m, response_format={"type": "json_object", "schema": schema},
+                                       max_tokens=768, temperature=0.0)  # fmt: skip
+
+    def engine() -> None:
+        for a, b in photos:
+            analyse_with_vlm(chat, a, b, BREEDS, SERVICES)
+
+    compare("tiny VLM (GGUF + mmproj, CPU)", len(photos), rounds, bare, engine)
+    chat.unload()
+
+
+def bench_offline(photos: list[tuple[bytes, bytes]], rounds: int) -> None:
+    from furrsight.inference.manifest import CATALOGUE, catalogue
+    from furrsight.inference.onnx_runtime import OnnxModel
+    from furrsight.pairs.offline import ImageFacts, OfflineThresholds, analyse_offline
+    from furrsight.search.breeds import identify
+    from furrsight.search.embedder import ImageEmbedder, preprocess
+
+    manifest = catalogue()["efficientnet-lite0"]
+    model = OnnxModel(CATALOGUE / manifest.name / manifest.files[0].path)
+    embedder = ImageEmbedder(manifest, model)
+    pre = manifest.preprocess
+    assert pre is not None
+    thresholds = OfflineThresholds()
+
+    def bare() -> None:
+        for a, b in photos:
+            model.run(np.stack([preprocess(a, pre), preprocess(b, pre)]))
+
+    def engine() -> None:
+        for a, b in photos:
+            vectors, probs = embedder.embed([a, b])
+            assert probs is not None
+            first, second = (ImageFacts.from_breed_result(identify(p, thresholds.min_dog_probability)) for p in probs)
+            analyse_offline(first, second, float(vectors[0] @ vectors[1]), ("first", 0.3), thresholds)
+
+    compare(f"default model ({manifest.name} on {model.provider})", len(photos), rounds, bare, engine)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--pairs", type=int, default=8)
+    parser.add_argument("--offline-pairs", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    photos = [(make_jpeg(2 * i), make_jpeg(2 * i + 1)) for i in range(max(args.pairs, args.offline_pairs))]
+    print(f"photos: 1024x768 JPEG; {args.pairs} VLM pairs, {args.offline_pairs} offline pairs, {args.rounds} rounds")
+    bench_offline(photos[: args.offline_pairs], args.rounds)
+    bench_vlm(photos[: args.pairs], args.rounds)
