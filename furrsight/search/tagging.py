@@ -33,15 +33,10 @@ def put_tags(conn: sqlite3.Connection, model: str, ids: list[int], results: list
         raise
 
 
-async def ids_without_tag(model: str, states: tuple[str, ...]) -> list[int]:
-    marks = ",".join("{}" for _ in states)
-    rows = await BreedTag.raw(
-        f"SELECT id FROM images WHERE state IN ({marks}) "  # noqa: S608
-        "AND id NOT IN (SELECT image FROM breed_tags WHERE model = {}) ORDER BY id",
-        *states,
-        model,
-    )
-    return [r["id"] for r in rows]
+async def ids_without_tag(model: str, ids: list[int]) -> list[int]:
+    """Those of ``ids`` with no tag from ``model`` yet, in their order."""
+    tagged = {r["image"] for r in await BreedTag.select(BreedTag.image).where(BreedTag.model == model)}
+    return [i for i in ids if i not in tagged]
 
 
 async def tagged_images(
