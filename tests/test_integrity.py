@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from piccolo.apps.migrations.commands.base import BaseMigrationManager
 from piccolo.apps.migrations.commands.forwards import run_forwards
 
 from furrsight.db.engine import connect
@@ -166,7 +167,7 @@ OLD_MODEL = "old-model"
 
 async def _previous_schema(settings: Settings) -> None:
     open_database(settings)
-    for app in ("auth", "jobs", "images", "queries", "scraping", "search"):
+    for app in BaseMigrationManager().get_sorted_app_names():
         result = await run_forwards(app_name=app, migration_id=PREVIOUS.get(app, "all"))
         assert result.success, result.message
 
@@ -191,6 +192,7 @@ def _fill_old_database(path: Path) -> None:
         [(i, f"{i}.jpg") for i in range(1, 5)],
     )
     conn.execute("INSERT INTO breed_tags (image, model, breed, confidence) VALUES (1, 'old-model', 'poodle', 0.9)")
+    conn.execute("INSERT INTO pairs (before, after, origin) VALUES (1, 2, 'manual')")
     name = vectors.table_name(OLD_MODEL)  # the previous version's vector tables: no link to images
     conn.execute(f"CREATE VIRTUAL TABLE {name} USING vec0(bits bit[64])")
     conn.execute(f"CREATE TABLE {name}_f (id INTEGER PRIMARY KEY, embedding BLOB NOT NULL)")
@@ -218,6 +220,8 @@ async def test_the_migration_keeps_every_row_and_ids_are_never_reused_after_it(
         conn = connect(settings.db_path)
         (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'images'").fetchone()
         assert '"id" INTEGER PRIMARY KEY AUTOINCREMENT' in sql
+        (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'sources'").fetchone()
+        assert '"id" INTEGER PRIMARY KEY AUTOINCREMENT' in sql and 'REFERENCES "images"' in sql
         after = conn.execute("SELECT * FROM images ORDER BY id").fetchall()
         assert [r[0] for r in after] == [1, 2, 3]
         state = [r[1] for r in conn.execute("PRAGMA table_info(images)")].index("state")
@@ -227,8 +231,10 @@ async def test_the_migration_keeps_every_row_and_ids_are_never_reused_after_it(
             (1, "1.jpg"), (2, "2.jpg"), (3, "3.jpg"),
         ]  # fmt: skip
         assert conn.execute("SELECT image, breed FROM breed_tags").fetchall() == [(1, "poodle")]
-        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'images'")}
-        assert {"images_state", "images_parent_id", "images_near_dup_group", "phash_log_insert"} <= indexes
+        assert conn.execute("SELECT before, after FROM pairs").fetchall() == [(1, 2)]  # not cascaded by the rebuild
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE tbl_name IN ('images', 'sources')")}
+        assert {"images_state", "images_parent_id", "images_near_dup_group", "phash_log_insert"} <= names
+        assert {"sources_image", "sources_group_key"} <= names
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         name = vectors.table_name(OLD_MODEL)
         assert [r[0] for r in conn.execute(f"SELECT id FROM {name}_f ORDER BY id")] == [1, 2, 3]
@@ -238,13 +244,18 @@ async def test_the_migration_keeps_every_row_and_ids_are_never_reused_after_it(
 
         fresh = await _in(settings, photo(9030), "fresh.jpg")
         assert _vector_of(settings, fresh.image_id or 0) is None  # no stale vector under its id
+        fresh_source = await Source.select(Source.id).where(Source.image == fresh.image_id).first()
         await Image.delete().where(Image.id == fresh.image_id)
         assert await Source.count().where(Source.image == fresh.image_id) == 0
         newer = await _in(settings, photo(9031), "newer.jpg")
         assert (newer.image_id or 0) > (fresh.image_id or 0)  # from now on, never reused
+        newer_source = await Source.select(Source.id).where(Source.image == newer.image_id).first()
+        assert newer_source["id"] > fresh_source["id"]  # source ids neither (mining keeps marks on them)
         await Image.delete().where(Image.id == 1)
         conn = connect(settings.db_path)
         assert vectors.get(conn, OLD_MODEL, 1) is None  # the rebuilt vector table follows its image
+        assert conn.execute("SELECT count(*) FROM pairs").fetchone()[0] == 0  # and so does the pair
+        assert conn.execute("SELECT count(*) FROM breed_tags").fetchone()[0] == 0
         assert conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0] == 2
         conn.close()
     finally:

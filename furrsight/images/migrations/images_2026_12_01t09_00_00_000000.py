@@ -1,9 +1,10 @@
 """Image ids are never reused, and what hangs on an image goes with it.
 
-* ``images.id`` becomes ``INTEGER PRIMARY KEY AUTOINCREMENT``: without it SQLite hands the
-  highest freed id to the next row, and a new image inherited whatever a removed one left behind
-  (its vector, above all). SQLite cannot alter a column to AUTOINCREMENT, so the table is rebuilt
-  the way SQLite documents (https://www.sqlite.org/lang_altertable.html, "other kinds of table
+* ``images.id`` and ``sources.id`` become ``INTEGER PRIMARY KEY AUTOINCREMENT``: without it
+  SQLite hands the highest freed id to the next row, and a new image inherited whatever a removed
+  one left behind (its vector, above all); a new source could hide below a mark kept on source
+  ids (pair mining reads "sources newer than id N"). SQLite cannot alter a column to
+  AUTOINCREMENT, so each table is rebuilt the way SQLite documents (https://www.sqlite.org/lang_altertable.html, "other kinds of table
   schema changes"): foreign keys off, create the new table, copy, drop, rename, re-create its
   indexes and triggers, ``PRAGMA foreign_key_check``, commit. The new table's SQL is the old one
   with the id column changed, so every column, default and constraint stays as it was.
@@ -19,6 +20,8 @@ connection of its own instead of piccolo's migration transaction.
 
 from __future__ import annotations
 
+import sqlite3
+
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine import engine_finder
 
@@ -28,6 +31,7 @@ ID = "2026-12-01T09:00:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "images: AUTOINCREMENT ids, delete triggers, state owned by images"
 
+TABLES = ("images", "sources")  # sources too: later stages keep marks on source ids (pair mining)
 OLD_ID = '"id" INTEGER PRIMARY KEY NOT NULL'
 NEW_ID = '"id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL'
 
@@ -46,37 +50,45 @@ TRIGGERS = [
 ]
 
 
-def rebuild_with_autoincrement(path: str) -> None:
+def _autoincrement(conn: sqlite3.Connection, table: str) -> None:
+    """Rebuild ``table`` with ``AUTOINCREMENT`` on its id, keeping rows, indexes and triggers."""
+    (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+    if "AUTOINCREMENT" in sql.upper():
+        return
+    if OLD_ID not in sql:
+        raise RuntimeError(f"unexpected {table} table, not rebuilt: {sql}")
+    extras = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') AND sql IS NOT NULL "
+        "ORDER BY type, name",
+        (table,),
+    ).fetchall()
+    columns = ", ".join(f'"{r[1]}"' for r in conn.execute(f'PRAGMA table_info("{table}")'))
+    conn.execute(sql.replace(OLD_ID, NEW_ID).replace(f'CREATE TABLE "{table}"', f'CREATE TABLE "{table}_new"', 1))
+    conn.execute(f'INSERT INTO "{table}_new" ({columns}) SELECT {columns} FROM "{table}"')
+    conn.execute(f'DROP TABLE "{table}"')
+    # legacy: rename only the table; other schema objects that name it (foreign keys of other
+    # tables, triggers) mean this table, and would fail to re-parse while it is missing
+    conn.execute("PRAGMA legacy_alter_table = ON")
+    conn.execute(f'ALTER TABLE "{table}_new" RENAME TO "{table}"')
+    conn.execute("PRAGMA legacy_alter_table = OFF")
+    for (extra,) in extras:
+        conn.execute(extra)
+
+
+def upgrade(path: str) -> None:
     conn = connect(path)
     try:
-        conn.execute("PRAGMA foreign_keys = OFF")
+        conn.execute("PRAGMA foreign_keys = OFF")  # or dropping the old images would cascade
         conn.execute("BEGIN IMMEDIATE")
         try:
-            (sql,) = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'images'").fetchone()
-            if "AUTOINCREMENT" not in sql.upper():
-                if OLD_ID not in sql:
-                    raise RuntimeError(f"unexpected images table, not rebuilt: {sql}")
-                extras = conn.execute(
-                    "SELECT sql FROM sqlite_master WHERE tbl_name = 'images' AND type IN ('index', 'trigger') "
-                    "AND sql IS NOT NULL ORDER BY type, name"
-                ).fetchall()
-                columns = ", ".join(f'"{r[1]}"' for r in conn.execute("PRAGMA table_info(images)"))
-                conn.execute(sql.replace(OLD_ID, NEW_ID).replace('CREATE TABLE "images"', 'CREATE TABLE "images_new"'))
-                conn.execute(f"INSERT INTO images_new ({columns}) SELECT {columns} FROM images")  # noqa: S608
-                conn.execute("DROP TABLE images")
-                # legacy: rename only the table; leave other schema objects that name "images" as
-                # they are (they mean this table, and would fail to re-parse while it is missing)
-                conn.execute("PRAGMA legacy_alter_table = ON")
-                conn.execute("ALTER TABLE images_new RENAME TO images")
-                conn.execute("PRAGMA legacy_alter_table = OFF")
-                for (extra,) in extras:
-                    conn.execute(extra)
+            for table in TABLES:
+                _autoincrement(conn, table)
             for trigger in TRIGGERS:
                 conn.execute(trigger)
             conn.execute("UPDATE images SET state = 'processed' WHERE state = 'embedded'")
-            broken = [r for r in conn.execute("PRAGMA foreign_key_check") if r[2] == "images"]
+            broken = [r for r in conn.execute("PRAGMA foreign_key_check") if r[0] in TABLES or r[2] in TABLES]
             if broken:
-                raise RuntimeError(f"foreign keys broken by the images rebuild: {broken[:10]}")
+                raise RuntimeError(f"foreign keys broken by the rebuild: {broken[:10]}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -91,7 +103,7 @@ async def forwards() -> MigrationManager:
     async def run() -> None:
         engine = engine_finder()
         assert engine is not None
-        rebuild_with_autoincrement(engine.path)
+        upgrade(engine.path)
 
     manager.add_raw(run)
     return manager
