@@ -27,7 +27,9 @@ from furrsight.jobs.runner import JobContext
 from furrsight.jobs.tables import Job
 from furrsight.search import service as search
 from furrsight.search import vectors
+from furrsight.search.breeds import BreedResult
 from furrsight.search.tables import BreedTag
+from furrsight.search.tagging import put_tags
 from furrsight.settings import Settings, load_settings
 from furrsight.store import FileStore
 from tests import corpus
@@ -158,6 +160,22 @@ async def test_foreign_keys_are_enforced_on_every_connection(own: Settings) -> N
     conn = connect(own.db_path)
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     conn.close()
+
+
+async def test_an_image_removed_while_its_batch_was_embedding_gets_no_vector_nor_tag(own: Settings) -> None:
+    kept = (await _in(own, photo(9040), "kept.jpg")).image_id or 0
+    gone = (await _in(own, photo(9041), "gone.jpg")).image_id or 0
+    await Image.delete().where(Image.id == gone)  # after the batch was read, before its vectors are written
+    tag = BreedResult(breed="poodle", confidence=0.9, top=[], dog_probability=0.95, is_dog=True)
+    conn = connect(own.db_path)
+    try:
+        stored = vectors.put(conn, "race", [kept, gone], np.ones((2, 8), np.float32))
+        put_tags(conn, "race", [kept, gone], [tag, tag])  # the rest of the batch still goes in
+        assert stored == [kept] and vectors.count(conn, "race") == 1
+        assert conn.execute("SELECT count(*) FROM vec_race").fetchone()[0] == 1  # the signature too
+        assert conn.execute("SELECT image FROM breed_tags WHERE model = 'race'").fetchall() == [(kept,)]
+    finally:
+        conn.close()
 
 
 # -- the migration, on a database made by the previous schema ------------------------------------

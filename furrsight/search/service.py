@@ -93,10 +93,8 @@ def _embed_batch(embedder: ImageEmbedder, items: list[tuple[int, Path]]) -> tupl
 def _put(conn: sqlite3.Connection, name: str, ids: list[int], vecs: np.ndarray, tags: list[Any] | None) -> None:
     """Vectors, and tags for the images that got one (an image removed meanwhile gets neither).
     Which model embedded what is kept here, in search's own tables, never in the image's state."""
-    stored = set(vectors.put(conn, name, ids, vecs))
-    if tags is not None and stored:
-        kept = [(i, t) for i, t in zip(ids, tags, strict=True) if i in stored]
-        put_tags(conn, name, [i for i, _ in kept], [t for _, t in kept])
+    if vectors.put(conn, name, ids, vecs) and tags is not None:
+        put_tags(conn, name, ids, tags)
 
 
 async def _store_batch(
