@@ -35,6 +35,8 @@ def run(n: int, dim: int, queries: int, factor: int) -> None:
     data = make_data(n, dim, rng)
     with tempfile.TemporaryDirectory() as folder:
         conn = connect(Path(folder) / "bench.db")
+        conn.execute("CREATE TABLE images (id INTEGER PRIMARY KEY)")  # vectors belong to images (a foreign key)
+        conn.executemany("INSERT INTO images (id) VALUES (?)", [(i,) for i in range(1, n + 1)])
         start = time.perf_counter()
         for lo in range(0, n, 5000):
             vectors.put(conn, "bench", list(range(lo + 1, min(n, lo + 5000) + 1)), data[lo : lo + 5000])

@@ -266,3 +266,18 @@ async def wait_for_job(
         if time.monotonic() > deadline:
             raise TimeoutError(f"job {job_id} still {job['status']}: {job}")
         await asyncio.sleep(0.2)
+
+
+@asynccontextmanager
+async def own_data(folder: Path, shared: Settings) -> AsyncIterator[Settings]:
+    """Settings on a data directory of the caller's own, migrated; this process's database is
+    pointed there for the duration (tests that count or repair the whole store must not see other
+    tests' images, nor the session workers' jobs), then back at the session's."""
+    from furrsight.db.setup import migrate, open_database
+
+    settings = load_settings({**os.environ, "FURRSIGHT_DATA": str(folder)})
+    await migrate(settings)
+    try:
+        yield settings
+    finally:
+        open_database(shared)

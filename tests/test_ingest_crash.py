@@ -1,6 +1,7 @@
 """Issue 4, point 10: nothing half-written. Interrupt ingest at every step (an exception, and a
 SIGKILL of a real process), then check that no file lacks a row and no row lacks a file, and
-that ``doctor --deep`` repairs what is left."""
+that ``doctor --deep`` repairs what is left. The module has a data directory of its own: the
+checks look at the whole store, and doctor must not repair other tests' ingests in flight."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,7 @@ from furrsight.images.tables import Image
 from furrsight.settings import Settings
 from furrsight.store import FileStore
 from tests import corpus
-from tests.conftest import ROOT
+from tests.conftest import ROOT, own_data
 
 ALL_STEPS = STEP_NAMES + [f"child.{name}" for name in STEP_NAMES]
 
@@ -41,23 +43,35 @@ async def _finished(sha: str) -> None:
     assert await Image.count().where(Image.parent_id == row["id"]) == 2
 
 
+@pytest.fixture(scope="module")
+async def own(migrated: Settings, tmp_root: Path) -> AsyncIterator[Settings]:
+    async with own_data(tmp_root / "ingest-crash", migrated) as settings:
+        yield settings
+
+
 @pytest.fixture
-async def clean_store(migrated: Settings) -> FileStore:
-    await deep_check(migrated, grace_seconds=0)  # start from a consistent store (other tests kill workers)
-    return FileStore(migrated.data_path)
+def own_env(own: Settings) -> dict[str, str]:
+    """The environment of this module's subprocesses: its own data directory."""
+    return {**os.environ, "FURRSIGHT_DATA": str(own.data_path), "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture
+async def clean_store(own: Settings) -> FileStore:
+    await deep_check(own, grace_seconds=0)  # start from a consistent store (the SIGKILL tests leave debris)
+    return FileStore(own.data_path)
 
 
 @pytest.mark.parametrize("step", ALL_STEPS)
 async def test_an_exception_at_any_step_leaves_nothing_half_written(
-    migrated: Settings, clean_store: FileStore, step: str, monkeypatch: pytest.MonkeyPatch
+    own: Settings, clean_store: FileStore, step: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = corpus.side_by_side(6000 + ALL_STEPS.index(step))  # a collage: panels exercise child steps
     monkeypatch.setenv(FAULT_ENV, f"raise:{step}")
     with pytest.raises(InjectedFault):
-        await ingest(clean_store, migrated, data, Provenance(kind="upload", file_name=f"crash-{step}.jpg"))
+        await ingest(clean_store, own, data, Provenance(kind="upload", file_name=f"crash-{step}.jpg"))
     monkeypatch.delenv(FAULT_ENV)
     await _consistent(clean_store)
-    await deep_check(migrated, grace_seconds=0)  # finishes an interrupted split
+    await deep_check(own, grace_seconds=0)  # finishes an interrupted split
     await _consistent(clean_store)
     await _finished(hashlib.sha256(data).hexdigest())
 
@@ -80,12 +94,12 @@ print(asyncio.run(ingest(FileStore(settings.data_path), settings, data, source))
 
 @pytest.mark.parametrize("step", ["store_thumb", "record", "split", "child.store_thumb", "child.record"])
 async def test_a_sigkill_at_a_step_is_repaired_by_doctor_deep(
-    migrated: Settings, clean_store: FileStore, tmp_path: Path, step: str
+    own_env: dict[str, str], clean_store: FileStore, tmp_path: Path, step: str
 ) -> None:
     data = corpus.side_by_side(6100 + len(step))
     path = tmp_path / "collage.jpg"
     path.write_bytes(data)
-    env = {**os.environ, FAULT_ENV: f"kill:{step}", "PYTHONPATH": str(ROOT)}
+    env = {**own_env, FAULT_ENV: f"kill:{step}"}
     proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(path)], env=env, capture_output=True, timeout=120)
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]
     old = time.time() - 3600  # doctor leaves young files alone (an ingest may be running): age them
@@ -94,7 +108,7 @@ async def test_a_sigkill_at_a_step_is_repaired_by_doctor_deep(
             if leftover.is_file():
                 os.utime(leftover, (old, old))
     cli = subprocess.run(
-        [sys.executable, "-m", "furrsight", "doctor", "--deep"], env={**os.environ, "PYTHONPATH": str(ROOT)},
+        [sys.executable, "-m", "furrsight", "doctor", "--deep"], env=own_env,
         capture_output=True, timeout=180, text=True,
     )  # fmt: skip
     assert "files without a row" in cli.stdout, cli.stdout + cli.stderr
@@ -102,7 +116,7 @@ async def test_a_sigkill_at_a_step_is_repaired_by_doctor_deep(
     await _finished(hashlib.sha256(data).hexdigest())
 
 
-async def test_doctor_deep_finds_and_repairs_each_kind_of_mismatch(migrated: Settings, clean_store: FileStore) -> None:
+async def test_doctor_deep_finds_and_repairs_each_kind_of_mismatch(own: Settings, clean_store: FileStore) -> None:
     store = clean_store
     orphan = corpus.ordinary(6200)
     orphan_sha, _ = await store.put(orphan)
@@ -113,17 +127,17 @@ async def test_doctor_deep_finds_and_repairs_each_kind_of_mismatch(migrated: Set
     temp.parent.mkdir(parents=True, exist_ok=True)
     temp.write_bytes(b"half")
     young_sha, _ = await store.put(corpus.ordinary(6201))  # an ingest in flight: left alone
-    lost = await ingest(store, migrated, corpus.ordinary(6202), Provenance(kind="upload", file_name="lost.jpg"))
+    lost = await ingest(store, own, corpus.ordinary(6202), Provenance(kind="upload", file_name="lost.jpg"))
     lost_sha = hashlib.sha256(corpus.ordinary(6202)).hexdigest()
     store.file_path(lost_sha).unlink()
-    unthumbed = await ingest(store, migrated, corpus.ordinary(6203), Provenance(kind="upload", file_name="t.jpg"))
+    unthumbed = await ingest(store, own, corpus.ordinary(6203), Provenance(kind="upload", file_name="t.jpg"))
     unthumbed_sha = hashlib.sha256(corpus.ordinary(6203)).hexdigest()
     store.thumb_path(unthumbed_sha).unlink()
     old = time.time() - 3600
     for path in (store.file_path(orphan_sha), store.thumb_path(orphan_sha), store.thumb_path(lonely_thumb), temp):
         os.utime(path, (old, old))
 
-    found = {f.name: f.count for f in await deep_check(migrated, grace_seconds=600)}
+    found = {f.name: f.count for f in await deep_check(own, grace_seconds=600)}
     assert found["files without a row"] == 1 and found["thumbnails without a row"] == 2  # the orphan's, the lonely
     assert found["temp files of interrupted writes"] == 1
     assert found["rows whose file is missing"] == 1 and found["missing thumbnails"] == 1

@@ -131,10 +131,10 @@ async def unsplit(store: FileStore, settings: Settings, image_id: int, mode: str
 
 def _drop_panel(image_id: int, delete: bool) -> Any:
     def op(tx: Tx) -> None:
-        leave_group(tx.conn, image_id)
-        if delete:
+        if delete:  # its sources, vectors, tags and group membership go with it (keys and triggers)
             tx.conn.execute("DELETE FROM images WHERE id = ?", (image_id,))
         else:
+            leave_group(tx.conn, image_id)
             tx.conn.execute("UPDATE images SET parent_id = NULL, crop = NULL, panel = NULL WHERE id = ?", (image_id,))
 
     return op

@@ -4,7 +4,8 @@ and repair what an interrupted ingest or a lost disk left behind (paperless's sa
 * temp files of interrupted writes: removed;
 * originals without a row (a crash between the file and its row): removed;
 * thumbnails without a row: removed; missing thumbnails of existing originals: made again;
-* rows whose original is gone: removed (the image cannot be shown or used any more);
+* rows whose original is gone: removed (the image cannot be shown or used any more), and with
+  them everything derived from them (sources, vectors, tags: foreign keys and triggers);
 * panels whose collage row is gone: unlinked;
 * images left in state ``stored`` (a crash before processing finished): re-processed.
 

@@ -89,6 +89,31 @@ async def get_image(image_id: int) -> ImageOut | None:
     return out
 
 
+# -- for later stages: what they may know of images, without reading these tables -------------
+async def usable_image_ids() -> list[int]:
+    """Every image worth deriving something from (all but the failed ones), oldest first."""
+    rows = await Image.select(Image.id).where(Image.state != "failed").order_by(Image.id)
+    return [r["id"] for r in rows]
+
+
+async def image_exists(image_id: int) -> bool:
+    return bool(await Image.exists().where(Image.id == image_id))
+
+
+async def originals(store: FileStore, ids: list[int]) -> list[tuple[int, Path]]:
+    """The stored original of each image that exists, by id."""
+    rows = await Image.select(Image.id, Image.sha256).where(Image.id.is_in(ids)).order_by(Image.id)
+    return [(r["id"], store.file_path(r["sha256"])) for r in rows]
+
+
+async def images_per_query() -> dict[str, int]:
+    """How many distinct images each search query's scrapes found (the queries page's count)."""
+    rows = await Source.raw(
+        "SELECT query, COUNT(DISTINCT image) AS n FROM sources WHERE query IS NOT NULL GROUP BY query"
+    )
+    return {r["query"]: r["n"] for r in rows}
+
+
 # -- uploads -----------------------------------------------------------------------------------
 async def stage_uploads(settings: Settings, files: Iterable[tuple[str, bytes]]) -> dict[str, Any]:
     """Write uploaded files under ``incoming/<token>/`` before the job is queued, so that an

@@ -9,7 +9,7 @@ import msgspec
 from dramatiq import Broker
 
 from furrsight.db.piccolo_conf import DATABASE
-from furrsight.images.tables import Source
+from furrsight.images.service import images_per_query
 from furrsight.jobs.runner import JobContext
 from furrsight.jobs.schemas import JobOut
 from furrsight.jobs.service import submit
@@ -40,12 +40,7 @@ async def list_queries(enabled: bool | None = None) -> list[QueryOut]:
     if enabled is not None:
         query = query.where(Query.enabled == enabled)
     rows = await query
-    counts = {
-        r["query"]: r["n"]
-        for r in await Source.raw(
-            "SELECT query, COUNT(DISTINCT image) AS n FROM sources WHERE query IS NOT NULL GROUP BY query"
-        )
-    }
+    counts = await images_per_query()
     return [msgspec.convert({**r, "images": counts.get(r["text"], 0)}, QueryOut) for r in rows]
 
 

@@ -11,7 +11,7 @@ from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 from PIL import UnidentifiedImageError
 
-from furrsight.images.tables import Image
+from furrsight.images.service import image_exists
 from furrsight.inference.manifest import ModelError
 from furrsight.jobs import service as jobs
 from furrsight.jobs.routes import accepted
@@ -59,7 +59,7 @@ async def _guard(call: Any) -> Any:
 
 
 async def _image_exists(image_id: int) -> None:
-    if not await Image.exists().where(Image.id == image_id):
+    if not await image_exists(image_id):
         raise NotFoundException(f"image {image_id} does not exist")
 
 

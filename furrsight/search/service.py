@@ -17,7 +17,7 @@ import numpy as np
 from dramatiq import Broker
 
 from furrsight.db.engine import connect
-from furrsight.images.tables import Image
+from furrsight.images import service as images
 from furrsight.inference.install import ModelStore
 from furrsight.inference.manifest import ModelError
 from furrsight.inference.residency import RESIDENCY, Residency
@@ -33,7 +33,6 @@ from furrsight.settings import Settings
 from furrsight.store import FileStore
 
 EMBED_KIND = "search.embed"
-EMBED_STATES = ("stored", "processed", "embedded")  # images that are worth a vector
 T = TypeVar("T")
 
 
@@ -91,20 +90,11 @@ def _embed_batch(embedder: ImageEmbedder, items: list[tuple[int, Path]]) -> tupl
     return ids, vecs, probs, errors
 
 
-async def _paths(store: FileStore, ids: list[int]) -> list[tuple[int, Path]]:
-    rows = await Image.select(Image.id, Image.sha256).where(Image.id.is_in(ids)).order_by(Image.id)
-    return [(r["id"], store.file_path(r["sha256"])) for r in rows]
-
-
 def _put(conn: sqlite3.Connection, name: str, ids: list[int], vecs: np.ndarray, tags: list[Any] | None) -> None:
-    vectors.put(conn, name, ids, vecs)
-    if tags is not None:
+    """Vectors, and tags for the images that got one (an image removed meanwhile gets neither).
+    Which model embedded what is kept here, in search's own tables, never in the image's state."""
+    if vectors.put(conn, name, ids, vecs) and tags is not None:
         put_tags(conn, name, ids, tags)
-    marks = ",".join("?" * len(ids))
-    conn.execute(
-        f"UPDATE images SET state = 'embedded' WHERE id IN ({marks}) AND state IN ('stored', 'processed')",  # noqa: S608
-        ids,
-    )
 
 
 async def _store_batch(
@@ -132,7 +122,8 @@ async def process_images(ctx: JobContext, name: str, ids: list[int]) -> None:
         for lo in range(0, len(ids), size):
             batch = ids[lo : lo + size]
             await ctx.check_cancelled()
-            done_ids, vecs, probs, errors = await asyncio.to_thread(_embed_batch, embedder, await _paths(store, batch))
+            items = await images.originals(store, batch)
+            done_ids, vecs, probs, errors = await asyncio.to_thread(_embed_batch, embedder, items)
             for error in errors:
                 ctx.log(error)
                 ctx.count("failed")
@@ -151,8 +142,13 @@ async def process_images(ctx: JobContext, name: str, ids: list[int]) -> None:
 async def run_embed(ctx: JobContext) -> None:
     """Embed every image without a vector for the model (one per image and model, never redone)."""
     name = ctx.params.get("model") or ctx.settings.search.model
-    ids = await in_db(ctx.settings, vectors.ids_without_vector, name, EMBED_STATES)
+    ids = await in_db(ctx.settings, vectors.without_vector, name, await images.usable_image_ids())
     await process_images(ctx, name, ids)
+
+
+async def embedded_models(settings: Settings, image_id: int) -> list[str]:
+    """The models that have embedded the image (what search knows of it)."""
+    return await in_db(settings, vectors.models_of, image_id)
 
 
 # -- search --------------------------------------------------------------------------------------
@@ -220,7 +216,7 @@ async def run_tag_breeds(ctx: JobContext) -> None:
     manifest = model_store(ctx.settings).require(name)
     if manifest.labels != "imagenet-1k":
         raise ModelError(f"model {name} does not classify ImageNet classes: breed tags need efficientnet-lite0")
-    await process_images(ctx, name, await ids_without_tag(name, EMBED_STATES))
+    await process_images(ctx, name, await ids_without_tag(name, await images.usable_image_ids()))
 
 
 async def identify_photo(settings: Settings, residency: Residency, data: bytes, model: str | None = None) -> Any:

@@ -9,21 +9,23 @@ from typing import Any
 from furrsight.search.breeds import BreedResult
 from furrsight.search.schemas import TaggedImage, TaggedPage
 from furrsight.search.tables import BreedTag
+from furrsight.search.vectors import table_name
 
 
 def put_tags(conn: sqlite3.Connection, model: str, ids: list[int], results: list[BreedResult]) -> None:
-    """Replace the tags of ``ids``. Plain SQL on the embedding job's own connection (beside the
-    batch's vectors), without piccolo's per-query overhead."""
+    """Replace the tags of ``ids`` that have the model's vector (written just before, in the
+    same pass: an image removed since has neither, and its tag would break its foreign key).
+    Plain SQL on the embedding job's own connection, without piccolo's per-query overhead."""
     stamp = str(datetime.now(UTC))
     marks = ",".join("?" * len(ids))
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute(f"DELETE FROM breed_tags WHERE image IN ({marks})", ids)  # noqa: S608
         conn.executemany(
-            "INSERT INTO breed_tags (image, model, breed, confidence, dog_probability, is_dog, tagged_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO breed_tags (image, model, breed, confidence, dog_probability, is_dog, tagged_at) "  # noqa: S608
+            f"SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM {table_name(model)}_f WHERE id = ?)",
             [
-                (i, model, r.breed, r.confidence, r.dog_probability, r.is_dog, stamp)
+                (i, model, r.breed, r.confidence, r.dog_probability, r.is_dog, stamp, i)
                 for i, r in zip(ids, results, strict=True)
             ],
         )
@@ -33,15 +35,10 @@ def put_tags(conn: sqlite3.Connection, model: str, ids: list[int], results: list
         raise
 
 
-async def ids_without_tag(model: str, states: tuple[str, ...]) -> list[int]:
-    marks = ",".join("{}" for _ in states)
-    rows = await BreedTag.raw(
-        f"SELECT id FROM images WHERE state IN ({marks}) "  # noqa: S608
-        "AND id NOT IN (SELECT image FROM breed_tags WHERE model = {}) ORDER BY id",
-        *states,
-        model,
-    )
-    return [r["id"] for r in rows]
+async def ids_without_tag(model: str, ids: list[int]) -> list[int]:
+    """Those of ``ids`` with no tag from ``model`` yet, in their order."""
+    tagged = {r["image"] for r in await BreedTag.select(BreedTag.image).where(BreedTag.model == model)}
+    return [i for i in ids if i not in tagged]
 
 
 async def tagged_images(

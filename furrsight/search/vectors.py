@@ -7,7 +7,13 @@ read by primary key and re-scored exactly (cosine). A signature is the signs of 
 projected on ``2 * dim`` fixed random hyperplanes (SimHash): the centre (the mean vector, kept in
 ``vec_meta``) matters because image features are non-negative and would otherwise all share most
 of their signs; it is re-estimated, and the signatures rewritten, while the table is small.
-With fewer rows than candidates the search is exact. Synchronous on purpose: callers run it in a
+With fewer rows than candidates the search is exact.
+
+Vectors live exactly as long as their image: the float table's id is a foreign key on
+``images`` with ``ON DELETE CASCADE`` and a trigger takes the bit signature along (a ``vec0``
+table cannot hold a foreign key itself); image ids are never reused (AUTOINCREMENT), so a new
+image never finds an old vector under its id. These tables need the ``images`` table.
+Synchronous on purpose: callers run it in a
 thread with a connection of their own (``furrsight.db.engine.connect``).
 """
 
@@ -58,10 +64,26 @@ def has_table(conn: sqlite3.Connection, model: str) -> bool:
     return row is not None
 
 
+def link_ddl(name: str) -> list[str]:
+    """The statements that tie a model's vectors to their images: the float table's id is a
+    foreign key on ``images`` (a removed image takes its vector along), a vector for an image
+    removed while its batch was being embedded is skipped, and the bit signature follows the
+    float vector out. (Table names are ours: ``table_name`` keeps only [a-z0-9_].)"""
+    return [
+        f"CREATE TABLE IF NOT EXISTS {name}_f (id INTEGER PRIMARY KEY REFERENCES images (id) ON DELETE CASCADE, "
+        "embedding BLOB NOT NULL)",
+        f"""CREATE TRIGGER IF NOT EXISTS {name}_f_needs_image BEFORE INSERT ON {name}_f
+            WHEN NOT EXISTS (SELECT 1 FROM images WHERE id = NEW.id) BEGIN SELECT RAISE(IGNORE); END""",  # noqa: S608
+        f"""CREATE TRIGGER IF NOT EXISTS {name}_f_gone AFTER DELETE ON {name}_f
+            BEGIN DELETE FROM {name} WHERE rowid = OLD.id; END""",  # noqa: S608
+    ]
+
+
 def ensure_table(conn: sqlite3.Connection, model: str, dim: int) -> str:
     name = table_name(model)
     conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {name} USING vec0(bits bit[{bit_width(dim)}])")
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {name}_f (id INTEGER PRIMARY KEY, embedding BLOB NOT NULL)")
+    for statement in link_ddl(name):
+        conn.execute(statement)
     conn.execute("CREATE TABLE IF NOT EXISTS vec_meta (model TEXT PRIMARY KEY, dim INTEGER, centre BLOB, n INTEGER)")
     return name
 
@@ -92,10 +114,11 @@ def _recentre(conn: sqlite3.Connection, model: str, name: str) -> None:
         _write_bits(conn, name, ids[lo : lo + 5000], signatures(data[lo : lo + 5000], centre))
 
 
-def put(conn: sqlite3.Connection, model: str, ids: list[int], vectors: np.ndarray) -> None:
-    """Store vectors (normalised here) for image ids, replacing existing ones, in one transaction."""
+def put(conn: sqlite3.Connection, model: str, ids: list[int], vectors: np.ndarray) -> list[int]:
+    """Store vectors (normalised here) for image ids, replacing existing ones, in one transaction;
+    returns the ids stored (an image removed meanwhile gets none)."""
     if not ids:
-        return
+        return []
     vectors = normalise(vectors)
     name = ensure_table(conn, model, vectors.shape[1])
     conn.execute("BEGIN IMMEDIATE")
@@ -110,6 +133,11 @@ def put(conn: sqlite3.Connection, model: str, ids: list[int], vectors: np.ndarra
             f"INSERT OR REPLACE INTO {name}_f(id, embedding) VALUES (?, ?)",  # noqa: S608
             [(i, v.tobytes()) for i, v in zip(ids, vectors, strict=True)],
         )
+        stored = _present(conn, name, ids)
+        if len(stored) < len(ids):
+            have = set(stored)
+            keep = [i in have for i in ids]
+            ids, vectors = [i for i, k in zip(ids, keep, strict=True) if k], vectors[np.array(keep)]
         _write_bits(conn, name, ids, signatures(vectors, known[0]))
         total = _count(conn, name)
         if known[1] < CENTRE_SAMPLE and total >= 4 * known[1]:
@@ -118,6 +146,12 @@ def put(conn: sqlite3.Connection, model: str, ids: list[int], vectors: np.ndarra
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    return ids
+
+
+def _present(conn: sqlite3.Connection, name: str, ids: list[int]) -> list[int]:
+    marks = ",".join("?" * len(ids))
+    return [r[0] for r in conn.execute(f"SELECT id FROM {name}_f WHERE id IN ({marks})", ids)]  # noqa: S608
 
 
 def _count(conn: sqlite3.Connection, name: str) -> int:
@@ -135,13 +169,20 @@ def get(conn: sqlite3.Connection, model: str, image_id: int) -> np.ndarray | Non
     return None if row is None else np.frombuffer(row[0], dtype=np.float32)
 
 
-def ids_without_vector(conn: sqlite3.Connection, model: str, states: tuple[str, ...]) -> list[int]:
-    """Images in one of ``states`` that have no vector for ``model`` yet, oldest first."""
-    marks = ",".join("?" * len(states))
-    sql = f"SELECT id FROM images WHERE state IN ({marks})"  # noqa: S608
-    if has_table(conn, model):
-        sql += f" AND id NOT IN (SELECT id FROM {table_name(model)}_f)"  # noqa: S608
-    return [r[0] for r in conn.execute(sql + " ORDER BY id", states)]
+def without_vector(conn: sqlite3.Connection, model: str, ids: list[int]) -> list[int]:
+    """Those of ``ids`` that have no vector for ``model`` yet, in their order."""
+    if not has_table(conn, model):
+        return list(ids)
+    have = {r[0] for r in conn.execute(f"SELECT id FROM {table_name(model)}_f")}  # noqa: S608
+    return [i for i in ids if i not in have]
+
+
+def models_of(conn: sqlite3.Connection, image_id: int) -> list[str]:
+    """The models that have a vector for the image."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'vec_meta'").fetchone():
+        return []
+    models = [r[0] for r in conn.execute("SELECT model FROM vec_meta ORDER BY model")]
+    return [m for m in models if get(conn, m, image_id) is not None]
 
 
 def _floats(conn: sqlite3.Connection, name: str, ids: list[int] | None = None) -> tuple[list[int], np.ndarray]:
