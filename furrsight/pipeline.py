@@ -13,6 +13,7 @@ from furrsight.inference import tasks as inference_tasks
 from furrsight.inference.manifest import ModelError
 from furrsight.jobs.runner import JobContext, Then
 from furrsight.pairs import tasks as pairs_tasks
+from furrsight.pairs.analysis import start_analyse
 from furrsight.pairs.mining import start_mine
 from furrsight.queries import tasks as queries_tasks
 from furrsight.scraping import tasks as scraping_tasks
@@ -47,6 +48,17 @@ def mine_after_embedding(broker: Broker, settings: Settings) -> Then:
     return then
 
 
+def analyse_mined_pairs(broker: Broker, settings: Settings) -> Then:
+    """mine pairs -> analyse: a mining job that found new candidates queues their analysis."""
+
+    async def then(ctx: JobContext) -> None:
+        if ctx.counters.get("new") and settings.pairs.analyse_after_mining:
+            job = await start_analyse(broker, settings, "pipeline")
+            ctx.log(f"queued analysis job {job.id} for the new candidates")
+
+    return then
+
+
 def register_tasks(broker: Broker, settings: Settings) -> None:
     """Declare every feature's actors on ``broker`` (the web process sends, workers run)."""
     embed = embed_new_images(broker, settings)
@@ -54,5 +66,5 @@ def register_tasks(broker: Broker, settings: Settings) -> None:
     scraping_tasks.register(broker, settings, then=embed)
     inference_tasks.register(broker, settings)
     search_tasks.register(broker, settings, then_embed=mine_after_embedding(broker, settings))
-    pairs_tasks.register(broker, settings)
+    pairs_tasks.register(broker, settings, then_mine=analyse_mined_pairs(broker, settings))
     queries_tasks.register(broker, settings)

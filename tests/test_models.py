@@ -356,3 +356,21 @@ def test_cli_pull_refuses_unpinned_files_unless_allowed(
     allowed = runner.invoke(app, ["models", "pull", "cli-loose", "--allow-unpinned"])
     sha = hashlib.sha256(file_server.files["weights.bin"]).hexdigest()
     assert allowed.exit_code == 0 and f"weights.bin: unpinned, recorded sha256 {sha}" in allowed.output
+
+
+async def test_a_non_commercial_model_says_so_before_it_is_pulled(
+    client: AsyncTestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from furrsight.cli import app
+
+    refused = await client.post("/api/v1/models/qwen2.5-vl-3b/pull", json={})
+    assert refused.status_code == 400
+    assert refused.json()["error"] == (
+        "qwen2.5-vl-3b is licensed Qwen Research License (non-commercial research use), which does not allow "
+        "commercial use: pull it only for non-commercial use, and say so (accept_licence)"
+    )
+    page = await client.get("/models")
+    assert "non-commercial use only" in page.text
+    monkeypatch.setenv("FURRSIGHT_DATA", str(tmp_path / "data"))
+    cli = CliRunner().invoke(app, ["models", "pull", "qwen2.5-vl-3b"])
+    assert cli.exit_code == 1 and "does not allow commercial use" in cli.output and "--accept-licence" in cli.output

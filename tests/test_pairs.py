@@ -16,15 +16,20 @@ from furrsight.db.engine import connect
 from furrsight.db.setup import migrate, open_database
 from furrsight.images.ingest import ingest
 from furrsight.images.schemas import Provenance
-from furrsight.jobs.runner import JobContext
-from furrsight.pairs import mining
+from furrsight.inference.install import ModelStore
+from furrsight.pairs import analysis, mining
+from furrsight.pairs import service as pairs_service
+from furrsight.pairs.offline import combine_breeds
 from furrsight.pairs.tables import Pair
+from furrsight.pairs.verdict import LabelScore
+from furrsight.search import facts as search_facts
 from furrsight.search import service as search
 from furrsight.settings import Settings
 from furrsight.store import FileStore
 from tests import collages, corpus
 from tests.conftest import app_client, user_with_token
 from tests.sites import run_inline
+from tests.tiny_models import make_tiny_gguf, make_tiny_mmproj
 
 DARKNET = Path("/usr/share/darknet/data")
 
@@ -189,4 +194,67 @@ async def test_mining_collages_and_posts_of_real_photos(own: Settings, admin: As
     detail = await admin.get(f"/pairs/{pairs[(a, b)]['id']}")
     assert detail.status_code == 200 and "groomer.example/max" in detail.text
     assert (await admin.get("/pairs/new", params={"image": a})).status_code == 200
-    _ = JobContext
+
+    analysed = await run_inline(own, {"status": ["candidate"]}, analysis.run_analyse, kind=analysis.ANALYSE_KIND)
+    assert analysed.status == "succeeded", analysed
+    # the post and the collage pair are judged the same dog; the first test's pair of two drawings is no dog
+    assert analysed.counters == {"analysed": 2, "rejected:not_a_dog": 1}
+    post_pair = (await admin.get(f"/api/v1/pairs/{pairs[(a, b)]['id']}")).json()
+    tag = await search_facts.breed_facts([a, b])
+    assert (post_pair["status"], post_pair["model"], post_pair["version"]) == ("analysed", "efficientnet-lite0", 2)
+    # the offline rule (tested on its own in test_pair_analysis) over the two images' breed tags
+    breed, both = combine_breeds(
+        [LabelScore(tag[a].breed, tag[a].confidence)], [LabelScore(tag[b].breed, tag[b].confidence)]
+    )
+    assert (post_pair["breed"], post_pair["breed_confidence"]) == (breed, both) and post_pair["breed_source"] == "model"
+    assert post_pair["same_dog"] is True
+    assert (post_pair["order_source"], post_pair["order_confidence"]) == ("model", 0.55)
+    assert post_pair["confidence"] == min(both, 0.55, post_pair["same_dog_confidence"])
+    log = (own.data_path / "logs" / "jobs" / f"{analysed.id}.log").read_text()
+    assert "no vision-language model installed" in log
+    assert "labels not given: before, breed, caption, is_grooming_before_after, services" in log
+    again = await run_inline(own, {}, analysis.run_analyse, kind=analysis.ANALYSE_KIND)
+    assert again.counters == {}  # nothing is a candidate any more: re-analysis only when asked
+
+
+async def test_analysis_with_a_vision_language_model(own: Settings, admin: AsyncTestClient, tmp_path: Path) -> None:
+    folder = tmp_path / "tiny-vlm"
+    folder.mkdir()
+    make_tiny_gguf(folder / "tiny-vlm.gguf", n_ctx=4096)
+    make_tiny_mmproj(folder / "mmproj-tiny.gguf")
+    (folder / "manifest.toml").write_text(
+        'name = "tiny-vlm"\ntask = "vlm"\nruntime = "gguf"\nlicense = "Apache-2.0"\nsource = "tests"\nlarge = true\n'
+        '[[files]]\npath = "tiny-vlm.gguf"\n[[files]]\npath = "mmproj-tiny.gguf"\nrole = "mmproj"\n'
+    )
+    ModelStore(own.data_path / "models").import_files("tiny-vlm", folder)
+    a, b = await _image(own, _jpeg(7031)), await _image(own, _jpeg(7032))
+    pair = (await admin.post("/api/v1/pairs", json={"before_id": a, "after_id": b})).json()
+    job = await run_inline(
+        own, {"ids": [pair["id"]], "status": ["candidate"]}, analysis.run_analyse, kind=analysis.ANALYSE_KIND
+    )
+    assert job.status == "succeeded", job
+    assert job.counters == {"rejected:not_a_dog": 1}  # a random tiny model, greedy: it sees no dog
+    after = (await admin.get(f"/api/v1/pairs/{pair['id']}")).json()
+    assert (after["status"], after["reject_reason"], after["model"], after["prompt_version"]) == (
+        "rejected",
+        "not_a_dog",
+        "tiny-vlm",
+        "analyse-v1",
+    )
+    assert after["reason"].startswith("the model sees no dog") and after["reviewed_by"] is None
+    assert after["analysis"]["model"] == "tiny-vlm" and "is_dog" in after["analysis"]["raw"]
+    log = (own.data_path / "logs" / "jobs" / f"{job.id}.log").read_text()
+    assert "vision-language model tiny-vlm, prompt analyse-v1" in log
+    history = (await admin.get(f"/api/v1/pairs/{pair['id']}/history")).json()
+    assert {h["via"] for h in history[1:]} == {"model"} and all(h["user"] is None for h in history[1:])
+    undone = await admin.patch(f"/api/v1/pairs/{pair['id']}", json={"version": after["version"], "status": "accepted"})
+    assert undone.json()["status"] == "accepted"  # a person overrules the model
+    c, d = await _image(own, _jpeg(7033)), await _image(own, _jpeg(7034))
+    other = (await admin.post("/api/v1/pairs", json={"before_id": c, "after_id": d})).json()
+    await pairs_service.record_failure(other["id"], "no usable answer in two attempts: cut short", "{", "tiny-vlm")
+    failed = (await admin.get(f"/api/v1/pairs/{other['id']}")).json()
+    assert (failed["status"], failed["reason"], failed["version"]) == (
+        "analysis_failed",
+        "no usable answer in two attempts: cut short",
+        2,
+    )

@@ -186,3 +186,12 @@ async def queries_of(ids: list[int]) -> dict[int, set[str]]:
         for r in rows:
             out[r["image"]].add(r["query"])
     return dict(out)
+
+
+async def files(ids: list[int]) -> dict[int, str]:
+    """The SHA-256 (the store's address) of each of ``ids``."""
+    out: dict[int, str] = {}
+    for lo in range(0, len(ids), CHUNK):
+        for r in await Image.select(Image.id, Image.sha256).where(Image.id.is_in(ids[lo : lo + CHUNK])):
+            out[r["id"]] = r["sha256"]
+    return out

@@ -16,7 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from furrsight.inference.install import ModelStore
+from furrsight.inference.install import ModelStore, noncommercial_notice
 from furrsight.inference.manifest import ModelError
 from furrsight.settings import SettingsError, load_settings
 
@@ -59,6 +59,9 @@ def pull(
     allow_unpinned: bool = typer.Option(
         False, "--allow-unpinned", help="Accept files the manifest does not pin; records the hash they came with."
     ),
+    accept_licence: bool = typer.Option(
+        False, "--accept-licence", help="Pull a model whose licence forbids commercial use (for non-commercial use)."
+    ),
 ) -> None:
     """Download a model's files (resumes a partial download; refuses bytes whose SHA-256 is not the pinned one)."""
     columns: list[str | ProgressColumn] = [
@@ -68,12 +71,21 @@ def pull(
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     ]
+    store = _store()
+    try:
+        manifest = store.manifest(name)
+    except ModelError as exc:
+        raise _fail(exc) from exc
+    if not manifest.commercial_use:
+        console.print(f"[yellow]{noncommercial_notice(manifest)}.[/yellow]")
     with Progress(*columns, console=console) as bar:
         task = bar.add_task(name, total=None)
-        store = _store()
         try:
             manifest = store.pull(
-                name, lambda done, total: bar.update(task, completed=done, total=total), allow_unpinned=allow_unpinned
+                name,
+                lambda done, total: bar.update(task, completed=done, total=total),
+                allow_unpinned=allow_unpinned,
+                accept_licence=accept_licence,
             )
         except (ModelError, OSError) as exc:
             raise _fail(exc) from exc

@@ -37,7 +37,12 @@ class ModelStatus(msgspec.Struct, kw_only=True):
     description: str
     size: int | None
     pinned: bool = True  # every downloadable file names a revision and a SHA-256
+    commercial_use: bool = True  # false: the licence forbids commercial use (said before a pull)
     files: dict[str, str] = {}  # file -> sha256, as installed
+
+
+def noncommercial_notice(manifest: Manifest) -> str:
+    return f"{manifest.name} is licensed {manifest.license}, which does not allow commercial use"
 
 
 def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
@@ -112,6 +117,7 @@ class ModelStore:
             sizes = [f.size for f in m.files]
             out.append(ModelStatus(
                 name=m.name, task=m.task, runtime=m.runtime, status=self.status(m), license=m.license,
+                commercial_use=m.commercial_use,
                 source=m.source, description=m.description, size=sum(s for s in sizes if s) if all(sizes) else None,
                 pinned=not m.unpinned(), files=self.records(m.name),
             ))  # fmt: skip
@@ -137,6 +143,7 @@ class ModelStore:
         progress: Progress | None = None,
         client: httpx.Client | None = None,
         allow_unpinned: bool = False,
+        accept_licence: bool = False,
     ) -> Manifest:
         """Download every file of ``name`` that is not already in place, resuming partial files.
 
@@ -145,6 +152,9 @@ class ModelStore:
         pinned and records the hash they arrived with in the installed manifest, so that
         ``verify`` and later pulls hold them to it."""
         manifest = self.manifest(name)
+        if not manifest.commercial_use and not accept_licence:
+            raise ModelError(noncommercial_notice(manifest) + ": pull it only for non-commercial use, and say so "
+                             "(--accept-licence, or accept_licence in the request)")  # fmt: skip
         unpinned = manifest.unpinned()
         if unpinned and not allow_unpinned:
             files = ", ".join(f.path for f in unpinned)

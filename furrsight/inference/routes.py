@@ -26,6 +26,7 @@ class ImportModelRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 class PullRequest(msgspec.Struct, forbid_unknown_fields=True):
     allow_unpinned: bool = False  # accept files the manifest does not pin; their hash is recorded
+    accept_licence: bool = False  # pull a model whose licence forbids commercial use (non-commercial use)
 
 
 def _creator(request: Request[Any, Any, Any]) -> str | None:
@@ -33,12 +34,23 @@ def _creator(request: Request[Any, Any, Any]) -> str | None:
 
 
 async def _pull(
-    request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, name: str, allow_unpinned: bool
+    request: Request[Any, Any, Any],
+    settings: SettingsDep,
+    broker: BrokerDep,
+    name: str,
+    allow_unpinned: bool,
+    accept_licence: bool = False,
 ) -> JobOut:
     try:
-        return await service.start_pull(broker, settings, name, _creator(request), allow_unpinned=allow_unpinned)
+        service.check_known(settings, name)
     except ModelError as exc:
         raise NotFoundException(str(exc)) from exc
+    try:
+        return await service.start_pull(
+            broker, settings, name, _creator(request), allow_unpinned=allow_unpinned, accept_licence=accept_licence
+        )
+    except ModelError as exc:
+        raise ClientException(str(exc)) from exc
 
 
 async def _verify(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, name: str) -> JobOut:
@@ -79,7 +91,8 @@ async def api_pull(
 ) -> Response[JobOut]:
     """Download the model's files (a job: resumes; refuses unpinned files unless
     ``allow_unpinned``, and bytes whose SHA-256 is not the pinned one)."""
-    return accepted(await _pull(request, settings, broker, name, bool(data and data.allow_unpinned)))
+    accept = bool(data and data.accept_licence)
+    return accepted(await _pull(request, settings, broker, name, bool(data and data.allow_unpinned), accept))
 
 
 @post("/api/v1/models/{name:str}/import", opt=ADMIN)
@@ -129,7 +142,9 @@ async def models_action(
 ) -> Response[Any]:
     form = await request.form()
     if action == "pull":
-        job = await _pull(request, settings, broker, name, bool(form.get("allow_unpinned")))
+        job = await _pull(
+            request, settings, broker, name, bool(form.get("allow_unpinned")), bool(form.get("accept_licence"))
+        )
         return Redirect(f"/jobs/{job.id}", status_code=303)
     if action == "import":
         job = await _import(request, settings, broker, name, str(form.get("path") or ""))

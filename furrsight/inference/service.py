@@ -10,7 +10,7 @@ from typing import Any
 
 from dramatiq import Broker
 
-from furrsight.inference.install import ModelStatus, ModelStore
+from furrsight.inference.install import ModelStatus, ModelStore, noncommercial_notice
 from furrsight.inference.manifest import Manifest, ModelError
 from furrsight.inference.onnx_runtime import OnnxModel
 from furrsight.inference.residency import RESIDENCY, Residency
@@ -66,8 +66,11 @@ async def run_pull(ctx: JobContext) -> None:
     pinned one; unpinned files only with ``allow_unpinned`` (their hash is recorded)."""
     store = model_store(ctx.settings)
     name, allow = ctx.params["name"], bool(ctx.params.get("allow_unpinned"))
+    accept = bool(ctx.params.get("accept_licence"))
     ctx.log(f"pulling {name}" + (" (unpinned files allowed)" if allow else ""))
-    manifest = await _with_progress(ctx, lambda progress: store.pull(name, progress, allow_unpinned=allow))
+    manifest = await _with_progress(
+        ctx, lambda progress: store.pull(name, progress, allow_unpinned=allow, accept_licence=accept)
+    )
     ctx.count("files", len(manifest.files))
     unpinned = {f.path for f in manifest.unpinned()}
     for path, digest in store.records(name).items():
@@ -110,12 +113,22 @@ class ImportSourceError(ValueError):
 
 
 async def start_pull(
-    broker: Broker, settings: Settings, name: str, creator: str | None, *, allow_unpinned: bool = False
+    broker: Broker,
+    settings: Settings,
+    name: str,
+    creator: str | None,
+    *,
+    allow_unpinned: bool = False,
+    accept_licence: bool = False,
 ) -> JobOut:
     """The one way to start a pull job; ``ModelError`` for a model nobody knows. Unpinned files
     are refused by the job unless ``allow_unpinned``."""
     check_known(settings, name)
-    params = {"name": name, "allow_unpinned": allow_unpinned}
+    manifest = model_store(settings).manifest(name)
+    if not manifest.commercial_use and not accept_licence:  # said before anything is queued
+        raise ModelError(noncommercial_notice(manifest) + ": pull it only for non-commercial use, and say so "
+                         "(accept_licence)")  # fmt: skip
+    params = {"name": name, "allow_unpinned": allow_unpinned, "accept_licence": accept_licence}
     return await submit(broker, settings.data_path, PULL_KIND, params, creator)
 
 

@@ -2,6 +2,7 @@
 
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, Response, Router, get, patch, post
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
 from litestar.params import Body, FromQuery, PathParameter, QueryParameter
@@ -10,11 +11,13 @@ from litestar.response import Redirect, Template
 from furrsight.jobs.routes import accepted
 from furrsight.jobs.schemas import JobOut
 from furrsight.pairs import service
+from furrsight.pairs.analysis import start_analyse
 from furrsight.pairs.mining import start_mine
 from furrsight.pairs.schemas import (
     ORIGINS,
     REJECT_REASONS,
     STATUSES,
+    AnalyseRequest,
     HistoryOut,
     MineRequest,
     PairIn,
@@ -130,6 +133,15 @@ async def api_mine(
     return accepted(await start_mine(broker, settings, _user(request), data.full))
 
 
+@post("/api/v1/pairs/analyse")
+async def api_analyse(
+    request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, data: Annotated[AnalyseRequest, Body()]
+) -> Response[JobOut]:
+    """Analyse pairs (default: every candidate) with the installed VLM, else the offline rules: 202."""
+    params = msgspec.structs.asdict(data)
+    return accepted(await start_analyse(broker, settings, _user(request), **params))
+
+
 # -- pages -------------------------------------------------------------------------------------
 @get("/pairs", include_in_schema=False)
 async def pairs_page(
@@ -217,6 +229,7 @@ router = Router(
         api_patch,
         api_history,
         api_mine,
+        api_analyse,
         pairs_page,
         pair_page,
         pair_new_page,

@@ -76,6 +76,7 @@ class PairOut(msgspec.Struct, kw_only=True):
     note: str | None = None
     group_key: str | None = None
     mining_score: float | None = None
+    confidence: float | None = None  # the weakest label: the review queue starts with the least sure
     model: str | None = None
     prompt_version: str | None = None
     analysis: dict[str, Any] | None = None
