@@ -139,8 +139,9 @@ async def migrated(settings: Settings) -> Settings:
 
 @pytest.fixture(scope="session")
 def worker(migrated: Settings, settings_env: dict[str, str], tmp_root: Path) -> Iterator[WorkerProcess]:
+    beating = beating_workers(settings_env["FURRSIGHT_BROKER_URL"])
     proc = WorkerProcess(worker_env(settings_env), log=tmp_root / "worker.log").start()
-    wait_for_heartbeat(proc, settings_env["FURRSIGHT_BROKER_URL"], 0, "the default-queue worker")
+    wait_for_heartbeat(proc, settings_env["FURRSIGHT_BROKER_URL"], beating, "the default-queue worker")
     yield proc
     proc.stop()
 
@@ -150,11 +151,21 @@ def gpu_worker(migrated: Settings, settings_env: dict[str, str], tmp_root: Path)
     """A single-threaded GPU-queue worker (like ``furrsight worker`` starts), for this module.
     Fails the tests that use it, with the worker's log, when it does not heart-beat."""
     url = settings_env["FURRSIGHT_BROKER_URL"]
-    beating = fresh_heartbeats(url)
+    beating = beating_workers(url)
     proc = WorkerProcess(worker_env(settings_env), queues="gpu", log=tmp_root / "gpu-worker.log").start()
     wait_for_heartbeat(proc, url, beating, "the GPU worker")
     yield proc
     proc.stop()
+
+
+def beating_workers(url: str, namespace: str = "furrsight", fresh_ms: int = 3000) -> set[bytes]:
+    """The broker ids of worker processes whose heartbeat is fresher than ``fresh_ms``."""
+    client = redis.Redis.from_url(url)
+    try:
+        now_ms = int(client.time()[0]) * 1000
+        return set(client.zrangebyscore(f"{namespace}:__heartbeats__", now_ms - fresh_ms, "+inf"))
+    finally:
+        client.close()
 
 
 def fresh_heartbeats(url: str, namespace: str = "furrsight") -> int:
@@ -167,11 +178,14 @@ def fresh_heartbeats(url: str, namespace: str = "furrsight") -> int:
         client.close()
 
 
-def wait_for_heartbeat(proc: WorkerProcess, url: str, beating_before: int, what: str, timeout: float = 60.0) -> None:
-    """Wait until one more worker process beats than ``beating_before``; fail loudly, with the
-    worker's log, if it exits or stays silent."""
+def wait_for_heartbeat(
+    proc: WorkerProcess, url: str, beating_before: set[bytes], what: str, timeout: float = 60.0
+) -> None:
+    """Wait until a worker process that was not beating before (``beating_before``: broker ids)
+    beats; fail loudly, with the worker's log, if it exits or stays silent. Compared by id, not by
+    count: a worker that just stopped still looks fresh for a moment and would hide the new one."""
     deadline = time.monotonic() + timeout
-    while fresh_heartbeats(url) <= beating_before:
+    while not beating_workers(url) - beating_before:
         assert proc.proc is not None
         code = proc.proc.poll()
         if code is not None or time.monotonic() > deadline:

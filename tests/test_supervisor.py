@@ -116,10 +116,10 @@ def test_a_status_file_left_by_a_dead_supervisor_is_ignored(tmp_path: Path) -> N
 def test_a_worker_that_never_heart_beats_fails_its_fixture_loudly(settings_env: dict[str, str], tmp_path: Path) -> None:
     """A worker pointed at a broker that is not there retries for ever without a heartbeat: the
     fixture's wait fails with the worker's log instead of letting the tests hang or pass."""
-    from tests.conftest import WorkerProcess, fresh_heartbeats, wait_for_heartbeat, worker_env
+    from tests.conftest import WorkerProcess, beating_workers, wait_for_heartbeat, worker_env
 
     url = settings_env["FURRSIGHT_BROKER_URL"]
-    beating = fresh_heartbeats(url)  # the session's workers, if any run
+    beating = beating_workers(url)  # the session's workers, if any run
     env = worker_env({**settings_env, "FURRSIGHT_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"})
     proc = WorkerProcess(env, queues="gpu", log=tmp_path / "silent.log").start()
     try:
