@@ -11,8 +11,12 @@ same pairs, in one run, on the same threads.
   then ``identify`` and ``analyse_offline``, against a bare loop of the same ONNX calls
   (preprocess both photos, one ``session.run``).
 
+* **The job**: the ``pairs.analyse`` job (select the pairs, read both originals from the store,
+  the VLM through the residency manager, write every verdict with its history, progress) on pairs
+  of stored images in a database of its own, against the same bare loop on the same photos.
+
 Rounds are interleaved so that a busy machine slows both alike; the ratio is the median of the
-paired rounds' ratios. The job wrapper (database, progress) is not measured here yet.
+paired rounds' ratios.
 """
 
 from __future__ import annotations
@@ -119,6 +123,79 @@ def bench_offline(photos: list[tuple[bytes, bytes]], rounds: int) -> None:
     compare(f"default model ({manifest.name} on {model.provider})", len(photos), rounds, bare, engine)
 
 
+def bench_job(photos: list[tuple[bytes, bytes]], rounds: int) -> None:
+    import asyncio
+    import secrets
+
+    import msgspec
+
+    from furrsight.db.setup import migrate
+    from furrsight.images.ingest import ingest
+    from furrsight.images.schemas import Provenance
+    from furrsight.inference.gguf_runtime import GGUFChat
+    from furrsight.inference.install import ModelStore
+    from furrsight.jobs.runner import run_job
+    from furrsight.jobs.tables import Job
+    from furrsight.pairs import analysis
+    from furrsight.pairs import service as pairs
+    from furrsight.pairs.prompting import build_schema, default_prompt_version, render_prompt
+    from furrsight.pairs.vlm import build_messages, projector_side
+    from furrsight.settings import load_settings
+    from furrsight.store import FileStore
+    from furrsight.taxonomy import service as taxonomy
+    from tests.tiny_models import make_tiny_gguf, make_tiny_mmproj
+
+    folder = Path(tempfile.mkdtemp(prefix="furrsight-bench-job-"))
+    settings = msgspec.structs.replace(load_settings(environ={}), data_dir=str(folder / "data"))
+    model_dir = folder / "tiny-vlm"
+    model_dir.mkdir()
+    make_tiny_gguf(model_dir / "tiny-vlm.gguf", n_ctx=4096)
+    make_tiny_mmproj(model_dir / "mmproj.gguf")
+    (model_dir / "manifest.toml").write_text(
+        'name = "tiny-vlm"\ntask = "vlm"\nruntime = "gguf"\nlicense = "Apache-2.0"\nsource = "bench"\nlarge = true\n'
+        '[[files]]\npath = "tiny-vlm.gguf"\n[[files]]\npath = "mmproj.gguf"\nrole = "mmproj"\n'
+    )
+
+    async def setup() -> list[int]:
+        await migrate(settings)
+        ModelStore(settings.data_path / "models").import_files("tiny-vlm", model_dir)
+        store, ids = FileStore(settings.data_path), []
+        for a, b in photos:
+            first = await ingest(store, settings, a, Provenance(kind="upload"))
+            second = await ingest(store, settings, b, Provenance(kind="upload"))
+            assert first.image_id is not None and second.image_id is not None
+            made = await pairs.create_pair(first.image_id, second.image_id, "manual", None, "api")
+            ids.append(made.id)
+        return ids
+
+    ids = asyncio.run(setup())
+    breeds = [b.name for b in asyncio.run(taxonomy.list_entries("breeds"))]
+    services = [s.name for s in asyncio.run(taxonomy.list_entries("services"))]
+    chat = GGUFChat(model_dir / "tiny-vlm.gguf", model_dir / "mmproj.gguf", n_ctx=4096, n_gpu_layers=0)
+    llm = chat.load()
+    prompt = render_prompt(default_prompt_version(), services)
+    schema = build_schema(breeds, services)
+    messages = [build_messages(a, b, prompt, projector_side(str(chat.mmproj_path))) for a, b in photos]
+
+    def bare() -> None:
+        for m in messages:
+            llm.create_chat_completion(messages=m, response_format={"type": "json_object", "schema": schema},
+                                       max_tokens=768, temperature=0.0)  # fmt: skip
+
+    def job() -> None:
+        async def run() -> None:
+            token = secrets.token_hex(8)
+            params = {"ids": ids, "status": ["candidate", "analysed", "rejected", "analysis_failed"]}
+            row = Job(kind=analysis.ANALYSE_KIND, params=params, run_token=token)
+            await row.save()
+            await run_job(row.id, token, analysis.run_analyse, settings)
+
+        asyncio.run(run())
+
+    compare("analysis job (tiny VLM, stored images, verdicts written)", len(photos), rounds, bare, job)
+    chat.unload()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=8)
@@ -129,3 +206,4 @@ if __name__ == "__main__":
     print(f"photos: 1024x768 JPEG; {args.pairs} VLM pairs, {args.offline_pairs} offline pairs, {args.rounds} rounds")
     bench_offline(photos[: args.offline_pairs], args.rounds)
     bench_vlm(photos[: args.pairs], args.rounds)
+    bench_job(photos[: args.pairs], args.rounds)
