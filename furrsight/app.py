@@ -30,6 +30,7 @@ from furrsight.pairs import routes as pairs_routes
 from furrsight.pairs.service import accepted_by_query
 from furrsight.pipeline import register_tasks
 from furrsight.queries import routes as queries_routes
+from furrsight.review import routes as review_routes
 from furrsight.runstatus import processes_check
 from furrsight.scraping import routes as scraping_routes
 from furrsight.search import routes as search_routes
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             scraping_routes.router,
             taxonomy_routes.router,
             pairs_routes.router,
+            review_routes.router,
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],
         dependencies={

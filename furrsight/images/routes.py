@@ -152,11 +152,6 @@ async def image_thumb(image_id: FromPath[int], store: StoreDep) -> File:
 
 
 # -- pages -------------------------------------------------------------------------------------
-@get("/")
-async def home() -> Redirect:
-    return Redirect("/images")
-
-
 @get("/images")
 async def gallery(
     request: Request[Any, Any, Any],
@@ -250,7 +245,6 @@ router = Router(
         unsplit_form,
         image_file,
         image_thumb,
-        home,
         gallery,
         image_page,
         upload_page,
