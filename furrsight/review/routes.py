@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, Response, Router, get, post
+from litestar import MediaType, Request, Response, Router, get, post
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Template
@@ -74,6 +74,7 @@ def _conflict(request: Request[Any, Any, Any], exc: pairs.StaleVersion) -> Respo
     return Template(  # type: ignore[return-value]
         "_partials/review_conflict.html", context={"error": str(exc), "pair": exc.current, "changes": exc.changes},
         status_code=409,
+        media_type=MediaType.HTML,
     )  # fmt: skip
 
 
@@ -148,7 +149,7 @@ async def pair_fragment(request: Request[Any, Any, Any], pair_id: FromPath[int])
     return Template("_partials/review_pair.html", context=await _screen(pair))
 
 
-@post("/review/pairs/{pair_id:int}", opt=CURATOR, include_in_schema=False, status_code=200)
+@post("/review/pairs/{pair_id:int}", opt=CURATOR, include_in_schema=False, status_code=200, media_type=MediaType.HTML)
 async def change_fragment(
     request: Request[Any, Any, Any], pair_id: FromPath[int], data: Annotated[PairPatch, Body()]
 ) -> Any:
@@ -160,7 +161,7 @@ async def change_fragment(
     return Template("_partials/review_labels.html", context=await _screen(pair))
 
 
-@post("/review/pairs/{pair_id:int}/undo", opt=CURATOR, include_in_schema=False, status_code=200)
+@post("/review/pairs/{pair_id:int}/undo", opt=CURATOR, include_in_schema=False, status_code=200, media_type=MediaType.HTML)
 async def undo_fragment(
     request: Request[Any, Any, Any], pair_id: FromPath[int], data: Annotated[UndoIn, Body()]
 ) -> Any:

@@ -122,6 +122,7 @@
     }
     say("");
     root.querySelector("#review-labels").innerHTML = await response.text();
+    state.rejecting = false;
     state.undo.push({ pair: id, version: version() });
     return true;
   }
@@ -242,7 +243,7 @@
     for (const breed of list) {
       let best = null;
       for (const [phrase, folded] of breed.phrases) {
-        const rank = folded.startsWith(query) ? 0 : folded.includes(` ${query}`) ? 1 : folded.includes(query) ? 2 : null;
+        const rank = folded === query ? 0 : folded.startsWith(query) ? 1 : folded.includes(` ${query}`) ? 2 : folded.includes(query) ? 3 : null;
         if (rank !== null && (best === null || rank < best.rank)) best = { rank, phrase };
       }
       if (best) found.push({ name: breed.name, via: best.phrase, rank: best.rank + (best.phrase === breed.name ? 0 : 0.5) });
