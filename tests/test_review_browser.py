@@ -91,10 +91,12 @@ def server(own: Settings, queues: dict[str, list[int]], tmp_path_factory: pytest
 def _wait_until_serving(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        with contextlib.suppress(urllib.error.URLError, ConnectionError):
-            with urllib.request.urlopen(f"{url}/login", timeout=2) as response:
-                if response.status == 200:
-                    return
+        with (
+            contextlib.suppress(urllib.error.URLError, ConnectionError),
+            urllib.request.urlopen(f"{url}/login", timeout=2) as response,
+        ):
+            if response.status == 200:
+                return
         if proc.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"furrsight serve did not come up; its log:\n{log.read_text(errors='replace')[-3000:]}")
         time.sleep(0.1)
@@ -318,9 +320,7 @@ async def test_a_stale_save_shows_what_changed_instead_of_overwriting(
     assert (got.status, got.breed, got.version) == ("accepted", "Beagle", 3)
 
 
-async def test_bulk_accept_of_a_shift_click_range_and_its_undo(
-    screens: Screens, queues: dict[str, list[int]]
-) -> None:
+async def test_bulk_accept_of_a_shift_click_range_and_its_undo(screens: Screens, queues: dict[str, list[int]]) -> None:
     ids = queues["bulk"]
     page = await screens.signed_in("browser-ann")
     await page.goto("/review/bulk?plugin=bulk")

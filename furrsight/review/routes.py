@@ -161,7 +161,9 @@ async def change_fragment(
     return Template("_partials/review_labels.html", context=await _screen(pair))
 
 
-@post("/review/pairs/{pair_id:int}/undo", opt=CURATOR, include_in_schema=False, status_code=200, media_type=MediaType.HTML)
+@post(
+    "/review/pairs/{pair_id:int}/undo", opt=CURATOR, include_in_schema=False, status_code=200, media_type=MediaType.HTML
+)
 async def undo_fragment(
     request: Request[Any, Any, Any], pair_id: FromPath[int], data: Annotated[UndoIn, Body()]
 ) -> Any:
