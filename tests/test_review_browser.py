@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -177,6 +178,14 @@ async def test_ten_pairs_reviewed_by_keyboard_alone(screens: Screens, queues: di
     await expect(page.locator("#review-help")).to_be_visible()
     await key("Escape")
     await expect(page.locator("#review-help")).to_be_hidden()
+
+    frames = page.locator(".zoomable")  # zoom on one image zooms both, the same; z resets
+    await page.locator(".zoom-frame[data-side=before] .zoom-view").hover()
+    await page.mouse.wheel(0, -300)
+    await expect(frames.nth(0)).to_have_attribute("style", re.compile(r"scale\(1\.25\)"))
+    assert await frames.nth(0).get_attribute("style") == await frames.nth(1).get_attribute("style")
+    await key("z")
+    await expect(frames.nth(1)).to_have_attribute("style", re.compile(r"translate\(0px, 0px\) scale\(1\)"))
 
     await key("a")  # 0: accept
     await on_pair(page, ids[1])
