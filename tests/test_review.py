@@ -175,3 +175,15 @@ async def test_dashboard_and_reviewers_count_what_happened(
     assert home.status_code == 200 and 'href="/pairs?status=accepted"' in home.text
     people = await bob.get("/review/reviewers")
     assert "review-ann" in people.text
+
+
+async def test_gallery_cards_and_image_pages_show_pairs_and_link_to_them(
+    seeded: list[int], ann: AsyncTestClient
+) -> None:
+    pair = (await ann.get(f"/api/v1/pairs/{seeded[1]}")).json()
+    gallery = await ann.get("/images?plugin=test_review&license=CC-BY-4.0")
+    assert gallery.status_code == 200
+    assert gallery.text.count('<a href="/images/') == 16 and f"pair {seeded[1]} · analysed" in gallery.text
+    assert '<a href="/images/' not in (await ann.get("/images?plugin=elsewhere")).text
+    image = await ann.get(f"/images/{pair['before_id']}")
+    assert f'<a href="/pairs/{seeded[1]}">pair {seeded[1]}</a>' in image.text and "not tagged yet" in image.text

@@ -558,3 +558,19 @@ async def last_change(pair_id: int, user: str | None, via: str) -> int | None:
         .first()
     )
     return row["version"] if row else None
+
+
+async def pairs_of_images(ids: list[int]) -> dict[int, list[tuple[int, str]]]:
+    """The pairs (id, status) each of ``ids`` is in, as before or after."""
+    out: dict[int, list[tuple[int, str]]] = {}
+    if not ids:
+        return out
+    rows = await Pair.select(Pair.id, Pair.before, Pair.after, Pair.status).where(
+        Pair.before.is_in(ids) | Pair.after.is_in(ids)
+    )
+    wanted = set(ids)
+    for r in sorted(rows, key=lambda r: r["id"]):
+        for side in ("before", "after"):
+            if r[side] in wanted:
+                out.setdefault(r[side], []).append((r["id"], r["status"]))
+    return out
