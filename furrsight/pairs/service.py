@@ -98,12 +98,6 @@ async def _query(where: PairFilter, with_status: bool = True, query: Any = None)
     return query
 
 
-async def _names() -> tuple[dict[int, str], dict[int, str]]:
-    breeds = await taxonomy.list_entries("breeds", include_retired=True)
-    services = await taxonomy.list_entries("services", include_retired=True)
-    return {b.id: b.name for b in breeds}, {s.id: s.name for s in services}
-
-
 def _image(card: groups.ImageCard | None, image_id: int) -> PairImage:
     thumb, file = f"/api/v1/images/{image_id}/thumb", f"/api/v1/images/{image_id}/file"
     if card is None:
@@ -128,7 +122,9 @@ async def _outs(rows: list[dict[str, Any]]) -> list[PairOut]:
         return []
     ids = [r["id"] for r in rows]
     labels = await PairService.select().where(PairService.pair.is_in(ids)).order_by(PairService.service_id)
-    breed_names, service_names = await _names()
+    breed_names, service_names = await taxonomy.names_of(
+        {r["breed_id"] for r in rows if r["breed_id"]}, {label["service_id"] for label in labels}
+    )
     by_pair: dict[int, list[ServiceLabel]] = {}
     for label in labels:
         by_pair.setdefault(label["pair"], []).append(
@@ -190,7 +186,8 @@ async def get_pair(pair_id: int) -> PairOut:
 
 
 async def history(pair_id: int, since_version: int = 0) -> list[HistoryOut]:
-    await get_pair(pair_id)
+    if not await Pair.exists().where(Pair.id == pair_id):
+        raise PairNotFound(f"pair {pair_id} does not exist")
     rows = await (
         PairHistory.select()
         .where((PairHistory.pair == pair_id) & (PairHistory.version > since_version))
