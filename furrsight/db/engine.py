@@ -11,8 +11,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import weakref
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -21,6 +24,8 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from furrsight.db.sqlite_compat import ORIGIN
 from furrsight.settings import Settings
+
+_writing: ContextVar[bool] = ContextVar("furrsight_writing", default=False)
 
 
 class FurrsightConnection(sqlite3.Connection):
@@ -54,6 +59,7 @@ class Database:
     def __init__(self, engine: SQLiteEngine) -> None:
         self.engine = engine
         self._keeper: sqlite3.Connection | None = None
+        self._writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
     def open(self, settings: Settings) -> None:
         """Point the engine at the settings' database; a no-op when already open there."""
@@ -73,8 +79,23 @@ class Database:
 
     @asynccontextmanager
     async def write_transaction(self) -> AsyncIterator[None]:
-        async with self.engine.transaction(transaction_type=TransactionType.immediate):
-            yield
+        """``BEGIN IMMEDIATE``, after this process's earlier writers (first come, first served).
+
+        Writers of one process queue on an asyncio lock rather than on SQLite's busy handler,
+        which polls with sleeps of up to 100 ms and serves no one in order: with 20 concurrent
+        review saves that made the slowest wait seconds. A write inside a write joins it."""
+        if _writing.get():
+            async with self.engine.transaction(transaction_type=TransactionType.immediate):
+                yield
+            return
+        lock = self._writers.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock:
+            token = _writing.set(True)
+            try:
+                async with self.engine.transaction(transaction_type=TransactionType.immediate):
+                    yield
+            finally:
+                _writing.reset(token)
 
 
 def new_engine() -> SQLiteEngine:

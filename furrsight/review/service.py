@@ -15,6 +15,7 @@ from typing import Any
 import valkey.asyncio
 
 from furrsight.auth import audit
+from furrsight.db.piccolo_conf import DATABASE
 from furrsight.pairs import service as pairs
 from furrsight.pairs.schemas import PairOut, PairPatch
 
@@ -109,10 +110,12 @@ async def change(leases: Leases, pair_id: int, patch: PairPatch, user: str, on_c
         raise Leased(pair_id, held)
     pair = await pairs.change_pair(pair_id, patch, user, "review")
     if patch.status in ("accepted", "rejected"):
-        await audit.record(
-            f"review.{patch.status[:-2]}", user, target=f"pair {pair_id}", version=pair.version,
-            reason=patch.reject_reason,
-        )  # fmt: skip
+        async with DATABASE.write_transaction():  # queued behind this process's writers, not SQLite's busy sleeps
+            await audit.record(
+                f"review.{patch.status[:-2]}", user, target=f"pair {pair_id}", version=pair.version,
+                reason=patch.reject_reason,
+            )  # fmt: skip
+    if patch.status in ("accepted", "rejected"):
         await leases.release(user, pair_id)
     if on_change:
         await on_change()
