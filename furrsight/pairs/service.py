@@ -546,17 +546,6 @@ async def queue_ids(where: PairFilter, order: str, exclude: list[int], limit: in
     return [r["id"] for r in await query.limit(limit).offset(offset)]
 
 
-async def last_change(pair_id: int, user: str | None, via: str) -> int | None:
-    """The latest version of ``pair_id`` that ``user`` made through ``via`` (what "undo" takes back)."""
-    row = await (
-        PairHistory.select(PairHistory.version)
-        .where((PairHistory.pair == pair_id) & (PairHistory.user == user) & (PairHistory.via == via))
-        .order_by(PairHistory.version, ascending=False)
-        .first()
-    )
-    return row["version"] if row else None
-
-
 async def pairs_of_images(ids: list[int]) -> dict[int, list[tuple[int, str]]]:
     """The pairs (id, status) each of ``ids`` is in, as before or after."""
     out: dict[int, list[tuple[int, str]]] = {}
