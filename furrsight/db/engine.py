@@ -78,6 +78,14 @@ class Database:
             self._keeper = None
 
     @asynccontextmanager
+    async def reading(self) -> AsyncIterator[None]:
+        """Several reads on one connection (a deferred transaction: one consistent snapshot, no
+        lock that blocks a writer in WAL mode). piccolo otherwise opens a new aiosqlite
+        connection — a new thread — for every query: about 1 ms each on two cores."""
+        async with self.engine.transaction(transaction_type=TransactionType.deferred):
+            yield
+
+    @asynccontextmanager
     async def write_transaction(self) -> AsyncIterator[None]:
         """``BEGIN IMMEDIATE``, after this process's earlier writers (first come, first served).
 

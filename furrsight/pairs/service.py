@@ -179,10 +179,11 @@ async def status_counts(where: PairFilter | None = None) -> dict[str, int]:
 
 
 async def get_pair(pair_id: int) -> PairOut:
-    rows = await Pair.select().where(Pair.id == pair_id)
-    if not rows:
-        raise PairNotFound(f"pair {pair_id} does not exist")
-    return (await _outs(rows))[0]
+    async with DATABASE.reading():
+        rows = await Pair.select().where(Pair.id == pair_id)
+        if not rows:
+            raise PairNotFound(f"pair {pair_id} does not exist")
+        return (await _outs(rows))[0]
 
 
 async def history(pair_id: int, since_version: int = 0) -> list[HistoryOut]:
