@@ -187,3 +187,15 @@ async def test_gallery_cards_and_image_pages_show_pairs_and_link_to_them(
     assert '<a href="/images/' not in (await ann.get("/images?plugin=elsewhere")).text
     image = await ann.get(f"/images/{pair['before_id']}")
     assert f'<a href="/pairs/{seeded[1]}">pair {seeded[1]}</a>' in image.text and "not tagged yet" in image.text
+
+
+async def test_bad_filters_are_refused_in_words_and_a_pair_can_open_the_screen(
+    seeded: list[int], ann: AsyncTestClient
+) -> None:
+    for url in ("/review?foo=1", "/review?min_confidence=high", "/review?status=maybe", "/review/bulk?order=sideways"):
+        refused = await ann.get(url)
+        assert refused.status_code == 400, (url, refused.status_code)
+    assert "bad filter" in (await ann.get("/review?min_confidence=high")).text
+    opened = await ann.get(f"/review?pair={seeded[0]}&plugin=test_review")
+    assert opened.status_code == 200 and f'data-start="{seeded[0]}"' in opened.text
+    assert f'href="/review?pair={seeded[0]}"' in (await ann.get(f"/pairs/{seeded[0]}")).text

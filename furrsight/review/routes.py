@@ -122,13 +122,25 @@ async def api_bulk_undo(request: Request[Any, Any, Any], batch: FromPath[str]) -
 
 
 # -- pages and fragments -----------------------------------------------------------------------
+def _page_filters(request: Request[Any, Any, Any]) -> NextIn:
+    """A page's filters from its query string; bad ones are a 400 in words."""
+    query = {k: v for k, v in request.query_params.items() if v and k != "pair"}
+    try:
+        where = msgspec.convert(query, NextIn, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ClientException(f"bad filter: {exc}") from exc
+    _where(where)
+    return where
+
+
 @get("/review", opt=CURATOR, include_in_schema=False)
 async def review_page(request: Request[Any, Any, Any]) -> Template:
-    query = {k: v for k, v in request.query_params.items() if v}
-    where = msgspec.convert(query, NextIn, strict=False) if query else NextIn()
-    _where(where)  # bad filters are a 400 here, not later
+    """The queue under the filters in the query; ``pair``: start with that pair."""
+    where = _page_filters(request)
+    start = request.query_params.get("pair", "")
     return page(
-        request, "review/queue.html", where=where, statuses=STATUSES, origins=ORIGINS, orders=pairs.ORDERS,
+        request, "review/queue.html", where=where, start=start if start.isdigit() else "", statuses=STATUSES,
+        origins=ORIGINS, orders=pairs.ORDERS,
         breeds=await taxonomy.list_entries("breeds"), services=await taxonomy.list_entries("services"),
         reasons=REJECT_REASONS,
     )  # fmt: skip
@@ -176,8 +188,7 @@ async def undo_fragment(
 
 @get("/review/bulk", opt=CURATOR, include_in_schema=False)
 async def bulk_page(request: Request[Any, Any, Any]) -> Template:
-    query = {k: v for k, v in request.query_params.items() if v}
-    where = msgspec.convert(query, NextIn, strict=False) if query else NextIn()
+    where = _page_filters(request)
     result = await _run(pairs.list_pairs(_where(where), 200))
     return page(
         request, "review/bulk.html", pairs=result, where=where, statuses=STATUSES, origins=ORIGINS,

@@ -407,5 +407,5 @@
     await open(id);
   }
 
-  run(() => next(false));
+  run(() => (root.dataset.start ? open(Number(root.dataset.start)) : next(false)));
 })();
