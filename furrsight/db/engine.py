@@ -6,7 +6,9 @@
 * one long-lived "keeper" connection stays open for the life of the process, so that closing
   piccolo's short-lived connections does not checkpoint the WAL every time (3x faster writes);
 * read-then-write work uses ``write_transaction()``: ``BEGIN IMMEDIATE`` takes the write lock up
-  front, so two writers queue on the busy timeout instead of failing with "database is locked".
+  front, so two writers queue on the busy timeout instead of failing with "database is locked";
+  writers of one process (one event loop) queue first on an asyncio lock, in order;
+* ``reading()`` runs several reads on one connection (one snapshot, one thread).
 """
 
 from __future__ import annotations
