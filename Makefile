@@ -28,7 +28,8 @@ venv: system-deps $(STAMP)
 # for the real photos (a dog, an eagle) that the breed tests use; Tesseract and its English model
 # to read collage captions; DejaVu fonts for the captions the collage tests draw; Node.js and npm
 # for the real OpenID Connect provider the single sign-on tests run (only when `node`/`npm` are
-# missing: a Node.js from elsewhere, e.g. NodeSource's, ships its own npm and conflicts with Debian's).
+# missing: a Node.js from elsewhere, e.g. NodeSource's, ships its own npm and conflicts with Debian's);
+# Chromium for the review screen's browser tests (Playwright drives it: browser downloads are not needed).
 system-deps:
 	@missing=""; \
 	command -v valkey-server >/dev/null || command -v redis-server >/dev/null || missing="$$missing broker"; \
@@ -38,12 +39,13 @@ system-deps:
 	[ -e /usr/share/darknet/data/dog.jpg ] || missing="$$missing darknet"; \
 	ls /usr/share/tesseract-ocr/*/tessdata/eng.traineddata >/dev/null 2>&1 || missing="$$missing tesseract-ocr-eng"; \
 	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || missing="$$missing fonts-dejavu-core"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	node=""; command -v node >/dev/null || node="nodejs"; command -v npm >/dev/null || node="$${node:+$$node }npm"; \
 	missing="$$missing$${node:+ $$node}"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq; \
-	  pkgs="cmake g++ python3-venv python3-dev darknet tesseract-ocr tesseract-ocr-eng fonts-dejavu-core $$node"; \
+	  pkgs="cmake g++ python3-venv python3-dev darknet tesseract-ocr tesseract-ocr-eng fonts-dejavu-core chromium $$node"; \
 	  if apt-cache show valkey-server >/dev/null 2>&1; then pkgs="$$pkgs valkey-server"; else pkgs="$$pkgs redis-server"; fi; \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$pkgs; \
 	fi

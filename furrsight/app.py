@@ -30,6 +30,8 @@ from furrsight.pairs import routes as pairs_routes
 from furrsight.pairs.service import accepted_by_query
 from furrsight.pipeline import register_tasks
 from furrsight.queries import routes as queries_routes
+from furrsight.review import routes as review_routes
+from furrsight.review.labels import image_labels
 from furrsight.runstatus import processes_check
 from furrsight.scraping import routes as scraping_routes
 from furrsight.search import routes as search_routes
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             scraping_routes.router,
             taxonomy_routes.router,
             pairs_routes.router,
+            review_routes.router,
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],
         dependencies={
@@ -88,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "broker": _constant(broker),
             "residency": _constant(residency),
             "image_subsets": _constant({"breed": breed_image_ids}),  # later stages' gallery filters
+            "image_labels": _constant(image_labels),  # later stages' notes on gallery cards and image pages
             "query_pair_counts": _constant(accepted_by_query),  # the queries page's accepted pairs
         },
         signature_namespace={"Settings": Settings, "FileStore": FileStore, "Broker": Broker, "Residency": Residency},

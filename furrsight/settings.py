@@ -219,6 +219,15 @@ class PairSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     prompt_version: Annotated[str, Doc("The analysis prompt version (empty: the newest shipped).")] = ""
 
 
+class ReviewSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    lease_s: Annotated[
+        int, Doc("Seconds a pair shown to one reviewer stays out of everyone else's queue."), msgspec.Meta(ge=5)
+    ] = 600
+    dashboard_cache_s: Annotated[
+        int, Doc("Seconds the dashboard's counts are cached (a review or bulk action clears them)."), msgspec.Meta(ge=0)
+    ] = 60
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[str, Doc("Directory holding the database, files, models, exports and logs.")] = msgspec.field(
         default_factory=_default_data_dir
@@ -251,6 +260,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     )
     pairs: Annotated[PairSettings, Doc("Mining and analysing before/after pairs.")] = msgspec.field(
         default_factory=PairSettings
+    )
+    review: Annotated[ReviewSettings, Doc("The review queue and the dashboard.")] = msgspec.field(
+        default_factory=ReviewSettings
     )
     search: Annotated[SearchSettings, Doc("Models, embeddings, similarity and breed search.")] = msgspec.field(
         default_factory=SearchSettings

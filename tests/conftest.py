@@ -295,3 +295,12 @@ async def own_data(folder: Path, shared: Settings) -> AsyncIterator[Settings]:
         yield settings
     finally:
         open_database(shared)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Each phase's report on the test item (``item.rep_call``…), so a fixture can tell whether its
+    test failed (the browser tests keep a screenshot then)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -263,7 +263,8 @@ async def test_reddit_crossposted_gallery_keeps_its_order_and_captions(migrated:
 async def test_reddit_without_credentials_is_refused_plainly(migrated: Settings) -> None:
     _, token = await user_with_token("admin")
     async with app_client(migrated, token) as client:
-        page = (await client.get("/scrape")).text
+        page = (await client.get("/scrape?plugin=reddit")).text  # the plugin's own page
+        assert "credentials missing" in (await client.get("/scrape")).text  # and already in the picker
         refused = await client.post("/api/v1/scrapes", json={"plugin": "reddit", "params": {}})
     card = page[page.index('id="plugin-reddit"') :].split('<div class="card"', 1)[0]
     assert "Credentials missing" in card and "cannot run" in card and "disabled" in card
@@ -408,7 +409,7 @@ async def test_the_plugins_page_says_whose_rules_apply_and_never_shows_a_secret(
     _, token = await user_with_token("admin")
     lab = loopback_settings(migrated, openverse_client_id="ov-id", openverse_client_secret="ov-secret-9f2c")
     async with app_client(lab, token) as client:
-        page = (await client.get("/scrape")).text
+        page = "".join([(await client.get(f"/scrape?plugin={n}")).text for n in ("reddit", "web_page", "openverse")])
         listed = (await client.get("/api/v1/scrapers")).json()
     by_name = {s["name"]: s for s in listed["items"]}
     assert "Reddit's Data API terms" in by_name["reddit"]["rules"] and "robots.txt" in by_name["web_page"]["rules"]

@@ -58,10 +58,14 @@ async def test_scrape_api_runs_a_job_on_the_worker(
 
 
 async def test_scrape_page_renders_a_form_per_plugin_from_its_params(client: AsyncTestClient) -> None:
-    page = (await client.get("/scrape")).text
+    picker = (await client.get("/scrape")).text  # a plugin first, with its description; then its form alone
+    assert 'href="/scrape?plugin=web_page"' in picker and 'name="start_urls"' not in picker
+    page = (await client.get("/scrape?plugin=web_page")).text
     assert 'action="/scrape/web_page"' in page and 'name="start_urls"' in page and 'name="depth"' in page
-    assert 'type="file" name="file"' in page  # url_list's list upload
-    assert 'name="over_queries"' in page
+    assert 'action="/scrape/url_list"' not in page
+    assert 'type="file" name="file"' in (await client.get("/scrape?plugin=url_list")).text  # its list upload
+    assert 'name="over_queries"' in (await client.get("/scrape?plugin=openverse")).text
+    assert (await client.get("/scrape?plugin=nope")).status_code == 404
 
 
 async def test_counters_failures_skip_and_retry_failed_only(migrated: Settings) -> None:

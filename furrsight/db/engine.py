@@ -6,13 +6,18 @@
 * one long-lived "keeper" connection stays open for the life of the process, so that closing
   piccolo's short-lived connections does not checkpoint the WAL every time (3x faster writes);
 * read-then-write work uses ``write_transaction()``: ``BEGIN IMMEDIATE`` takes the write lock up
-  front, so two writers queue on the busy timeout instead of failing with "database is locked".
+  front, so two writers queue on the busy timeout instead of failing with "database is locked";
+  writers of one process (one event loop) queue first on an asyncio lock, in order;
+* ``reading()`` runs several reads on one connection (one snapshot, one thread).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import weakref
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -21,6 +26,8 @@ from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from furrsight.db.sqlite_compat import ORIGIN
 from furrsight.settings import Settings
+
+_writing: ContextVar[bool] = ContextVar("furrsight_writing", default=False)
 
 
 class FurrsightConnection(sqlite3.Connection):
@@ -54,6 +61,7 @@ class Database:
     def __init__(self, engine: SQLiteEngine) -> None:
         self.engine = engine
         self._keeper: sqlite3.Connection | None = None
+        self._writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
     def open(self, settings: Settings) -> None:
         """Point the engine at the settings' database; a no-op when already open there."""
@@ -72,9 +80,32 @@ class Database:
             self._keeper = None
 
     @asynccontextmanager
-    async def write_transaction(self) -> AsyncIterator[None]:
-        async with self.engine.transaction(transaction_type=TransactionType.immediate):
+    async def reading(self) -> AsyncIterator[None]:
+        """Several reads on one connection (a deferred transaction: one consistent snapshot, no
+        lock that blocks a writer in WAL mode). piccolo otherwise opens a new aiosqlite
+        connection — a new thread — for every query: about 1 ms each on two cores."""
+        async with self.engine.transaction(transaction_type=TransactionType.deferred):
             yield
+
+    @asynccontextmanager
+    async def write_transaction(self) -> AsyncIterator[None]:
+        """``BEGIN IMMEDIATE``, after this process's earlier writers (first come, first served).
+
+        Writers of one process queue on an asyncio lock rather than on SQLite's busy handler,
+        which polls with sleeps of up to 100 ms and serves no one in order: with 20 concurrent
+        review saves that made the slowest wait seconds. A write inside a write joins it."""
+        if _writing.get():
+            async with self.engine.transaction(transaction_type=TransactionType.immediate):
+                yield
+            return
+        lock = self._writers.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock:
+            token = _writing.set(True)
+            try:
+                async with self.engine.transaction(transaction_type=TransactionType.immediate):
+                    yield
+            finally:
+                _writing.reset(token)
 
 
 def new_engine() -> SQLiteEngine:

@@ -15,7 +15,7 @@ from furrsight.images.analysis import FLAGS
 from furrsight.images.schemas import ImageOut, ImagePage, ImportRequest, ReprocessRequest, SplitRequest
 from furrsight.jobs.routes import accepted
 from furrsight.jobs.schemas import JobOut
-from furrsight.web.deps import BrokerDep, ImageSubsetsDep, SettingsDep, StoreDep
+from furrsight.web.deps import BrokerDep, ImageLabelsDep, ImageSubsetsDep, SettingsDep, StoreDep
 from furrsight.web.pages import page
 
 MAX_UPLOAD = 2 * 1024**3  # the per-request cap; the configured limit is checked on each request
@@ -152,28 +152,30 @@ async def image_thumb(image_id: FromPath[int], store: StoreDep) -> File:
 
 
 # -- pages -------------------------------------------------------------------------------------
-@get("/")
-async def home() -> Redirect:
-    return Redirect("/images")
-
-
 @get("/images")
 async def gallery(
     request: Request[Any, Any, Any],
     settings: SettingsDep,
     image_subsets: ImageSubsetsDep,
+    image_labels: ImageLabelsDep,
     cursor: FromQuery[int | None] = None,
     flag: FromQuery[str | None] = None,
     image_state: Annotated[str | None, QueryParameter(name="state")] = None,
     breed: FromQuery[str | None] = None,
+    plugin: FromQuery[str | None] = None,
+    license: FromQuery[str | None] = None,
 ) -> Template:
     among = image_subsets["breed"](breed) if breed else None
-    where = service.ImageFilter(flag=flag or None, state=image_state or None, among=among)
+    where = service.ImageFilter(
+        flag=flag or None, state=image_state or None, among=among, source=plugin or None, license=license or None
+    )
     images = await service.list_images(settings.page_size, before=cursor, where=where)
-    query = "".join(f"&{k}={quote(v)}" for k, v in (("flag", flag), ("state", image_state), ("breed", breed)) if v)
+    filters = (("flag", flag), ("state", image_state), ("breed", breed), ("plugin", plugin), ("license", license))
+    query = "".join(f"&{k}={quote(v)}" for k, v in filters if v)
     return page(
         request, "images/gallery.html", "_partials/gallery_grid.html", images=images, flags=FLAGS,
         flag=flag, state=image_state, breed=breed, query=query,
+        labels=await image_labels([i.id for i in images.items]),
     )  # fmt: skip
 
 
@@ -186,8 +188,10 @@ async def group_page(request: Request[Any, Any, Any], group: FromPath[int]) -> T
 
 
 @get("/images/{image_id:int}")
-async def image_page(request: Request[Any, Any, Any], image_id: FromPath[int]) -> Template:
-    return page(request, "images/detail.html", image=await _image(image_id))
+async def image_page(
+    request: Request[Any, Any, Any], image_id: FromPath[int], image_labels: ImageLabelsDep
+) -> Template:
+    return page(request, "images/detail.html", image=await _image(image_id), labels=await image_labels([image_id]))
 
 
 @post("/images/{image_id:int}/split")
@@ -250,7 +254,6 @@ router = Router(
         unsplit_form,
         image_file,
         image_thumb,
-        home,
         gallery,
         image_page,
         upload_page,

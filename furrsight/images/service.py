@@ -38,6 +38,7 @@ class ImageFilter(msgspec.Struct, kw_only=True):
     near_dup_group: int | None = None
     source: str | None = None  # a source kind (upload, import, scrape, split) or a plugin name
     parent: int | None = None  # the panels cut from this collage
+    license: str | None = None  # seen under this licence (``unknown``: with none recorded)
     among: Any = None  # a subquery of image ids from a later stage (e.g. a breed's tagged images)
 
 
@@ -67,6 +68,11 @@ async def list_images(
     if where.source:
         seen = Source.select(Source.image).where((Source.kind == where.source) | (Source.plugin == where.source))
         query = query.where(Image.id.is_in(seen))
+    if where.license:
+        licensed = Source.select(Source.image).where(
+            Source.license.is_null() if where.license == "unknown" else Source.license == where.license
+        )
+        query = query.where(Image.id.is_in(licensed))
     rows = await query
     items = [_out(r) for r in rows[:limit]]
     return ImagePage(items=items, next_cursor=items[-1].id if len(rows) > limit else None)

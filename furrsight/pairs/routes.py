@@ -67,6 +67,9 @@ def _filter(
     )
 
 
+parse_filter = _filter  # the review queue takes the same filters
+
+
 async def _run(coro: Any) -> Any:
     try:
         return await coro

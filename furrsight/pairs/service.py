@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 from piccolo.query.functions.aggregate import Count
+from piccolo.querystring import QueryString
 
 from furrsight.db.piccolo_conf import DATABASE
 from furrsight.images import groups
@@ -16,7 +17,7 @@ from furrsight.pairs.schemas import STATUSES, HistoryOut, PairImage, PairOut, Pa
 from furrsight.pairs.tables import Pair, PairHistory, PairService
 from furrsight.taxonomy import service as taxonomy
 
-VIA = ("review", "bulk", "api", "page", "model", "mining")
+VIA = ("review", "bulk", "api", "page", "model", "mining", "undo")
 
 
 class PairError(ValueError):
@@ -97,12 +98,6 @@ async def _query(where: PairFilter, with_status: bool = True, query: Any = None)
     return query
 
 
-async def _names() -> tuple[dict[int, str], dict[int, str]]:
-    breeds = await taxonomy.list_entries("breeds", include_retired=True)
-    services = await taxonomy.list_entries("services", include_retired=True)
-    return {b.id: b.name for b in breeds}, {s.id: s.name for s in services}
-
-
 def _image(card: groups.ImageCard | None, image_id: int) -> PairImage:
     thumb, file = f"/api/v1/images/{image_id}/thumb", f"/api/v1/images/{image_id}/file"
     if card is None:
@@ -127,7 +122,9 @@ async def _outs(rows: list[dict[str, Any]]) -> list[PairOut]:
         return []
     ids = [r["id"] for r in rows]
     labels = await PairService.select().where(PairService.pair.is_in(ids)).order_by(PairService.service_id)
-    breed_names, service_names = await _names()
+    breed_names, service_names = await taxonomy.names_of(
+        {r["breed_id"] for r in rows if r["breed_id"]}, {label["service_id"] for label in labels}
+    )
     by_pair: dict[int, list[ServiceLabel]] = {}
     for label in labels:
         by_pair.setdefault(label["pair"], []).append(
@@ -182,14 +179,16 @@ async def status_counts(where: PairFilter | None = None) -> dict[str, int]:
 
 
 async def get_pair(pair_id: int) -> PairOut:
-    rows = await Pair.select().where(Pair.id == pair_id)
-    if not rows:
-        raise PairNotFound(f"pair {pair_id} does not exist")
-    return (await _outs(rows))[0]
+    async with DATABASE.reading():
+        rows = await Pair.select().where(Pair.id == pair_id)
+        if not rows:
+            raise PairNotFound(f"pair {pair_id} does not exist")
+        return (await _outs(rows))[0]
 
 
 async def history(pair_id: int, since_version: int = 0) -> list[HistoryOut]:
-    await get_pair(pair_id)
+    if not await Pair.exists().where(Pair.id == pair_id):
+        raise PairNotFound(f"pair {pair_id} does not exist")
     rows = await (
         PairHistory.select()
         .where((PairHistory.pair == pair_id) & (PairHistory.version > since_version))
@@ -298,12 +297,13 @@ async def update_pair(pair_id: int, change: PairPatch, user: str | None, via: st
         if wanted != current:
             await _set_services(pair_id, wanted, "human")
             log.append(("services", sorted(current), sorted(wanted)))
-        if change.caption is not None and change.caption != row["caption"]:
-            values.update(caption=change.caption, caption_source="human")
-            log.append(("caption", row["caption"], change.caption))
-        if change.note is not None and change.note != row["note"]:
-            values["note"] = change.note
-            log.append(("note", row["note"], change.note))
+        caption, note = change.caption or None, change.note or None  # "" clears
+        if change.caption is not None and caption != row["caption"]:
+            values.update(caption=caption, caption_source="human" if caption else None)
+            log.append(("caption", row["caption"], caption))
+        if change.note is not None and note != row["note"]:
+            values["note"] = note
+            log.append(("note", row["note"], note))
         if change.status is not None and (
             change.status != row["status"] or change.reject_reason != row["reject_reason"]
         ):
@@ -447,3 +447,117 @@ async def record_failure(pair_id: int, reason: str, raw: str, model: str) -> Non
         if row["reviewed_by"] is None:
             values["status"] = "analysis_failed"
         await _write(pair_id, row, values, "model")
+
+
+# -- undo, bulk, the review queue --------------------------------------------------------------
+async def revert(pair_id: int, version: int, user: str | None, via: str, batch: str | None = None) -> PairOut:
+    """Undo the change that made ``version`` (it must still be the pair's version: else
+    ``StaleVersion``), as a new version with its own history rows. A label put back is a person's
+    choice now, so its source becomes ``human``."""
+    rows = await PairHistory.select().where((PairHistory.pair == pair_id) & (PairHistory.version == version))
+    fields = {r["field"]: _json(r["old"]) for r in rows if r["field"] != "created"}
+    if not fields:
+        raise PairError(f"pair {pair_id} has no change at version {version} to undo")
+    current = await get_pair(pair_id)
+    status = fields.get("status", current.status if "reject_reason" in fields else None)
+    change = PairPatch(
+        version=version,
+        swap="order" in fields,
+        status=status,
+        reject_reason=fields.get("reject_reason", current.reject_reason) if status == "rejected" else None,
+        breed=(str(fields["breed"]) if fields["breed"] else "") if "breed" in fields else None,
+        services=[str(i) for i in fields["services"]] if "services" in fields else None,
+        caption=fields["caption"] or "" if "caption" in fields else None,
+        note=fields["note"] or "" if "note" in fields else None,
+    )
+    return await change_pair(pair_id, change, user, via, batch)
+
+
+class BulkResult(msgspec.Struct, kw_only=True):
+    batch: str
+    count: int  # pairs changed
+    unchanged: list[int] = []  # already so
+    missing: list[int] = []
+    conflicts: list[int] = []  # changed by someone else since (undo only)
+
+
+async def bulk_change(ids: list[int], change: PairPatch, user: str | None, via: str = "bulk") -> BulkResult:
+    """One change (its ``version`` ignored) to many pairs as one batch: every history row carries
+    the batch id, so ``undo_batch`` takes it back as one."""
+    batch = new_batch()
+    result = BulkResult(batch=batch, count=0)
+    for pair_id in dict.fromkeys(ids):
+        for _attempt in range(3):  # someone may change the pair between our read and our write
+            row = await Pair.select(Pair.version).where(Pair.id == pair_id).first()
+            if row is None:
+                result.missing.append(pair_id)
+                break
+            try:
+                after = await update_pair(
+                    pair_id, msgspec.structs.replace(change, version=row["version"]), user, via, batch
+                )
+            except _Stale:
+                continue
+            if after.version == row["version"]:
+                result.unchanged.append(pair_id)
+            else:
+                result.count += 1
+            break
+    return result
+
+
+async def undo_batch(batch: str, user: str | None, via: str = "bulk") -> BulkResult:
+    """Take a batch back as one new batch; a pair changed since (by anyone) is left as it is and
+    named in ``conflicts``."""
+    rows = await PairHistory.select(PairHistory.pair, PairHistory.version).where(PairHistory.batch == batch)
+    if not rows:
+        raise PairNotFound(f"batch {batch} does not exist")
+    versions: dict[int, int] = {}
+    for r in rows:
+        versions[r["pair"]] = max(versions.get(r["pair"], 0), r["version"])
+    result = BulkResult(batch=new_batch(), count=0)
+    for pair_id, version in sorted(versions.items()):
+        try:
+            await revert(pair_id, version, user, via, result.batch)
+            result.count += 1
+        except StaleVersion:
+            result.conflicts.append(pair_id)
+        except PairNotFound:
+            result.missing.append(pair_id)
+    return result
+
+
+ORDERS = ("confidence", "oldest", "random")
+UNDECIDED = ("candidate", "analysed")
+
+
+async def queue_ids(where: PairFilter, order: str, exclude: list[int], limit: int, offset: int = 0) -> list[int]:
+    """Pair ids in review order under ``where`` (no status: the undecided ones), ``exclude`` left out."""
+    query = await _query(where, query=Pair.select(Pair.id))
+    if not where.status:
+        query = query.where(Pair.status.is_in(list(UNDECIDED)))
+    if exclude:
+        query = query.where(Pair.id.not_in(exclude))
+    if order == "random":
+        query = query.order_by(QueryString("random()"))
+    elif order == "oldest":
+        query = query.order_by(Pair.id)
+    else:  # least confident first; unknown confidence (not analysed yet) counts as least
+        query = query.order_by(Pair.confidence).order_by(Pair.id)
+    return [r["id"] for r in await query.limit(limit).offset(offset)]
+
+
+async def pairs_of_images(ids: list[int]) -> dict[int, list[tuple[int, str]]]:
+    """The pairs (id, status) each of ``ids`` is in, as before or after."""
+    out: dict[int, list[tuple[int, str]]] = {}
+    if not ids:
+        return out
+    rows = await Pair.select(Pair.id, Pair.before, Pair.after, Pair.status).where(
+        Pair.before.is_in(ids) | Pair.after.is_in(ids)
+    )
+    wanted = set(ids)
+    for r in sorted(rows, key=lambda r: r["id"]):
+        for side in ("before", "after"):
+            if r[side] in wanted:
+                out.setdefault(r[side], []).append((r["id"], r["status"]))
+    return out

@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions import ClientException, NotFoundException
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from furrsight.jobs import service as jobs
@@ -67,9 +67,16 @@ async def api_retry_failed(request: Request[Any, Any, Any], job_id: FromPath[int
 
 # -- pages -------------------------------------------------------------------------------------
 @get("/scrape")
-async def scrape_page(request: Request[Any, Any, Any], settings: SettingsDep) -> Template:
+async def scrape_page(
+    request: Request[Any, Any, Any], settings: SettingsDep, plugin: FromQuery[str | None] = None
+) -> Template:
+    """Pick a plugin first (each with its description), then its form alone."""
+    scrapers = service.list_scrapers(settings)
+    chosen = next((s for s in scrapers.items if s.name == plugin), None)
+    if plugin and chosen is None:
+        raise NotFoundException(f"no scraper plugin named {plugin!r}")
     return page(
-        request, "scraping/plugins.html", scrapers=service.list_scrapers(settings), field_kind=field_kind,
+        request, "scraping/plugins.html", scrapers=scrapers, chosen=chosen, field_kind=field_kind,
         contact=bool(settings.scraping.contact.strip()),
     )  # fmt: skip
 

@@ -76,3 +76,11 @@ def breed_image_ids(breed: str) -> Any:
     if breed == NOT_A_DOG:
         return BreedTag.select(BreedTag.image).where(BreedTag.is_dog == False)  # noqa: E712
     return BreedTag.select(BreedTag.image).where(BreedTag.breed == breed)
+
+
+async def tags_of(ids: list[int]) -> dict[int, tuple[str | None, float]]:
+    """Each tagged image's breed (None: not a dog) and the model's confidence."""
+    if not ids:
+        return {}
+    rows = await BreedTag.select(BreedTag.image, BreedTag.breed, BreedTag.confidence).where(BreedTag.image.is_in(ids))
+    return {r["image"]: (r["breed"], r["confidence"]) for r in rows}

@@ -173,3 +173,19 @@ async def resolver(kind: Kind, threshold: float = DEFAULT_THRESHOLD) -> Resolver
 
 async def resolve(kind: Kind, text: str, threshold: float = DEFAULT_THRESHOLD) -> Resolution:
     return (await resolver(kind, threshold)).resolve(text)
+
+
+async def names_of(breed_ids: set[int], service_ids: set[int]) -> tuple[dict[int, str], dict[int, str]]:
+    """The names of just these breeds and services (retired ones too), in one query: what a page of
+    pairs needs, without reading the whole vocabulary on every request."""
+    if not breed_ids and not service_ids:
+        return {}, {}
+    ids = [*breed_ids, *service_ids]
+    b_marks, s_marks = ",".join("{}" for _ in breed_ids) or "NULL", ",".join("{}" for _ in service_ids) or "NULL"
+    rows = await Breed.raw(
+        f"SELECT 'b' AS kind, id, name FROM breeds WHERE id IN ({b_marks}) "  # noqa: S608
+        f"UNION ALL SELECT 's', id, name FROM services WHERE id IN ({s_marks})",
+        *ids,
+    )
+    breeds = {r["id"]: r["name"] for r in rows if r["kind"] == "b"}
+    return breeds, {r["id"]: r["name"] for r in rows if r["kind"] == "s"}

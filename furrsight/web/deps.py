@@ -16,3 +16,5 @@ BrokerDep: TypeAlias = NamedDependency[Broker]
 ResidencyDep: TypeAlias = NamedDependency[Residency]
 # name -> value -> a subquery of image ids: filters later stages offer the gallery (see app.py)
 ImageSubsetsDep: TypeAlias = NamedDependency[dict[str, Callable[[str], Any]]]
+# image ids -> what later stages say about each (breed tag, pairs): the gallery's cards (see app.py)
+ImageLabelsDep: TypeAlias = NamedDependency[Callable[[list[int]], Any]]

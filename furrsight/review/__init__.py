@@ -1,0 +1,1 @@
+"""Review: the queue, the pair screen, bulk actions, reviewers and the dashboard."""
