@@ -17,6 +17,7 @@ test: venv lint typecheck $(NODE_STAMP)
 lint: venv
 	$(VENV)/bin/ruff check furrsight plugins tests bench
 	$(VENV)/bin/ruff format --check furrsight plugins tests bench
+	$(VENV)/bin/lint-imports  # the layering: contracts in pyproject.toml
 
 typecheck: venv
 	$(VENV)/bin/mypy furrsight plugins

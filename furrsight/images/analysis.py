@@ -62,7 +62,3 @@ def analyse(g: np.ndarray, width: int, height: int, limits: IngestSettings) -> A
     if mostly_text(g):
         flags.append("mostly_text")
     return Analysis(perceptual_hash(g), blur, flags)
-
-
-def hamming(a: str, b: str) -> int:
-    return (int(a, 16) ^ int(b, 16)).bit_count()
