@@ -1,6 +1,6 @@
 """Measure sign-in costs: argon2, equal-time refusal, and the per-request price of the guard.
 
-Run: PYTHONPATH=. python bench/auth_bench.py   (starts a private redis/valkey on a free port,
+Run: python bench/auth_bench.py   (starts a private redis/valkey on a free port,
 uses a temporary data directory; prints medians in milliseconds)
 """
 
@@ -10,9 +10,12 @@ import asyncio
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's furrsight
 
 N = 30
 REQUESTS = 300
