@@ -26,9 +26,9 @@ from furrsight.inference.residency import RESIDENCY, IdleSweeper, Residency
 from furrsight.jobs import health as jobs_health
 from furrsight.jobs import routes as jobs_routes
 from furrsight.jobs.broker import create_broker, valkey_client
+from furrsight.jobs.routes import JOB_EXCEPTION_HANDLERS
 from furrsight.pairs import routes as pairs_routes
 from furrsight.pairs.service import accepted_by_query
-from furrsight.jobs.routes import JOB_EXCEPTION_HANDLERS
 from furrsight.pipeline import register_tasks
 from furrsight.queries import routes as queries_routes
 from furrsight.runstatus import processes_check
