@@ -7,6 +7,7 @@ uses a temporary data directory; prints medians in milliseconds)
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import statistics
 import subprocess
@@ -47,6 +48,7 @@ async def main(folder: Path, broker_url: str) -> None:
 
     settings = load_settings()
     await migrate(settings)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request of the test client
     stored = hash_password("bench password")
     hashes = [time.perf_counter()]
     for _ in range(N):
