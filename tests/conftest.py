@@ -154,7 +154,13 @@ def gpu_worker(migrated: Settings, settings_env: dict[str, str], tmp_root: Path)
     proc = WorkerProcess(worker_env(settings_env), queues="gpu", log=tmp_root / "gpu-worker.log").start()
     wait_for_heartbeat(proc, url, beating, "the GPU worker")
     yield proc
+    beating = fresh_heartbeats(url)
     proc.stop()
+    # its last heartbeat stays fresh for 3 s: let it lapse, or the next module's GPU worker,
+    # counted against it, would never seem to beat
+    deadline = time.monotonic() + 10
+    while fresh_heartbeats(url) >= beating and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def fresh_heartbeats(url: str, namespace: str = "furrsight") -> int:
