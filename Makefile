@@ -6,7 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed
 NODE_STAMP := tests/oidc/node_modules/.package-lock.json
 
-.PHONY: run test lint typecheck system-deps venv clean migrations
+.PHONY: run test lint typecheck bench system-deps venv clean migrations
 
 run: venv
 	$(VENV)/bin/furrsight up
@@ -17,9 +17,18 @@ test: venv lint typecheck $(NODE_STAMP)
 lint: venv
 	$(VENV)/bin/ruff check furrsight plugins tests bench
 	$(VENV)/bin/ruff format --check furrsight plugins tests bench
+	$(VENV)/bin/lint-imports  # the layering: contracts in pyproject.toml
 
 typecheck: venv
 	$(VENV)/bin/mypy furrsight plugins
+
+# Every benchmark, each as `python bench/NAME.py` with its defaults: each prints our figure next
+# to a baseline measured in the same run, and the ratio (docs/development.md). bench/scrape.py
+# installs the peer it compares against (img2dataset) into its own virtualenv under bench/_work/.
+BENCHES := ingest embed knn scrape auth_bench
+
+bench: venv
+	@for name in $(BENCHES); do echo "== bench/$$name.py"; $(PY) bench/$$name.py || exit 1; done
 
 venv: system-deps $(STAMP)
 

@@ -1,6 +1,6 @@
 """The embedding job's throughput against a bare loop, same images, model and batch size, one run.
 
-    PYTHONPATH=. python bench/embed.py [--images 192] [--batch 16]
+    python bench/embed.py [--images 160] [--batch 16] [--rounds 5]
 
 The bare loop is the least an embedder must do: read each file, decode and preprocess it, and
 ``session.run`` per batch. The job is ``furrsight.search.service.run_embed`` on a real database and
@@ -16,12 +16,15 @@ import io
 import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's furrsight
 
 import furrsight  # noqa: F401  (chooses the sqlite3 module that can load sqlite-vec)
 

@@ -26,6 +26,7 @@ from furrsight.inference.residency import RESIDENCY, IdleSweeper, Residency
 from furrsight.jobs import health as jobs_health
 from furrsight.jobs import routes as jobs_routes
 from furrsight.jobs.broker import create_broker, valkey_client
+from furrsight.jobs.routes import JOB_EXCEPTION_HANDLERS
 from furrsight.pairs import routes as pairs_routes
 from furrsight.pairs.service import accepted_by_query
 from furrsight.pipeline import register_tasks
@@ -103,7 +104,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         template_config=TemplateConfig(
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=register_template_helpers
         ),
-        exception_handlers={**EXCEPTION_HANDLERS, **AUTH_EXCEPTION_HANDLERS},
+        exception_handlers={**EXCEPTION_HANDLERS, **JOB_EXCEPTION_HANDLERS, **AUTH_EXCEPTION_HANDLERS},
         openapi_config=OpenAPIConfig(title="FurrSight", version=__version__, path="/schema", **OPENAPI_SECURITY),
     )
     app.state.settings = settings

@@ -168,16 +168,6 @@ def beating_workers(url: str, namespace: str = "furrsight", fresh_ms: int = 3000
         client.close()
 
 
-def fresh_heartbeats(url: str, namespace: str = "furrsight") -> int:
-    """Worker processes on this broker whose heartbeat is fresher than the tests' timeout (3 s)."""
-    client = redis.Redis.from_url(url)
-    try:
-        now_ms = int(client.time()[0]) * 1000
-        return int(client.zcount(f"{namespace}:__heartbeats__", now_ms - 3000, "+inf"))
-    finally:
-        client.close()
-
-
 def wait_for_heartbeat(
     proc: WorkerProcess, url: str, beating_before: set[bytes], what: str, timeout: float = 60.0
 ) -> None:
@@ -196,7 +186,7 @@ def wait_for_heartbeat(
 
 def wait_for_workers(url: str, count: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while fresh_heartbeats(url) < count:
+    while len(beating_workers(url)) < count:
         if time.monotonic() > deadline:
             raise TimeoutError(f"fewer than {count} worker processes sent a heartbeat within {timeout:.0f} s")
         time.sleep(0.2)

@@ -14,7 +14,7 @@ from tests.images import photo
 async def test_upload_form_with_several_files_redirects_to_the_job(
     client: AsyncTestClient, worker: WorkerProcess
 ) -> None:
-    files = [("files", (f"f{i}.jpg", photo(500 + i), "image/jpeg")) for i in range(3)]
+    files = [("files", (f"f{i}.jpg", photo(5500 + i), "image/jpeg")) for i in range(3)]  # seeds no other test uses
     response = await client.post("/upload", files=files, follow_redirects=False)
     assert response.status_code == 303
     job_id = int(response.headers["location"].rsplit("/", 1)[1])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from litestar.testing import AsyncTestClient
@@ -112,21 +114,31 @@ async def test_retry_failed_only_api(client: AsyncTestClient, migrated: Settings
 
 
 async def test_a_scrape_can_be_cancelled(migrated: Settings) -> None:
+    """One fetch at a time; the first is held until the cancel is asked for, then answers after
+    0.6 s (longer than the runner waits between checks): the run stops after that one file."""
+    asked = threading.Event()
+
+    def held(handler: BaseHTTPRequestHandler) -> None:
+        asked.wait(30)
+        sites.slow(0.6)(handler)
+
     with Site() as site:
         for i in range(40):
-            site.streams[f"/slow{i}.jpg"] = sites.slow(0.3)
-        settings = loopback_settings(migrated, concurrency=2, read_timeout=5.0)
+            site.streams[f"/slow{i}.jpg"] = held
+        settings = loopback_settings(migrated, concurrency=1, read_timeout=30.0)
         urls = "\n".join(site.url(f"/slow{i}.jpg") for i in range(40))
         job_id, task = await start_inline(settings, {"plugin": "url_list", "params": {"urls": urls}})
-        for _ in range(100):
-            await asyncio.sleep(0.1)
-            if (await get_job(job_id)).status == "running":
+        for _ in range(300):
+            if any(h.startswith("/slow") for h in site.hits):
                 break
+            await asyncio.sleep(0.05)
         await cancel_job(job_id)
+        asked.set()
         await asyncio.wait_for(task, 30)
         job = await get_job(job_id)
     assert job.status == "cancelled"
-    assert job.counters.get("failed", 0) + job.counters.get("new", 0) < 40
+    assert [h for h in site.hits if h.startswith("/slow")] == ["/slow0.jpg"]
+    assert job.counters == {"found": 40, "fetched": 1, "failed": 1, "failed:not_an_image": 1}  # "abc" is no image
 
 
 async def test_many_candidates_go_through_the_process_pool(migrated: Settings) -> None:

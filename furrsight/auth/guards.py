@@ -17,7 +17,7 @@ from litestar.handlers.base import BaseRouteHandler
 from furrsight.auth.firstrun import SetupError
 from furrsight.auth.passwords import PasswordError
 from furrsight.auth.service import AccountError
-from furrsight.web.errors import _respond, http_exception_handler
+from furrsight.web.errors import error_response, http_exception_handler
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -74,7 +74,7 @@ def not_authorized_handler(request: Request[Any, Any, Any], exc: NotAuthorizedEx
 
 
 def bad_input_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    return _respond(request, 400, str(exc))
+    return error_response(request, 400, str(exc))
 
 
 AUTH_EXCEPTION_HANDLERS: dict[Any, Any] = {

@@ -37,7 +37,8 @@ from furrsight.store import FileStore
 
 
 def _keep_heap() -> None:
-    """Keep large buffers in the heap instead of mapping and unmapping them per image.
+    """Keep large buffers in the heap instead of mapping and unmapping them per image (set in
+    each pool worker by its initializer, not at import: other processes keep glibc's defaults).
 
     glibc serves allocations over 128 KiB (every decoded image, every resized copy) with a fresh
     mmap, and a fresh mapping costs a page fault per 4 KiB page when first touched. A long-lived
@@ -51,8 +52,6 @@ def _keep_heap() -> None:
     except (OSError, AttributeError):  # not glibc: its allocator decides
         pass
 
-
-_keep_heap()
 
 FAULT_ENV = "FURRSIGHT_TEST_INGEST_FAULT"  # tests only: "kill:STEP" or "raise:STEP" (child.STEP)
 
@@ -178,7 +177,9 @@ def pool(processes: int) -> Executor:
         if _pool is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["furrsight.images.work"])
-            _pool = ProcessPoolExecutor(processes, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),))
+            _pool = ProcessPoolExecutor(
+                processes, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),)
+            )
             # Not atexit: in a process that multiprocessing started itself (Dramatiq's worker
             # processes), exit joins child processes before atexit runs, and idle pool workers
             # never end: the exit hung. Finalizers with a priority run before those joins.
@@ -186,10 +187,16 @@ def pool(processes: int) -> Executor:
         return _pool
 
 
+def _worker_start(parent: int) -> None:
+    """Pool initializer: the allocator settings of a worker, and its watch on ``parent``."""
+    _keep_heap()
+    _exit_with(parent)
+
+
 def _exit_with(parent: int) -> None:
-    """Pool initializer: end this worker when the process that started the pool ends. Workers
-    of a process that was SIGKILLed (or OOM-killed) otherwise wait on their queue forever, and
-    keep the forkserver alive with them (each holds its "alive" pipe)."""
+    """End this worker when the process that started the pool ends. Workers of a process that was
+    SIGKILLed (or OOM-killed) otherwise wait on their queue forever, and keep the forkserver
+    alive with them (each holds its "alive" pipe)."""
 
     def watch() -> None:
         try:

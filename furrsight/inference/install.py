@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import msgspec
+import tomli_w
 
 from furrsight.inference.manifest import CATALOGUE, Manifest, ModelError, ModelFile, catalogue, load_manifest
 
@@ -126,7 +127,7 @@ class ModelStore:
     # -- installing ---------------------------------------------------------------------------
     def _finish(self, manifest: Manifest, hashes: dict[str, str]) -> None:
         folder = self.folder(manifest.name)
-        (folder / "manifest.toml").write_bytes(_to_toml(manifest))
+        (folder / "manifest.toml").write_bytes(manifest_toml(manifest))
         (folder / "installed.json").write_text(json.dumps(hashes, indent=1, sort_keys=True))
 
     @staticmethod
@@ -313,21 +314,14 @@ def _pinned_by_download(manifest: Manifest, hashes: dict[str, str]) -> Manifest:
     return msgspec.structs.replace(manifest, files=files)
 
 
-def _to_toml(manifest: Manifest) -> bytes:
-    """A TOML rendering of a manifest (flat keys, tables, arrays of tables) for the installed copy."""
-    data = msgspec.to_builtins(manifest)
-    lines: list[str] = []
-    tables: list[str] = []
-    for key, value in data.items():
-        if value is None:
-            continue
-        if isinstance(value, dict):
-            tables.append(f"\n[{key}]")
-            tables.extend(f"{k} = {json.dumps(v)}" for k, v in value.items() if v is not None)
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            for item in value:
-                tables.append(f"\n[[{key}]]")
-                tables.extend(f"{k} = {json.dumps(v)}" for k, v in item.items() if v is not None)
-        else:
-            lines.append(f"{key} = {json.dumps(value)}")
-    return ("\n".join(lines + tables) + "\n").encode()
+def manifest_toml(manifest: Manifest) -> bytes:
+    """The installed copy of a manifest, as TOML (tomli-w; TOML has no null: unset fields are left out)."""
+    return tomli_w.dumps(_without_none(msgspec.to_builtins(manifest))).encode()
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value

@@ -16,16 +16,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from furrsight.inference.onnx_runtime import CPU_ONLY, WANTED
 
 Device = Literal["gpu", "cpu"]
 logger = logging.getLogger(__name__)
-
-
-class Loadable(Protocol):
-    def unload(self) -> None: ...
 
 
 class Residency:

@@ -10,11 +10,12 @@ from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
 
 from furrsight.inference import service
+from furrsight.inference.deps import ResidencyDep
 from furrsight.inference.install import ModelStatus
 from furrsight.inference.manifest import ModelError
 from furrsight.jobs.routes import accepted
 from furrsight.jobs.schemas import JobOut
-from furrsight.web.deps import BrokerDep, ResidencyDep, SettingsDep
+from furrsight.web.deps import BrokerDep, SettingsDep
 from furrsight.web.pages import page
 
 ADMIN = {"role": "admin"}

@@ -9,7 +9,10 @@ from litestar.response import Template
 from furrsight.jobs import service
 from furrsight.jobs.schemas import STATUSES, JobOut, JobPage
 from furrsight.web.deps import BrokerDep, SettingsDep
+from furrsight.web.errors import status_error_handler
 from furrsight.web.pages import page
+
+JOB_EXCEPTION_HANDLERS: dict[Any, Any] = {service.JobError: status_error_handler}  # its own status: 404, 409, 503
 
 
 def accepted(job: JobOut) -> Response[JobOut]:

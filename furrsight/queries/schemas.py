@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
-
-Origin = Literal["llm", "template", "manual"]
 
 
 class QueryIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -12,6 +12,7 @@ from litestar.response import Redirect, Template
 from PIL import UnidentifiedImageError
 
 from furrsight.images.service import image_exists
+from furrsight.inference.deps import ResidencyDep
 from furrsight.inference.manifest import ModelError
 from furrsight.jobs import service as jobs
 from furrsight.jobs.routes import accepted
@@ -20,7 +21,7 @@ from furrsight.search import duplicates, service
 from furrsight.search.breeds import BreedResult, breed_names
 from furrsight.search.schemas import ClusterRequest, Clusters, EmbedRequest, HitPage, TaggedPage
 from furrsight.search.tagging import breed_counts, tagged_images
-from furrsight.web.deps import BrokerDep, ResidencyDep, SettingsDep
+from furrsight.web.deps import BrokerDep, SettingsDep
 from furrsight.web.pages import page
 
 READ = {"role": "viewer"}  # POSTs that only read (a photo to search with or identify)

@@ -5,15 +5,12 @@ from typing import Any, Callable, TypeAlias
 from dramatiq import Broker
 from litestar.di import NamedDependency
 
-from furrsight.inference.residency import Residency
 from furrsight.settings import Settings
 from furrsight.store import FileStore
 
 SettingsDep: TypeAlias = NamedDependency[Settings]
 StoreDep: TypeAlias = NamedDependency[FileStore]
 BrokerDep: TypeAlias = NamedDependency[Broker]
-# the web process's models: CPU-only sessions for single interactive images (see app.py)
-ResidencyDep: TypeAlias = NamedDependency[Residency]
 # name -> value -> a subquery of image ids: filters later stages offer the gallery (see app.py)
 ImageSubsetsDep: TypeAlias = NamedDependency[dict[str, Callable[[str], Any]]]
 # image ids -> what later stages say about each (breed tag, pairs): the gallery's cards (see app.py)

@@ -1,4 +1,8 @@
-"""Errors as JSON for the API and as a readable page for the browser."""
+"""Errors as JSON for the API and as a readable page for the browser.
+
+These helpers know no feature: a feature whose errors carry their own HTTP status maps them with
+``status_error_handler`` (jobs do), or answers with ``error_response``.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,12 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from furrsight.jobs.service import JobError
-
 
 def _wants_html(request: Request[Any, Any, Any]) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
-def _respond(
+def error_response(
     request: Request[Any, Any, Any], status: int, message: str, extra: dict[str, Any] | None = None
 ) -> Response[Any]:
     if _wants_html(request):
@@ -36,20 +38,20 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     extra = None
     if isinstance(exc, ValidationException) and exc.extra:
         extra = {"detail": exc.extra}
-    return _respond(request, exc.status_code, str(exc.detail), extra)
+    return error_response(request, exc.status_code, str(exc.detail), extra)
 
 
-def job_error_handler(request: Request[Any, Any, Any], exc: JobError) -> Response[Any]:
-    return _respond(request, exc.status, str(exc))
+def status_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """For an exception with a ``status`` attribute: its message, with that status."""
+    return error_response(request, int(getattr(exc, "status", 400)), str(exc))
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     request.logger.exception("unhandled error on %s", request.url.path)
-    return _respond(request, HTTP_500_INTERNAL_SERVER_ERROR, f"internal error: {type(exc).__name__}")
+    return error_response(request, HTTP_500_INTERNAL_SERVER_ERROR, f"internal error: {type(exc).__name__}")
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: http_exception_handler,
-    JobError: job_error_handler,
     Exception: internal_error_handler,
 }
