@@ -120,11 +120,27 @@ class FileAnswer(Operation):
 
 
 class StrictStructSchema(StructSchemaPlugin):
-    """A msgspec struct that forbids unknown fields (a 400 names the stray one) says so in the
-    schema: ``additionalProperties: false``."""
+    """What Litestar leaves out of a msgspec struct's schema: a struct that forbids unknown fields
+    (a 400 names the stray one) says ``additionalProperties: false``, and the bounds of a list's
+    strings (``list[Annotated[str, Meta(min_length=1)]]``) reach its ``items``."""
 
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
         schema = super().to_openapi_schema(field_definition, schema_creator)
-        if field_definition.type_.__struct_config__.forbid_unknown_fields:
+        struct = field_definition.type_
+        if struct.__struct_config__.forbid_unknown_fields:
             schema.additional_properties = False
+        for field in msgspec.inspect.type_info(struct).fields:  # type: ignore[attr-defined]
+            _bound_list_items(field.type, (schema.properties or {}).get(field.encode_name))
         return schema
+
+
+def _bound_list_items(kind: Any, schema: Any) -> None:
+    kinds = kind.types if isinstance(kind, msgspec.inspect.UnionType) else (kind,)
+    items = [k.item_type for k in kinds if isinstance(k, msgspec.inspect.ListType)]
+    if not items or not isinstance(items[0], msgspec.inspect.StrType) or not isinstance(schema, Schema):
+        return
+    for option in [schema, *(schema.one_of or [])]:
+        if isinstance(option, Schema) and isinstance(option.items, Schema):
+            option.items.min_length = items[0].min_length
+            option.items.max_length = items[0].max_length
+            option.items.pattern = items[0].pattern
