@@ -17,7 +17,7 @@ CSP = (
 )
 PAGES = [
     "/images", "/upload", "/jobs", "/queries", "/scrape", "/search", "/search/duplicates", "/breeds", "/models",
-    "/admin/users", "/admin/audit", "/account/tokens",
+    "/admin/users", "/admin/audit", "/account/tokens", "/pairs", "/taxonomy",
 ]  # fmt: skip
 
 
