@@ -163,8 +163,12 @@ async def test_an_image_whose_file_is_gone_is_a_404(client, worker, settings) ->
     job = (await client.post("/api/v1/images", files=[("files", ("gone.jpg", photo(8810), "image/jpeg"))])).json()
     assert (await wait_for_job(client, job["id"]))["counters"] == {"new": 1}
     image = (await client.get("/api/v1/images", params={"source": "upload", "limit": 1})).json()["items"][0]
-    FileStore(settings.data_path).file_path(image["sha256"]).unlink()
-    answer = await client.get(f"/api/v1/images/{image['id']}/file")
+    path = FileStore(settings.data_path).file_path(image["sha256"])
+    path.unlink()
+    try:
+        answer = await client.get(f"/api/v1/images/{image['id']}/file")
+    finally:
+        path.write_bytes(photo(8810))  # the session's other tests (embedding all images) find it whole
     assert answer.status_code == 404
     assert answer.json()["error"] == f"image {image['id']}'s file is not in the store (removed meanwhile?)"
 
