@@ -9,6 +9,7 @@ from dramatiq import Broker
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -40,7 +41,9 @@ from furrsight.search.tagging import breed_image_ids
 from furrsight.settings import Settings, load_settings
 from furrsight.store import FileStore
 from furrsight.taxonomy import routes as taxonomy_routes
+from furrsight.web.api import StrictStructSchema
 from furrsight.web.errors import EXCEPTION_HANDLERS
+from furrsight.web.headers import add_security_headers
 from furrsight.web.health import health_route
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,12 +103,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=auth_middleware(settings),
         guards=[role_guard],
         on_shutdown=[on_shutdown],
-        plugins=[HTMXPlugin()],
+        before_send=[add_security_headers],
+        plugins=[HTMXPlugin(), StrictStructSchema()],
         template_config=TemplateConfig(
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=register_template_helpers
         ),
         exception_handlers={**EXCEPTION_HANDLERS, **JOB_EXCEPTION_HANDLERS, **AUTH_EXCEPTION_HANDLERS},
-        openapi_config=OpenAPIConfig(title="FurrSight", version=__version__, path="/schema", **OPENAPI_SECURITY),
+        # only /schema/openapi.json: the interactive viewers load scripts from CDNs (no CSP allows them)
+        openapi_config=OpenAPIConfig(
+            title="FurrSight",
+            version=__version__,
+            path="/schema",
+            render_plugins=[JsonRenderPlugin()],
+            **OPENAPI_SECURITY,
+        ),
     )
     app.state.settings = settings
     app.state.store = store

@@ -142,8 +142,8 @@ async def test_manual_pairs_versions_conflicts_and_history(own: Settings, admin:
     ]
     assert history[1]["old"] == [a, b] and history[1]["new"] == [b, a]
     assert (history[5]["old"], history[5]["new"]) == ("candidate", "rejected")
-    assert (await admin.get("/api/v1/pairs/9223372036854775807")).status_code == 404
-    assert (await admin.get("/api/v1/pairs/9223372036854775808")).status_code == 400
+    assert (await admin.get(f"/api/v1/pairs/{2**53 - 1}")).status_code == 404  # the largest id (web.api.MAX_INT)
+    assert (await admin.get(f"/api/v1/pairs/{2**53}")).status_code == 400
 
 
 @pytest.mark.skipif(not DARKNET.is_dir(), reason="needs Debian's darknet photos (make installs them)")

@@ -112,7 +112,7 @@ async def test_admin_adds_renames_merges_and_retires_with_audit(client: AsyncTes
     assert (
         await client.post(f"/api/v1/taxonomy/breeds/{hound['id']}/merge", json={"into": hound["id"]})
     ).status_code == 409
-    assert (await client.patch("/api/v1/taxonomy/breeds/9223372036854775807", json={"name": "Nope"})).status_code == 404
+    assert (await client.patch(f"/api/v1/taxonomy/breeds/{2**53 - 1}", json={"name": "Nope"})).status_code == 404
     retired = await client.patch(f"/api/v1/taxonomy/breeds/{hound['id']}", json={"retired": True})
     assert retired.json()["retired"] is True
     active = {b["id"] for b in (await client.get("/api/v1/taxonomy/breeds")).json()}

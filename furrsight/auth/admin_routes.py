@@ -7,13 +7,14 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, delete, get, patch, post
 from litestar.exceptions import ClientException, NotFoundException
-from litestar.params import Body, FromPath, FromQuery, QueryParameter
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from furrsight.auth import audit, service
 from furrsight.auth.passwords import PasswordError
 from furrsight.auth.roles import ROLES
 from furrsight.auth.schemas import AuditPage, NewToken, TokenOut, TokenRequest, UserOut
+from furrsight.web.api import Cursor, Limit, RowId, answers
 from furrsight.web.pages import page
 
 ADMIN = {"role": "admin"}
@@ -21,7 +22,7 @@ ANY_USER = {"role": "viewer"}  # every signed-in user may manage their own token
 
 
 class UserChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    role: str | None = None
+    role: Annotated[str | None, msgspec.Meta(extra_json_schema={"extra": {"enum": [*ROLES, None]}})] = None
     active: bool | None = None
 
 
@@ -55,18 +56,18 @@ async def _revoke(request: Request[Any, Any, Any], token_id: int) -> TokenOut:
 
 
 # -- API ---------------------------------------------------------------------------------------
-@get("/api/v1/me", opt=ANY_USER)
+@get("/api/v1/me", opt=ANY_USER, responses=answers())
 async def api_me(request: Request[Any, Any, Any]) -> MeOut:
     user = request.user
     return MeOut(username=user.username, role=user.role, via=user.via)
 
 
-@get("/api/v1/users", opt=ADMIN)
+@get("/api/v1/users", opt=ADMIN, responses=answers())
 async def api_users() -> list[UserOut]:
     return await service.list_users()
 
 
-@patch("/api/v1/users/{username:str}", opt=ADMIN)
+@patch("/api/v1/users/{username:str}", opt=ADMIN, responses=answers())
 async def api_change_user(
     request: Request[Any, Any, Any], username: FromPath[str], data: Annotated[UserChange, Body()]
 ) -> UserOut:
@@ -74,28 +75,28 @@ async def api_change_user(
     return await _change_user(request, username, data)
 
 
-@get("/api/v1/tokens", opt=ANY_USER)
+@get("/api/v1/tokens", opt=ANY_USER, responses=answers())
 async def api_tokens(request: Request[Any, Any, Any]) -> list[TokenOut]:
     """Your API tokens (never the token itself: it is shown once, at creation)."""
     return await service.list_tokens(_me(request))
 
 
-@post("/api/v1/tokens", opt=ANY_USER, status_code=201)
+@post("/api/v1/tokens", opt=ANY_USER, status_code=201, responses=answers())
 async def api_create_token(request: Request[Any, Any, Any], data: Annotated[TokenRequest, Body()]) -> NewToken:
     return await service.create_token(_me(request), data.label, actor=_me(request))
 
 
-@delete("/api/v1/tokens/{token_id:int}", opt=ANY_USER, status_code=200)
-async def api_revoke_token(request: Request[Any, Any, Any], token_id: FromPath[int]) -> TokenOut:
+@delete("/api/v1/tokens/{token_id:int}", opt=ANY_USER, status_code=200, responses=answers(404))
+async def api_revoke_token(request: Request[Any, Any, Any], token_id: RowId) -> TokenOut:
     """Revoke one of your tokens (admins: any token)."""
     return await _revoke(request, token_id)
 
 
-@get("/api/v1/audit", opt=ADMIN)
+@get("/api/v1/audit", opt=ADMIN, responses=answers())
 async def api_audit(
     action: FromQuery[str | None] = None,
-    cursor: Annotated[int | None, QueryParameter(description="next_cursor of the previous page")] = None,
-    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+    cursor: Cursor = None,
+    limit: Limit = 50,
 ) -> AuditPage:
     return await audit.list_entries(limit=limit, before=cursor, action=action)
 
@@ -157,20 +158,18 @@ async def tokens_create(request: Request[Any, Any, Any]) -> Template:
 
 
 @post("/account/tokens/{token_id:int}/revoke", opt=ANY_USER)
-async def tokens_revoke(request: Request[Any, Any, Any], token_id: FromPath[int]) -> Redirect:
+async def tokens_revoke(request: Request[Any, Any, Any], token_id: RowId) -> Redirect:
     await _revoke(request, token_id)
     return Redirect("/account/tokens", status_code=303)
 
 
 @get("/admin/audit", opt=ADMIN)
 async def audit_page(
-    request: Request[Any, Any, Any], action: FromQuery[str | None] = None, cursor: FromQuery[int | None] = None
+    request: Request[Any, Any, Any], action: FromQuery[str | None] = None, cursor: Cursor = None
 ) -> Template:
     entries = await audit.list_entries(limit=50, before=cursor, action=action or None)
     return page(request, "auth/audit.html", entries=entries, action=action or "")
 
 
-HANDLERS = [
-    api_me, api_users, api_change_user, api_tokens, api_create_token, api_revoke_token, api_audit,
-    users_page, users_add, users_change, tokens_page, tokens_create, tokens_revoke, audit_page,
-]  # fmt: skip
+API = [api_me, api_users, api_change_user, api_tokens, api_create_token, api_revoke_token, api_audit]
+PAGES = [users_page, users_add, users_change, tokens_page, tokens_create, tokens_revoke, audit_page]

@@ -60,17 +60,23 @@ class AuthMiddleware:
 class CSRFUnlessBearer:
     """Litestar's CSRF check for every state-changing request, except those that carry an
     ``Authorization: Bearer`` header: those are authenticated by the token alone (the cookie is
-    ignored), and a browser cannot add that header to a cross-site request."""
+    ignored), and a browser cannot add that header to a cross-site request. An API request with
+    neither a token nor a session cookie has no credentials to abuse: it is let through to be
+    answered 401 (sign in first) rather than 403 (CSRF)."""
 
     def __init__(self, app: ASGIApp, config: CSRFConfig) -> None:
         self.app = app
         self.csrf = CSRFMiddleware(app, config)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and bearer_token(scope) is not None:
+        if scope["type"] == "http" and (bearer_token(scope) is not None or _anonymous_api(scope)):
             await self.app(scope, receive, send)
         else:
             await self.csrf(scope, receive, send)
+
+
+def _anonymous_api(scope: Scope) -> bool:
+    return str(scope.get("path", "")).startswith("/api/") and scope.get("user") is None
 
 
 class SecureCookies:

@@ -9,7 +9,7 @@ import hmac
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import FromQuery, QueryParameter
 from litestar.response import Template
@@ -23,6 +23,7 @@ from furrsight.auth.passwords import PasswordError
 from furrsight.auth.roles import CurrentUser
 from furrsight.auth.sessions import COOKIE
 from furrsight.auth.state import CSRF_COOKIE, AuthState
+from furrsight.web.routing import feature_router
 
 OIDC_COOKIE = "furrsight_oidc"
 SETUP_ACCOUNT = " setup"  # the throttle's account name for wrong setup codes (no user name has a space)
@@ -214,8 +215,8 @@ async def oidc_callback(
     return response
 
 
-router = Router(
-    path="/",
-    route_handlers=[login_page, login, logout, setup_page, setup, oidc_login, oidc_callback, *admin_routes.HANDLERS],
-    tags=["auth"],
+router = feature_router(
+    "auth",
+    api=admin_routes.API,
+    pages=[login_page, login, logout, setup_page, setup, oidc_login, oidc_callback, *admin_routes.PAGES],
 )

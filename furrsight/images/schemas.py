@@ -87,4 +87,4 @@ class ReprocessRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ImportRequest(msgspec.Struct, forbid_unknown_fields=True):
-    path: str
+    path: Annotated[str, msgspec.Meta(description="a folder below one of the import roots")]

@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
-import aiofiles
 import msgspec
 from dramatiq import Broker
 
@@ -122,22 +121,15 @@ async def images_per_query() -> dict[str, int]:
 
 
 # -- uploads -----------------------------------------------------------------------------------
-async def stage_uploads(settings: Settings, files: Iterable[tuple[str, bytes]]) -> dict[str, Any]:
-    """Write uploaded files under ``incoming/<token>/`` before the job is queued, so that an
-    accepted upload survives a web restart; returns the import job's params."""
-    token = uuid.uuid4().hex
-    folder = settings.data_path / "incoming" / token
-    folder.mkdir(parents=True)
-    staged = []
-    try:
-        for index, (name, data) in enumerate(files):
-            path = folder / f"{index:06d}"
-            async with aiofiles.open(path, "wb") as handle:
-                await handle.write(data)
-            staged.append({"path": str(path.relative_to(settings.data_path)), "name": name})
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+def staging_folder(settings: Settings) -> Path:
+    """A new folder under ``incoming/`` for one upload (not yet created): uploads are written
+    there before the job is queued, so that an accepted upload survives a web restart."""
+    return settings.data_path / "incoming" / uuid.uuid4().hex
+
+
+def upload_params(settings: Settings, folder: Path, files: Iterable[tuple[Path, str]]) -> dict[str, Any]:
+    """The import job's params for files staged in ``folder`` (path, original name)."""
+    staged = [{"path": str(path.relative_to(settings.data_path)), "name": name} for path, name in files]
     return {"source": "upload", "staging": str(folder.relative_to(settings.data_path)), "files": staged}
 
 
@@ -147,7 +139,7 @@ async def start_import(
     path: str | None = None, staged: dict[str, Any] | None = None,
 ) -> JobOut:  # fmt: skip
     """The one way to start an import job (routes, CLI, schedules): a server folder below the
-    import roots (``ImportPathError`` otherwise), or uploads already staged (``stage_uploads``'s
+    import roots (``ImportPathError`` otherwise), or uploads already staged (``upload_params``'s
     params: accepted uploads are on disk before their job is queued)."""
     if (path is None) == (staged is None):
         raise ValueError("start_import: give a folder path or staged uploads")
@@ -159,7 +151,10 @@ def resolve_import_path(settings: Settings, raw: str) -> Path:
     """The folder to import, if it is inside one of the configured import roots."""
     if not settings.import_roots:
         raise ImportPathError("folder import is off: no import roots are configured (FURRSIGHT_IMPORT_ROOTS)")
-    path = Path(raw).expanduser()
+    try:
+        path = Path(raw).expanduser()
+    except RuntimeError as exc:  # ~name of no user on this server
+        raise ImportPathError(f"{raw!r}: {exc}") from exc
     if not path.is_absolute():
         raise ImportPathError(f"{raw!r} is not an absolute path")
     real = path.resolve()

@@ -4,7 +4,7 @@ import asyncio
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, Response, Router, delete, get, post
+from litestar import Request, Response, delete, get, post
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
@@ -13,10 +13,12 @@ from furrsight.inference import service
 from furrsight.inference.deps import ResidencyDep
 from furrsight.inference.install import ModelStatus
 from furrsight.inference.manifest import ModelError
-from furrsight.jobs.routes import accepted
+from furrsight.jobs.routes import LOCATION, accepted
 from furrsight.jobs.schemas import JobOut
+from furrsight.web.api import OptionalBody, answers
 from furrsight.web.deps import BrokerDep, SettingsDep
 from furrsight.web.pages import page
+from furrsight.web.routing import feature_router
 
 ADMIN = {"role": "admin"}
 
@@ -77,12 +79,13 @@ async def _import(
 
 
 # -- API ---------------------------------------------------------------------------------------
-@get("/api/v1/models", opt=ADMIN)
+@get("/api/v1/models", opt=ADMIN, responses=answers())
 async def api_list_models(settings: SettingsDep) -> list[ModelStatus]:
     return service.list_models(settings)
 
 
-@post("/api/v1/models/{name:str}/pull", opt=ADMIN)
+@post("/api/v1/models/{name:str}/pull", opt=ADMIN, status_code=202, response_headers=LOCATION,
+      responses=answers(404, 409, 503), operation_class=OptionalBody)  # fmt: skip
 async def api_pull(
     request: Request[Any, Any, Any],
     name: FromPath[str],
@@ -96,7 +99,8 @@ async def api_pull(
     return accepted(await _pull(request, settings, broker, name, bool(data and data.allow_unpinned), accept))
 
 
-@post("/api/v1/models/{name:str}/import", opt=ADMIN)
+@post("/api/v1/models/{name:str}/import", opt=ADMIN, status_code=202, response_headers=LOCATION,
+      responses=answers(404, 409, 503))  # fmt: skip
 async def api_import(
     request: Request[Any, Any, Any],
     name: FromPath[str],
@@ -108,7 +112,8 @@ async def api_import(
     return accepted(await _import(request, settings, broker, name, data.path))
 
 
-@post("/api/v1/models/{name:str}/verify", opt=ADMIN)
+@post("/api/v1/models/{name:str}/verify", opt=ADMIN, status_code=202, response_headers=LOCATION,
+      responses=answers(404, 409, 503))  # fmt: skip
 async def api_verify(
     request: Request[Any, Any, Any], name: FromPath[str], settings: SettingsDep, broker: BrokerDep
 ) -> Response[JobOut]:
@@ -116,7 +121,7 @@ async def api_verify(
     return accepted(await _verify(request, settings, broker, name))
 
 
-@delete("/api/v1/models/{name:str}", opt=ADMIN, status_code=204)
+@delete("/api/v1/models/{name:str}", opt=ADMIN, status_code=204, responses=answers(404, 409))
 async def api_remove(name: FromPath[str], settings: SettingsDep) -> None:
     try:
         await asyncio.to_thread(service.model_store(settings).remove, name)
@@ -160,8 +165,8 @@ async def models_action(
     return Redirect(f"/models?message={text}", status_code=303)
 
 
-router = Router(
-    path="/",
-    route_handlers=[api_list_models, api_pull, api_import, api_verify, api_remove, models_page, models_action],
-    tags=["models"],
+router = feature_router(
+    "models",
+    api=[api_list_models, api_pull, api_import, api_verify, api_remove],
+    pages=[models_page, models_action],
 )

@@ -1,14 +1,15 @@
 """Pairs: the JSON API (list, make, read, change at a version, history, mine) and the pages."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar import Request, Response, Router, get, patch, post
+from litestar import Request, Response, get, patch, post
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
-from litestar.params import Body, FromQuery, PathParameter, QueryParameter
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Body, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
-from furrsight.jobs.routes import accepted
+from furrsight.jobs.routes import LOCATION, accepted
 from furrsight.jobs.schemas import JobOut
 from furrsight.pairs import service
 from furrsight.pairs.analysis import start_analyse
@@ -27,12 +28,25 @@ from furrsight.pairs.schemas import (
 )
 from furrsight.search import service as search
 from furrsight.taxonomy import service as taxonomy
+from furrsight.web.api import MAX_INT, Cursor, RowId, answers
 from furrsight.web.deps import BrokerDep, SettingsDep
 from furrsight.web.pages import page
+from furrsight.web.routing import feature_router
 
-PairId = Annotated[int, PathParameter(ge=1, le=2**63 - 1, description="the pair's id")]
-Cursor = Annotated[int | None, QueryParameter(ge=1, le=2**63 - 1, description="next_cursor of the previous page")]
-Confidence = Annotated[float | None, QueryParameter(ge=0.0, le=1.0)]
+PairId = RowId
+ImageId = Annotated[int | None, QueryParameter(ge=1, le=MAX_INT, description="pairs with this image")]
+# Litestar leaves a bound of 0 out of the schema: schema_extra puts it back
+Confidence = Annotated[float | None, QueryParameter(ge=0.0, le=1.0, schema_extra={"minimum": 0})]
+Status = Annotated[Literal[STATUSES] | None, QueryParameter(description="pairs in this status")]  # type: ignore[valid-type]
+Origin = Annotated[Literal[ORIGINS] | None, QueryParameter(description="pairs from this origin")]  # type: ignore[valid-type]
+
+
+class StalePair(msgspec.Struct, kw_only=True):
+    """409 to a PATCH at a stale ``version``: the pair as it is now and the changes since."""
+
+    error: str
+    current: PairOut
+    changes: list[HistoryOut]
 
 
 def _user(request: Request[Any, Any, Any]) -> str | None:
@@ -82,18 +96,18 @@ async def _run(coro: Any) -> Any:
 
 
 # -- API ---------------------------------------------------------------------------------------
-@get("/api/v1/pairs")
+@get("/api/v1/pairs", responses=answers())
 async def api_list(
     settings: SettingsDep,
-    status: Annotated[str | None, QueryParameter(description=f"one of {', '.join(STATUSES)}")] = None,
-    origin: Annotated[str | None, QueryParameter(description=f"one of {', '.join(ORIGINS)}")] = None,
+    status: Status = None,
+    origin: Origin = None,
     breed: Annotated[str | None, QueryParameter(max_length=96, description="a breed's name, alias or id")] = None,
-    service_: Annotated[str | None, QueryParameter(query="service", max_length=96, description="a service")] = None,
+    service_: Annotated[str | None, QueryParameter(name="service", max_length=96, description="a service")] = None,
     min_confidence: Confidence = None,
     max_confidence: Confidence = None,
     plugin: Annotated[str | None, QueryParameter(max_length=64, description="source plugin of either image")] = None,
     license: Annotated[str | None, QueryParameter(max_length=200, description="licence of either image")] = None,
-    image: Annotated[int | None, QueryParameter(ge=1, le=2**63 - 1, description="pairs with this image")] = None,
+    image: ImageId = None,
     cursor: Cursor = None,
     limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
 ) -> PairPage:
@@ -102,18 +116,21 @@ async def api_list(
     return await _run(service.list_pairs(where, limit, cursor))  # type: ignore[no-any-return]
 
 
-@post("/api/v1/pairs", status_code=201)
+@post("/api/v1/pairs", status_code=201, responses=answers(409))
 async def api_create(request: Request[Any, Any, Any], data: Annotated[PairIn, Body()]) -> PairOut:
     """A pair made by hand (origin ``manual``, status ``candidate``); 409 when it exists either way round."""
     return await _run(service.create_pair(data.before_id, data.after_id, "manual", _user(request), "api"))  # type: ignore[no-any-return]
 
 
-@get("/api/v1/pairs/{pair_id:int}")
+@get("/api/v1/pairs/{pair_id:int}", responses=answers(404))
 async def api_get(pair_id: PairId) -> PairOut:
     return await _run(service.get_pair(pair_id))  # type: ignore[no-any-return]
 
 
-@patch("/api/v1/pairs/{pair_id:int}")
+@patch(
+    "/api/v1/pairs/{pair_id:int}",
+    responses={**answers(404), 409: ResponseSpec(StalePair, description="a stale version", generate_examples=False)},
+)
 async def api_patch(request: Request[Any, Any, Any], pair_id: PairId, data: Annotated[PairPatch, Body()]) -> Any:
     """Change labels, order (``swap``) or status at the ``version`` you read; a stale one is 409
     with the pair as it is now and the changes since your version."""
@@ -123,12 +140,12 @@ async def api_patch(request: Request[Any, Any, Any], pair_id: PairId, data: Anno
         return Response({"error": str(exc), "current": exc.current, "changes": exc.changes}, status_code=409)
 
 
-@get("/api/v1/pairs/{pair_id:int}/history")
+@get("/api/v1/pairs/{pair_id:int}/history", responses=answers(404))
 async def api_history(pair_id: PairId) -> list[HistoryOut]:
     return await _run(service.history(pair_id))  # type: ignore[no-any-return]
 
 
-@post("/api/v1/pairs/mine")
+@post("/api/v1/pairs/mine", status_code=202, response_headers=LOCATION, responses=answers(503))
 async def api_mine(
     request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, data: Annotated[MineRequest, Body()]
 ) -> Response[JobOut]:
@@ -136,7 +153,7 @@ async def api_mine(
     return accepted(await start_mine(broker, settings, _user(request), data.full))
 
 
-@post("/api/v1/pairs/analyse")
+@post("/api/v1/pairs/analyse", status_code=202, response_headers=LOCATION, responses=answers(503))
 async def api_analyse(
     request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, data: Annotated[AnalyseRequest, Body()]
 ) -> Response[JobOut]:
@@ -152,12 +169,12 @@ async def pairs_page(
     status: FromQuery[str | None] = None,
     origin: FromQuery[str | None] = None,
     breed: FromQuery[str | None] = None,
-    service_: Annotated[str | None, QueryParameter(query="service")] = None,
+    service_: Annotated[str | None, QueryParameter(name="service")] = None,
     plugin: FromQuery[str | None] = None,
     license: FromQuery[str | None] = None,
     min_confidence: Confidence = None,
     max_confidence: Confidence = None,
-    image: Annotated[int | None, QueryParameter(ge=1, le=2**63 - 1)] = None,
+    image: ImageId = None,
     cursor: Cursor = None,
 ) -> Template:
     where = _filter(status, origin, breed, service_, min_confidence, max_confidence, plugin, license, image)
@@ -187,7 +204,7 @@ async def pair_page(request: Request[Any, Any, Any], pair_id: PairId) -> Templat
 async def pair_new_page(
     request: Request[Any, Any, Any],
     settings: SettingsDep,
-    image: Annotated[int, QueryParameter(ge=1, le=2**63 - 1, description="the image to pair")],
+    image: Annotated[int, QueryParameter(ge=1, le=MAX_INT, description="the image to pair")],
 ) -> Template:
     """ "Make a pair with…": the image's most similar images, each one click from being its pair."""
     hits, error = None, None
@@ -212,6 +229,8 @@ async def pair_form(request: Request[Any, Any, Any]) -> Redirect:
     form = await request.form()
     try:
         before, after = int(str(form.get("before_id"))), int(str(form.get("after_id")))
+        if not (1 <= before <= MAX_INT and 1 <= after <= MAX_INT):
+            raise ValueError("out of range")
     except ValueError as exc:
         raise ClientException("before_id and after_id: image ids") from exc
     try:
@@ -223,21 +242,8 @@ async def pair_form(request: Request[Any, Any, Any]) -> Redirect:
     return Redirect(f"/pairs/{pair.id}", status_code=303)
 
 
-router = Router(
-    path="/",
-    route_handlers=[
-        api_list,
-        api_create,
-        api_get,
-        api_patch,
-        api_history,
-        api_mine,
-        api_analyse,
-        pairs_page,
-        pair_page,
-        pair_new_page,
-        mine_form,
-        pair_form,
-    ],
-    tags=["pairs"],
+router = feature_router(
+    "pairs",
+    api=[api_list, api_create, api_get, api_patch, api_history, api_mine, api_analyse],
+    pages=[pairs_page, pair_page, pair_new_page, mine_form, pair_form],
 )

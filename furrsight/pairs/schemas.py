@@ -25,7 +25,7 @@ REJECT_REASONS: dict[str, str] = {
     "not_a_dog": "not a dog",
     "other": "other (see the note)",
 }
-Id = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+Id = Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]  # web.api.MAX_INT: exact in a JSON number and the schema
 Confidence = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 
 

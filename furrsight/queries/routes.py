@@ -3,18 +3,20 @@
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from litestar import Request, Response, Router, get, patch, post
+from litestar import Request, Response, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
 
-from furrsight.jobs.routes import accepted
+from furrsight.jobs.routes import LOCATION, accepted
 from furrsight.jobs.schemas import JobOut
 from furrsight.queries import service
 from furrsight.queries.schemas import GenerateRequest, QueryIn, QueryOut, QueryPatch
+from furrsight.web.api import RowId, answers
 from furrsight.web.deps import BrokerDep, SettingsDep
 from furrsight.web.pages import page
+from furrsight.web.routing import feature_router
 
 PairCounts = Callable[[], Awaitable[dict[str, int]]]  # accepted pairs per query, from a later stage (app.py)
 
@@ -42,7 +44,7 @@ async def _create(data: QueryIn) -> QueryOut:
         raise HTTPException(str(exc), status_code=409) from exc
 
 
-@get("/api/v1/queries")
+@get("/api/v1/queries", responses=answers())
 async def api_list(
     query_pair_counts: NamedDependency[PairCounts], enabled: FromQuery[bool | None] = None
 ) -> list[QueryOut]:
@@ -50,21 +52,21 @@ async def api_list(
     return await _listed(query_pair_counts, enabled)
 
 
-@post("/api/v1/queries", status_code=201)
+@post("/api/v1/queries", status_code=201, responses=answers(409))
 async def api_create(data: Annotated[QueryIn, Body()]) -> QueryOut:
     """Add a query by hand (origin ``manual``); 409 when a near-identical one exists."""
     return await _create(data)
 
 
-@patch("/api/v1/queries/{query_id:int}")
-async def api_patch(query_id: FromPath[int], data: Annotated[QueryPatch, Body()]) -> QueryOut:
+@patch("/api/v1/queries/{query_id:int}", responses=answers(404))
+async def api_patch(query_id: RowId, data: Annotated[QueryPatch, Body()]) -> QueryOut:
     out = await service.set_enabled(query_id, data.enabled)
     if out is None:
         raise NotFoundException(f"query {query_id} does not exist")
     return out
 
 
-@post("/api/v1/queries/generate")
+@post("/api/v1/queries/generate", status_code=202, response_headers=LOCATION, responses=answers(503))
 async def api_generate(
     request: Request[Any, Any, Any], data: Annotated[GenerateRequest, Body()], settings: SettingsDep, broker: BrokerDep
 ) -> Response[JobOut]:
@@ -96,7 +98,7 @@ async def queries_form(request: Request[Any, Any, Any]) -> Response[Any]:
 
 @post("/queries/{query_id:int}/toggle")
 async def toggle_form(
-    request: Request[Any, Any, Any], query_id: FromPath[int], query_pair_counts: NamedDependency[PairCounts]
+    request: Request[Any, Any, Any], query_id: RowId, query_pair_counts: NamedDependency[PairCounts]
 ) -> Template:
     form = await request.form()
     await service.set_enabled(query_id, form.get("enabled") == "true")
@@ -125,17 +127,8 @@ async def generate_form(request: Request[Any, Any, Any], settings: SettingsDep, 
     return Redirect(f"/jobs/{job.id}", status_code=303)
 
 
-router = Router(
-    path="/",
-    route_handlers=[
-        api_list,
-        api_create,
-        api_patch,
-        api_generate,
-        queries_page,
-        queries_form,
-        toggle_form,
-        generate_form,
-    ],
-    tags=["queries"],
+router = feature_router(
+    "queries",
+    api=[api_list, api_create, api_patch, api_generate],
+    pages=[queries_page, queries_form, toggle_form, generate_form],
 )

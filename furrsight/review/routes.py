@@ -6,20 +6,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import MediaType, Request, Response, Router, get, post
+from litestar import MediaType, Request, Response, get, post
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Template
 
 from furrsight.pairs import service as pairs
 from furrsight.pairs import stats
 from furrsight.pairs.routes import parse_filter
-from furrsight.pairs.schemas import ORIGINS, REJECT_REASONS, STATUSES, PairOut, PairPatch
+from furrsight.pairs.schemas import ORIGINS, REJECT_REASONS, STATUSES, HistoryOut, PairOut, PairPatch
 from furrsight.review import service
 from furrsight.review.dashboard import Cache
 from furrsight.review.schemas import BulkIn, NextIn, UndoIn
 from furrsight.taxonomy import service as taxonomy
+from furrsight.web.api import RowId, answers
 from furrsight.web.pages import page
+from furrsight.web.routing import feature_router
 
 CURATOR = {"role": "curator"}
 
@@ -79,7 +82,22 @@ def _conflict(request: Request[Any, Any, Any], exc: pairs.StaleVersion) -> Respo
 
 
 # -- API ---------------------------------------------------------------------------------------
-@post("/api/v1/review/next", opt=CURATOR, status_code=200)
+class ReviewConflict(msgspec.Struct, kw_only=True):
+    """409: a stale version (``current``, ``changes``) or a pair another reviewer holds."""
+
+    error: str
+    status: int | None = None
+    current: PairOut | None = None
+    changes: list[HistoryOut] | None = None
+
+
+CONFLICT = {
+    409: ResponseSpec(ReviewConflict, description="stale, or held by another reviewer", generate_examples=False)
+}
+EMPTY = {204: ResponseSpec(None, description="the queue is empty", generate_examples=False)}
+
+
+@post("/api/v1/review/next", opt=CURATOR, status_code=200, responses={**answers(404), **EMPTY})
 async def api_next(request: Request[Any, Any, Any], data: Annotated[NextIn, Body()]) -> Response[Any]:
     """The next pair of the queue under the filters, leased to you (no one else gets it until you
     decide, move on, or the lease expires); 204 when the queue is empty."""
@@ -87,27 +105,25 @@ async def api_next(request: Request[Any, Any, Any], data: Annotated[NextIn, Body
     return Response(pair, status_code=200) if pair else Response(None, status_code=204)
 
 
-@post("/api/v1/review/pairs/{pair_id:int}", opt=CURATOR, status_code=200)
-async def api_change(
-    request: Request[Any, Any, Any], pair_id: FromPath[int], data: Annotated[PairPatch, Body()]
-) -> Any:
+@post("/api/v1/review/pairs/{pair_id:int}", opt=CURATOR, status_code=200, responses={**answers(404), **CONFLICT})
+async def api_change(request: Request[Any, Any, Any], pair_id: RowId, data: Annotated[PairPatch, Body()]) -> PairOut:
     """A change from the review screen at the ``version`` you read (409 when stale, with what changed)."""
     try:
         return await _run(service.change(_leases(request), pair_id, data, _user(request), _cache(request).clear))
     except pairs.StaleVersion as exc:
-        return _conflict(request, exc)
+        return _conflict(request, exc)  # type: ignore[return-value]  # the 409 documented above
 
 
-@post("/api/v1/review/pairs/{pair_id:int}/undo", opt=CURATOR, status_code=200)
-async def api_undo(request: Request[Any, Any, Any], pair_id: FromPath[int], data: Annotated[UndoIn, Body()]) -> Any:
+@post("/api/v1/review/pairs/{pair_id:int}/undo", opt=CURATOR, status_code=200, responses={**answers(404), **CONFLICT})
+async def api_undo(request: Request[Any, Any, Any], pair_id: RowId, data: Annotated[UndoIn, Body()]) -> PairOut:
     """Take back the change that made ``version`` (409 when the pair changed since)."""
     try:
         return await _run(service.undo(_leases(request), pair_id, data.version, _user(request), _cache(request).clear))
     except pairs.StaleVersion as exc:
-        return _conflict(request, exc)
+        return _conflict(request, exc)  # type: ignore[return-value]  # the 409 documented above
 
 
-@post("/api/v1/review/bulk", opt=CURATOR, status_code=200)
+@post("/api/v1/review/bulk", opt=CURATOR, status_code=200, responses=answers(404))
 async def api_bulk(request: Request[Any, Any, Any], data: Annotated[BulkIn, Body()]) -> pairs.BulkResult:
     """One change to many pairs, as one audited batch (undo it with its ``batch``)."""
     if data.change.status == "rejected" and not data.change.reject_reason:
@@ -115,7 +131,7 @@ async def api_bulk(request: Request[Any, Any, Any], data: Annotated[BulkIn, Body
     return await _run(service.bulk(data.ids, data.change, _user(request), _cache(request).clear))  # type: ignore[no-any-return]
 
 
-@post("/api/v1/review/bulk/{batch:str}/undo", opt=CURATOR, status_code=200)
+@post("/api/v1/review/bulk/{batch:str}/undo", opt=CURATOR, status_code=200, responses=answers(404))
 async def api_bulk_undo(request: Request[Any, Any, Any], batch: FromPath[str]) -> pairs.BulkResult:
     """Take a bulk action back as one; pairs changed since are left alone (``conflicts``)."""
     return await _run(service.undo_bulk(batch, _user(request), _cache(request).clear))  # type: ignore[no-any-return]
@@ -169,7 +185,7 @@ async def change_fragment(
     try:
         pair = await _run(service.change(_leases(request), pair_id, data, _user(request), _cache(request).clear))
     except pairs.StaleVersion as exc:
-        return _conflict(request, exc)
+        return _conflict(request, exc)  # type: ignore[return-value]  # the 409 documented above
     return Template("_partials/review_labels.html", context=await _screen(pair))
 
 
@@ -182,7 +198,7 @@ async def undo_fragment(
     try:
         pair = await _run(service.undo(_leases(request), pair_id, data.version, _user(request), _cache(request).clear))
     except pairs.StaleVersion as exc:
-        return _conflict(request, exc)
+        return _conflict(request, exc)  # type: ignore[return-value]  # the 409 documented above
     return Template("_partials/review_pair.html", context=await _screen(pair))
 
 
@@ -208,7 +224,7 @@ async def dashboard_page(request: Request[Any, Any, Any]) -> Template:
     return page(request, "review/dashboard.html", board=await _cache(request).get())
 
 
-@get("/api/v1/dashboard", summary="The dashboard's counts")
+@get("/api/v1/dashboard", summary="The dashboard's counts", responses=answers())
 async def api_dashboard(request: Request[Any, Any, Any], fresh: FromQuery[bool] = False) -> Any:
     """Images and pairs by state, status, origin, breed, service; reviews per day; the model's
     measured precision; the queries with the most accepted pairs (cached; ``fresh`` recomputes)."""
@@ -218,11 +234,9 @@ async def api_dashboard(request: Request[Any, Any, Any], fresh: FromQuery[bool] 
     return await cache.get()
 
 
-router = Router(
-    path="/",
-    route_handlers=[
-        api_next, api_change, api_undo, api_bulk, api_bulk_undo, review_page, next_fragment, pair_fragment,
-        change_fragment, undo_fragment, bulk_page, reviewers_page, dashboard_page, api_dashboard,
-    ],
-    tags=["review"],
+router = feature_router(
+    "review",
+    api=[api_next, api_change, api_undo, api_bulk, api_bulk_undo, api_dashboard],
+    pages=[review_page, next_fragment, pair_fragment, change_fragment, undo_fragment, bulk_page, reviewers_page,
+           dashboard_page],
 )  # fmt: skip

@@ -2,20 +2,22 @@
 
 from typing import Annotated, Any
 
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, get, post
 from litestar.exceptions import ClientException, NotFoundException
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from furrsight.jobs import service as jobs
-from furrsight.jobs.routes import accepted
+from furrsight.jobs.routes import LOCATION, accepted
 from furrsight.jobs.schemas import JobOut
 from furrsight.scraping import service
 from furrsight.scraping.forms import field_kind, form_params
 from furrsight.scraping.schemas import FailureOut, ScrapeRequest, ScrapersOut
 from furrsight.settings import Settings
+from furrsight.web.api import RowId, answers
 from furrsight.web.deps import BrokerDep, SettingsDep
 from furrsight.web.pages import page
+from furrsight.web.routing import feature_router
 
 
 def _creator(request: Request[Any, Any, Any]) -> str | None:
@@ -37,13 +39,13 @@ async def _scrape_job(job_id: int) -> JobOut:
 
 
 # -- API ---------------------------------------------------------------------------------------
-@get("/api/v1/scrapers")
+@get("/api/v1/scrapers", responses=answers())
 async def api_scrapers(settings: SettingsDep) -> ScrapersOut:
     """Installed scraper plugins with the JSON schema of their params, and broken ones with why."""
     return service.list_scrapers(settings)
 
 
-@post("/api/v1/scrapes")
+@post("/api/v1/scrapes", status_code=202, response_headers=LOCATION, responses=answers(503))
 async def api_scrape(
     request: Request[Any, Any, Any], data: Annotated[ScrapeRequest, Body()], settings: SettingsDep, broker: BrokerDep
 ) -> Response[JobOut]:
@@ -51,14 +53,15 @@ async def api_scrape(
     return accepted(await _start(request, settings, broker, data))
 
 
-@get("/api/v1/scrapes/{job_id:int}/failures")
-async def api_failures(job_id: FromPath[int]) -> list[FailureOut]:
+@get("/api/v1/scrapes/{job_id:int}/failures", responses=answers(404))
+async def api_failures(job_id: RowId) -> list[FailureOut]:
     await _scrape_job(job_id)
     return await service.failures(job_id)
 
 
-@post("/api/v1/scrapes/{job_id:int}/retry-failed")
-async def api_retry_failed(request: Request[Any, Any, Any], job_id: FromPath[int], settings: SettingsDep,
+@post("/api/v1/scrapes/{job_id:int}/retry-failed", status_code=202, response_headers=LOCATION,
+      responses=answers(404, 503))  # fmt: skip
+async def api_retry_failed(request: Request[Any, Any, Any], job_id: RowId, settings: SettingsDep,
                            broker: BrokerDep) -> Response[JobOut]:  # fmt: skip
     """A new scrape job that re-fetches only the URLs that failed in job ``job_id``."""
     await _scrape_job(job_id)
@@ -98,7 +101,7 @@ async def scrape_form(request: Request[Any, Any, Any], plugin: FromPath[str], se
 
 
 @get("/scrapes/{job_id:int}")
-async def scrape_run_page(request: Request[Any, Any, Any], job_id: FromPath[int]) -> Template:
+async def scrape_run_page(request: Request[Any, Any, Any], job_id: RowId) -> Template:
     job = await _scrape_job(job_id)
     return page(
         request, "scraping/run.html", "_partials/scrape_run.html", job=job, failures=await service.failures(job_id)
@@ -106,7 +109,7 @@ async def scrape_run_page(request: Request[Any, Any, Any], job_id: FromPath[int]
 
 
 @post("/scrapes/{job_id:int}/retry-failed")
-async def retry_failed_form(request: Request[Any, Any, Any], job_id: FromPath[int], settings: SettingsDep,
+async def retry_failed_form(request: Request[Any, Any, Any], job_id: RowId, settings: SettingsDep,
                             broker: BrokerDep) -> Response[Any]:  # fmt: skip
     await _scrape_job(job_id)
     new = await service.start_scrape(broker, settings, _creator(request), retry_of=job_id)
@@ -115,9 +118,8 @@ async def retry_failed_form(request: Request[Any, Any, Any], job_id: FromPath[in
     return Redirect(f"/scrapes/{new.id}", status_code=303)
 
 
-router = Router(
-    path="/",
-    route_handlers=[api_scrapers, api_scrape, api_failures, api_retry_failed, scrape_page, scrape_form,
-                    scrape_run_page, retry_failed_form],
-    tags=["scraping"],
-)  # fmt: skip
+router = feature_router(
+    "scraping",
+    api=[api_scrapers, api_scrape, api_failures, api_retry_failed],
+    pages=[scrape_page, scrape_form, scrape_run_page, retry_failed_form],
+)

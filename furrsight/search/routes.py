@@ -4,10 +4,10 @@ photo, identify a breed, a text query) run on the web process's CPU-only residen
 
 from typing import Annotated, Any
 
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
-from litestar.params import Body, FromPath, FromQuery, QueryParameter
+from litestar.params import Body, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 from PIL import UnidentifiedImageError
 
@@ -15,18 +15,22 @@ from furrsight.images.service import image_exists
 from furrsight.inference.deps import ResidencyDep
 from furrsight.inference.manifest import ModelError
 from furrsight.jobs import service as jobs
-from furrsight.jobs.routes import accepted
+from furrsight.jobs.routes import LOCATION, accepted
 from furrsight.jobs.schemas import JobOut
 from furrsight.search import duplicates, service
 from furrsight.search.breeds import BreedResult, breed_names
 from furrsight.search.schemas import ClusterRequest, Clusters, EmbedRequest, HitPage, TaggedPage
 from furrsight.search.tagging import breed_counts, tagged_images
+from furrsight.web.api import Cursor, OptionalBody, RowId, answers, multipart
 from furrsight.web.deps import BrokerDep, SettingsDep
 from furrsight.web.pages import page
+from furrsight.web.routing import feature_router
 
 READ = {"role": "viewer"}  # POSTs that only read (a photo to search with or identify)
 K = Annotated[int, QueryParameter(ge=1, le=200, description="how many results")]
 MODEL = Annotated[str | None, QueryParameter(description="embedding model (default: setting search.model)")]
+Query = Annotated[str, QueryParameter(pattern=r"\S", description="words describing the images")]
+PHOTO = multipart("a photo (JPEG, PNG, WebP, …)", file="file")
 
 
 def _conflict(exc: Exception) -> HTTPException:
@@ -65,16 +69,16 @@ async def _image_exists(image_id: int) -> None:
 
 
 # -- API ---------------------------------------------------------------------------------------
-@get("/api/v1/images/{image_id:int}/similar")
-async def api_similar(image_id: FromPath[int], settings: SettingsDep, k: K = 12, model: MODEL = None) -> HitPage:
+@get("/api/v1/images/{image_id:int}/similar", responses=answers(404, 409))
+async def api_similar(image_id: RowId, settings: SettingsDep, k: K = 12, model: MODEL = None) -> HitPage:
     """The k images most like this one (cosine similarity), nearest first."""
     await _image_exists(image_id)
     return await _guard(service.similar(settings, image_id, k, model))  # type: ignore[no-any-return]
 
 
-@get("/api/v1/search")
+@get("/api/v1/search", responses=answers(409))
 async def api_search_text(
-    q: FromQuery[str], settings: SettingsDep, residency: ResidencyDep, k: K = 24, model: MODEL = None
+    q: Query, settings: SettingsDep, residency: ResidencyDep, k: K = 24, model: MODEL = None
 ) -> HitPage:
     """Text -> image search; needs a model with a text tower (409 says which to pull)."""
     if not q.strip():
@@ -82,7 +86,7 @@ async def api_search_text(
     return await _guard(service.search_text(settings, residency, q, k, model))  # type: ignore[no-any-return]
 
 
-@post("/api/v1/search/image", status_code=200, opt=READ)
+@post("/api/v1/search/image", status_code=200, opt=READ, operation_class=PHOTO, responses=answers(409, 413, 415))
 async def api_search_image(
     request: Request[Any, Any, Any], settings: SettingsDep, residency: ResidencyDep, k: K = 24, model: MODEL = None
 ) -> HitPage:
@@ -91,7 +95,7 @@ async def api_search_image(
     return await _guard(service.search_by_image(settings, residency, data, k, model))  # type: ignore[no-any-return]
 
 
-@get("/api/v1/search/clusters")
+@get("/api/v1/search/clusters", responses=answers(404))
 async def api_clusters(settings: SettingsDep, model: MODEL = None) -> Clusters:
     """The latest near-duplicate clusters computed from the embeddings (complements the
     perceptual-hash groups); 404 until the clusters job has run for the model."""
@@ -101,7 +105,8 @@ async def api_clusters(settings: SettingsDep, model: MODEL = None) -> Clusters:
         raise NotFoundException(str(exc)) from exc
 
 
-@post("/api/v1/search/clusters")
+@post("/api/v1/search/clusters", status_code=202, response_headers=LOCATION, responses=answers(409, 503),
+      operation_class=OptionalBody)  # fmt: skip
 async def api_cluster_job(
     request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep,
     data: Annotated[ClusterRequest | None, Body()] = None,
@@ -123,7 +128,8 @@ async def _start_clusters(
     return await duplicates.submit_clusters(broker, settings, data.model, data.max_distance, creator)  # type: ignore[no-any-return]
 
 
-@post("/api/v1/embeddings")
+@post("/api/v1/embeddings", status_code=202, response_headers=LOCATION, responses=answers(409, 503),
+      operation_class=OptionalBody)  # fmt: skip
 async def api_embed(
     request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep,
     data: Annotated[EmbedRequest | None, Body()] = None,
@@ -142,13 +148,14 @@ async def _start(
         raise _conflict(exc) from exc
 
 
-@post("/api/v1/breeds/identify", status_code=200, opt=READ)
+@post("/api/v1/breeds/identify", status_code=200, opt=READ, operation_class=PHOTO, responses=answers(409, 413, 415))
 async def api_identify(request: Request[Any, Any, Any], settings: SettingsDep, residency: ResidencyDep) -> BreedResult:
     """Breed, confidence, top-5 and the probability that the photo shows a dog at all."""
     return await _guard(service.identify_photo(settings, residency, await _upload(request, settings)))  # type: ignore[no-any-return]
 
 
-@post("/api/v1/breeds/tag")
+@post("/api/v1/breeds/tag", status_code=202, response_headers=LOCATION, responses=answers(409, 503),
+      operation_class=OptionalBody)  # fmt: skip
 async def api_tag(
     request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep,
     data: Annotated[EmbedRequest | None, Body()] = None,
@@ -157,25 +164,25 @@ async def api_tag(
     return accepted(await _start(request, settings, broker, service.start_tag_breeds, data))
 
 
-@get("/api/v1/breeds")
+@get("/api/v1/breeds", responses=answers())
 async def api_breeds() -> dict[str, Any]:
     """The appliance's breed list and how many images carry each tag."""
     return {"breeds": breed_names(), "tagged": dict(await breed_counts())}
 
 
-@get("/api/v1/breeds/images")
+@get("/api/v1/breeds/images", responses=answers())
 async def api_breed_images(
     settings: SettingsDep,
     breed: FromQuery[str | None] = None,
     dogs: Annotated[bool | None, QueryParameter(description="false: the photos flagged as not a dog")] = None,
-    cursor: FromQuery[int | None] = None,
+    cursor: Cursor = None,
 ) -> TaggedPage:
     return await tagged_images(breed, settings.page_size, cursor, dogs)
 
 
 # -- pages -------------------------------------------------------------------------------------
 @get("/images/{image_id:int}/similar")
-async def similar_fragment(request: Request[Any, Any, Any], image_id: FromPath[int], settings: SettingsDep) -> Template:
+async def similar_fragment(request: Request[Any, Any, Any], image_id: RowId, settings: SettingsDep) -> Template:
     await _image_exists(image_id)
     try:
         hits, error = await service.similar(settings, image_id, 12), None
@@ -259,12 +266,10 @@ async def identify_form(request: Request[Any, Any, Any], settings: SettingsDep, 
                 counts=await breed_counts(), result=result, error=error)  # fmt: skip
 
 
-router = Router(
-    path="/",
-    route_handlers=[
-        api_similar, api_search_text, api_search_image, api_clusters, api_cluster_job, api_embed, api_identify,
-        api_tag, api_breeds, api_breed_images, similar_fragment, search_page, search_image_form, duplicates_page,
-        duplicates_start, breeds_page, identify_form,
-    ],
-    tags=["search"],
+router = feature_router(
+    "search",
+    api=[api_similar, api_search_text, api_search_image, api_clusters, api_cluster_job, api_embed, api_identify,
+         api_tag, api_breeds, api_breed_images],
+    pages=[similar_fragment, search_page, search_image_form, duplicates_page, duplicates_start, breeds_page,
+           identify_form],
 )  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 
@@ -26,7 +28,8 @@ class Clusters(msgspec.Struct, kw_only=True):
 
 class ClusterRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     model: str | None = None  # default: setting search.model
-    max_distance: float | None = msgspec.field(default=None)  # cosine distance, 0-2 (default: setting)
+    # cosine distance, 0-2 (default: setting); the schema's minimum 0 is spelled out (Litestar drops a 0 bound)
+    max_distance: Annotated[float, msgspec.Meta(ge=0, le=2, extra_json_schema={"extra": {"minimum": 0}})] | None = None
 
 
 class TaggedImage(msgspec.Struct, kw_only=True):

@@ -4,18 +4,20 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import msgspec
-from litestar import Request, Router, get, patch, post
+from litestar import Request, get, patch, post
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.params import Body, FromPath, FromQuery, PathParameter, QueryParameter
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from furrsight.taxonomy import service
 from furrsight.taxonomy.schemas import BreedOut, EntryIn, EntryPatch, Kind, MergeIn, MergeOut, Resolution, ServiceOut
+from furrsight.web.api import RowId, answers
 from furrsight.web.deps import SettingsDep
 from furrsight.web.pages import page
+from furrsight.web.routing import feature_router
 
 ADMIN = {"role": "admin"}
-EntryId = Annotated[int, PathParameter(ge=1, le=2**63 - 1, description="the entry's id")]
+EntryId = RowId
 
 
 def _actor(request: Request[Any, Any, Any]) -> str | None:
@@ -37,18 +39,20 @@ def _api(kind: Kind, out: Any) -> list[Any]:
     """The same five operations for breeds and for services, each on its own documented path."""
     one = kind[:-1]
 
-    @get(f"/api/v1/taxonomy/{kind}", operation_id=f"list_{kind}", summary=f"List {kind}")
+    @get(f"/api/v1/taxonomy/{kind}", operation_id=f"list_{kind}", summary=f"List {kind}", responses=answers())
     async def api_list(include_retired: FromQuery[bool] = False) -> list[out]:  # type: ignore[valid-type]
         return await service.list_entries(kind, include_retired)  # type: ignore[no-any-return]
 
-    @get(f"/api/v1/taxonomy/{kind}/resolve", operation_id=f"resolve_{one}", summary=f"Resolve free text to a {one}")
+    @get(f"/api/v1/taxonomy/{kind}/resolve", operation_id=f"resolve_{one}", summary=f"Resolve free text to a {one}",
+         responses=answers())  # fmt: skip
     async def api_resolve(
         text: Annotated[str, QueryParameter(min_length=1, max_length=500)], settings: SettingsDep
     ) -> Resolution:
         """Map free text by name, alias or a close spelling; ``id: null`` means unknown."""
         return await service.resolve(kind, text, settings.taxonomy.match_threshold)
 
-    @post(f"/api/v1/taxonomy/{kind}", opt=ADMIN, status_code=201, operation_id=f"add_{one}", summary=f"Add a {one}")
+    @post(f"/api/v1/taxonomy/{kind}", opt=ADMIN, status_code=201, operation_id=f"add_{one}", summary=f"Add a {one}",
+          responses=answers(409))  # fmt: skip
     async def api_add(request: Request[Any, Any, Any], data: Annotated[EntryIn, Body()]) -> out:  # type: ignore[valid-type]
         """Admin; 409 when the name exists."""
         return await _call(service.add_entry(kind, data, _actor(request)))
@@ -58,6 +62,7 @@ def _api(kind: Kind, out: Any) -> list[Any]:
         opt=ADMIN,
         operation_id=f"change_{one}",
         summary=f"Rename, change, retire or restore a {one}",
+        responses=answers(404, 409),
     )
     async def api_change(
         request: Request[Any, Any, Any], entry_id: EntryId, data: Annotated[EntryPatch, Body()]
@@ -71,6 +76,7 @@ def _api(kind: Kind, out: Any) -> list[Any]:
         status_code=200,
         operation_id=f"merge_{one}",
         summary=f"Merge a {one} into another",
+        responses=answers(404, 409),
     )
     async def api_merge(
         request: Request[Any, Any, Any], entry_id: EntryId, data: Annotated[MergeIn, Body()]
@@ -166,13 +172,8 @@ async def taxonomy_change(
     return await _form_action(request, _kind(kind), lambda k, form, actor: _change(k, entry_id, form, actor))
 
 
-router = Router(
-    path="/",
-    route_handlers=[
-        *_api("breeds", BreedOut),
-        *_api("services", ServiceOut),
-        taxonomy_page,
-        taxonomy_add,
-        taxonomy_change,
-    ],
+router = feature_router(
+    "taxonomy",
+    api=[*_api("breeds", BreedOut), *_api("services", ServiceOut)],
+    pages=[taxonomy_page, taxonomy_add, taxonomy_change],
 )

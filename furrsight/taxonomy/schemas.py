@@ -60,7 +60,7 @@ class EntryPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class MergeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    into: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+    into: Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]  # web.api.MAX_INT: exact in a JSON number
 
 
 class MergeOut(msgspec.Struct, kw_only=True):

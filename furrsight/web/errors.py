@@ -19,26 +19,35 @@ def _wants_html(request: Request[Any, Any, Any]) -> bool:
 
 
 def error_response(
-    request: Request[Any, Any, Any], status: int, message: str, extra: dict[str, Any] | None = None
+    request: Request[Any, Any, Any],
+    status: int,
+    message: str,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response[Any]:
     if _wants_html(request):
-        if request.headers.get("hx-request") == "true":
-            return Template(  # type: ignore[return-value]
-                template_name="_partials/error.html", context={"status": status, "message": message}, status_code=status
-            )
-        return Template(  # type: ignore[return-value]
-            template_name="error.html", context={"status": status, "message": message}, status_code=status
-        )
+        name = "_partials/error.html" if request.headers.get("hx-request") == "true" else "error.html"
+        context = {"status": status, "message": message}
+        return Template(template_name=name, context=context, status_code=status, headers=headers)  # type: ignore[return-value]
     return Response(
-        {"error": message, "status": status, **(extra or {})}, status_code=status, media_type=MediaType.JSON
-    )
+        {"error": message, "status": status, **(extra or {})}, status_code=status, media_type=MediaType.JSON,
+        headers=headers,
+    )  # fmt: skip
 
 
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    extra = None
+    message, extra = str(exc.detail), None
     if isinstance(exc, ValidationException) and exc.extra:
         extra = {"detail": exc.extra}
-    return error_response(request, exc.status_code, str(exc.detail), extra)
+        message += "".join(_why(item) for item in (exc.extra if isinstance(exc.extra, list) else []))
+    return error_response(request, exc.status_code, message, extra, dict(exc.headers or {}))  # Allow, Retry-After…
+
+
+def _why(item: Any) -> str:
+    """``; image_id: Expected `int` <= 9007199254740991`` from one of Litestar's validation details."""
+    if isinstance(item, dict) and item.get("message"):
+        return f"; {item['key']}: {item['message']}" if item.get("key") else f"; {item['message']}"
+    return ""
 
 
 def status_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
