@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from furrsight.scraping.guard import check_address, parse_networks
+from furrsight.scraping.hosts import Hosts
 from furrsight.scraping.http import ClientConfig, FetchError, PoliteClient
 from furrsight.scraping.pacing import SharedPacer
 from furrsight.settings import Settings
@@ -299,3 +300,17 @@ async def test_no_more_transfers_than_the_limit_and_none_while_paused() -> None:
             assert sites[0].hits.count("/x.jpg") == 1 and not paused.done()
             http.gate.resume()
             assert (await paused).status == 200
+
+
+def test_a_long_host_list_forgets_idle_hosts_but_not_busy_ones() -> None:
+    """A list over a million hosts must not keep a million robots.txt parsers: past the table's
+    size, hosts with nothing under way and their delay over are forgotten (read again later)."""
+    hosts = Hosts(concurrency=2, delay=0.0)
+    hosts.sweep_at = 3
+    busy = hosts.get("http://a")
+    with busy.used():
+        for key in ("http://b", "http://c"):
+            hosts.get(key)
+        hosts.get("http://d")  # the fourth: the sweep forgets b and c, keeps a (busy)
+        assert set(hosts.table) == {"http://a", "http://d"}
+        assert hosts.get("http://a") is busy

@@ -26,7 +26,8 @@ from furrsight.jobs.runner import JobCancelled, JobContext
 from furrsight.queries.service import enabled_queries
 from furrsight.scraping.contract import Candidate, ScrapeContext
 from furrsight.scraping.discovery import plugin_settings
-from furrsight.scraping.http import ClientConfig, FetchError, PoliteClient, TransferGate
+from furrsight.scraping.hosts import TransferGate
+from furrsight.scraping.http import ClientConfig, FetchError, PoliteClient
 from furrsight.scraping.pacing import SharedPacer
 from furrsight.scraping.service import registry
 from furrsight.scraping.tables import ScrapeUrl
