@@ -1,6 +1,6 @@
 """Benchmark: our ``url_list`` scrape (full ingest) against img2dataset, on loopback and under latency.
 
-    PYTHONPATH=. .venv/bin/python bench/scrape.py [--count 2000] [--rounds 2] [--scenarios loopback,latency]
+    PYTHONPATH=. .venv/bin/python bench/scrape.py [--count 2000] [--rounds 3] [--scenarios loopback,latency]
 
 Generates ``count`` photo-like 1024×768 JPEGs (cached between runs), serves them with
 ``bench/hosts.py`` in its own process, and fetches the same URL list with both tools, each run in
@@ -31,6 +31,9 @@ import json
 import os
 import random
 import resource
+import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -113,7 +116,7 @@ def run_ours(url_file: Path, data: Path, scenario: str, broker_url: str, root: P
     ours_file = data / "incoming" / "urls.txt"
     ours_file.write_text(url_file.read_text())
     env = {**os.environ, "FURRSIGHT_DATA": str(data), "FURRSIGHT_BROKER_URL": broker_url, "PYTHONPATH": str(root)}
-    cmd = [sys.executable, __file__, "--ours", scenario, str(ours_file)]
+    cmd = [sys.executable, __file__, "--ours", scenario, str(ours_file), str(root)]
     started = time.monotonic()
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True, timeout=RUN_TIMEOUT)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -184,6 +187,7 @@ def scenario_round(
                 result = run_img2dataset(args.img2dataset, url_file, out, defaults=name == "latency")
             else:
                 result = run_ours(url_file, out, name, broker, args.before if side == "before" else ROOT)
+            shutil.rmtree(out, ignore_errors=True)  # thousands of files: gone now, not all at the end
             rate = result["done"] / result["seconds"]
             cpu_ms = 1000 * result["cpu"] / max(result["done"], 1)
             extra = ""
@@ -201,13 +205,14 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=2000)
     parser.add_argument("--hosts", type=int, default=1000, help="distinct hosts of the latency scenario")
     parser.add_argument("--latency-ms", type=float, default=150.0, help="each host's answer delay")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scenarios", default="loopback,latency")
     parser.add_argument("--photos", type=Path, default=Path(tempfile.gettempdir()) / "furrsight-bench-photos")
     parser.add_argument("--img2dataset", default="", help="its binary (default: installed into bench/_work/venv)")
     parser.add_argument("--before", type=Path, help="also run the FurrSight of this checkout (before/after)")
     parser.add_argument("--sides", default="img2dataset,furrsight", help="run only these (for experiments)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))  # so every server below is stopped too
     sides = [s for s in args.sides.split(",") if s] + (["before"] if args.before else [])
     if "img2dataset" in sides:
         args.img2dataset = img2dataset_binary(args.img2dataset)
@@ -232,13 +237,15 @@ def main() -> None:
             line = f"{name}: {side:11} {min(rates):6.1f}–{max(rates):6.1f} images/s"
             if side != "img2dataset" and "img2dataset" in sides:
                 ratio = [r[side] / r["img2dataset"] for r in runs]
-                line += f", ratio to img2dataset {min(ratio):.2f}–{max(ratio):.2f}x (each round's pair)"
+                line += (f", ratio to img2dataset {min(ratio):.2f}–{max(ratio):.2f}x "
+                         f"(median {statistics.median(ratio):.2f}x of each round's pair)")  # fmt: skip
             print(f"{line} over {len(runs)} rounds")
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
-    if len(sys.argv) == 4 and sys.argv[1] == "--ours":
+    if len(sys.argv) == 5 and sys.argv[1] == "--ours":  # the child: FurrSight from the checkout named
+        sys.path.insert(0, sys.argv[4])
         ours(sys.argv[2], Path(sys.argv[3]))
     else:
+        sys.path.insert(0, str(ROOT))
         main()

@@ -89,7 +89,7 @@ class ClientConfig:
     allowed_networks: list[str] = field(default_factory=list)
     per_host_delay: float = 1.0
     per_host_concurrency: int = 2
-    concurrency: int = 64  # requests being sent or received at once, all hosts
+    concurrency: int = 128  # requests being sent or received at once, all hosts
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
     max_bytes: int = 50 * 1024 * 1024
