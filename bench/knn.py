@@ -71,7 +71,7 @@ def run(n: int, dim: int, queries: int, factor: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         conn = connect(Path(folder) / "bench.db")
         conn.execute("CREATE TABLE images (id INTEGER PRIMARY KEY)")  # vectors belong to images (a foreign key)
-        conn.executemany("INSERT INTO images (id) VALUES (?)", [(i,) for i in range(1, n + 1)])
+        conn.executemany("INSERT INTO images (id) VALUES (?)", ((i,) for i in range(1, n + 1)))
         start = time.perf_counter()
         picked = []
         for lo, chunk in data.chunks():
