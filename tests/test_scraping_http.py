@@ -305,3 +305,22 @@ def test_a_long_host_list_forgets_idle_hosts_but_not_busy_ones() -> None:
         hosts.get("http://d")  # the fourth: the sweep forgets b and c, keeps a (busy)
         assert set(hosts.table) == {"http://a", "http://d"}
         assert hosts.get("http://a") is busy
+
+
+async def test_a_host_whose_robots_txt_cannot_be_reached_fails_its_other_urls_at_once() -> None:
+    """A dead host in a long list: its robots.txt is tried once (with its retry), then the
+    host's other URLs fail with the same reason instead of each waiting out the same timeout."""
+
+    def hang_up(handler: BaseHTTPRequestHandler) -> None:
+        handler.close_connection = True  # no answer at all: the client sees the connection drop
+
+    with Site() as site:
+        site.streams["/robots.txt"] = hang_up
+        async with client(retries=1) as http:
+            tries = 0
+            for path in ("/a.jpg", "/b.jpg", "/c.jpg"):
+                with pytest.raises(FetchError) as failed:
+                    await http.get(site.url(path))
+                assert failed.value.reason == "connection", failed.value.message
+                tries = tries or len(site.hits)  # what the first URL cost (aiohttp may retry a drop too)
+        assert set(site.hits) == {"/robots.txt"} and len(site.hits) == tries  # nothing more after it

@@ -19,6 +19,7 @@ from furrsight.scraping.pacing import SharedPacer
 from furrsight.scraping.robots import Robots
 
 KEEP_HOSTS = 10_000  # hosts remembered before idle ones are forgotten
+DOWN_FOR = 300.0  # seconds a host whose robots.txt could not be reached is taken as down
 
 
 class TransferGate:
@@ -56,6 +57,7 @@ class Host:
         self.last_at = -float("inf")  # when the last request to this host left
         self.robots: Robots | None = None
         self.crawl_delay = 0.0
+        self.down: tuple[float, str, str] | None = None  # robots.txt unreachable: (until when, reason, message)
         self.robots_lock = asyncio.Lock()
         self.users = 0  # requests (or robots.txt look-ups) under way
 
@@ -83,6 +85,15 @@ class Host:
                 gate.release()
                 raise
             self.last_at = time.monotonic()
+
+    def mark_down(self, reason: str, message: str) -> None:
+        self.down = (time.monotonic() + DOWN_FOR, reason, message)
+
+    def still_down(self) -> tuple[str, str] | None:
+        """Why this host was unreachable (reason, message), if that was less than ``DOWN_FOR`` ago."""
+        if self.down is not None and time.monotonic() < self.down[0]:
+            return self.down[1], self.down[2]
+        return None
 
     def idle(self, now: float, delay: float) -> bool:
         return self.users == 0 and now - self.last_at > max(delay, self.crawl_delay)

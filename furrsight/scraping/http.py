@@ -216,8 +216,14 @@ class PoliteClient:
         """The host of ``parts`` with its robots.txt read (once; other hosts do not wait)."""
         with self._host(parts).used() as host:
             async with host.robots_lock:
+                if (down := host.still_down()) is not None:
+                    raise FetchError(*down)  # its other URLs fail at once, not each after the same timeout
                 if host.robots is None:
-                    host.robots = await self._load_robots(f"{parts.scheme}://{parts.netloc}/robots.txt")
+                    try:
+                        host.robots = await self._load_robots(f"{parts.scheme}://{parts.netloc}/robots.txt")
+                    except FetchError as exc:
+                        host.mark_down(exc.reason, exc.message)
+                        raise
                     host.crawl_delay = host.robots.crawl_delay(self.config.user_agent)
             return host
 
