@@ -1,81 +1,162 @@
-"""Benchmark: our ``url_list`` scrape (full ingest) against img2dataset on the same URL list.
+"""Benchmark: our ``url_list`` scrape (full ingest) against img2dataset, on loopback and under latency.
 
-    PYTHONPATH=. .venv/bin/python bench/scrape.py --count 2000 --img2dataset /work/bench-venv/bin/img2dataset
+    PYTHONPATH=. .venv/bin/python bench/scrape.py [--count 2000] [--rounds 3] [--scenarios loopback,latency]
 
-Generates ``count`` photo-like 1024×768 JPEGs (cached between runs), serves them from a loopback
-HTTP server in its own process, then fetches the same URL list twice:
+Generates ``count`` photo-like 1024×768 JPEGs (cached between runs), serves them with
+``bench/hosts.py`` in its own process, and fetches the same URL list with both tools, each run in
+a fresh process, alternating which goes first from round to round (the machine is shared: read
+the ranges, not one figure). Two scenarios:
 
-* img2dataset (MIT; installed in its own venv, not a FurrSight dependency): its defaults —
-  resize to 256 px, output to files — with as many processes as cores;
-* FurrSight: a ``url_list`` scrape job through the real job runner and the full ingest path
-  (SHA-256, decode, thumbnail, file store, SQLite rows) into a fresh data directory, with the
-  politeness delay set to zero for loopback.
+* ``loopback``: one host (127.0.0.1) answering at once. img2dataset with one process per core and
+  32 threads; FurrSight with the politeness delay at zero and 16 requests in flight (one host
+  could otherwise only be fetched once a second).
+* ``latency``: the images spread over ``hosts`` loopback addresses (distinct hosts to both
+  clients), each answer — robots.txt too — sent after ``latency-ms``, the list shuffled: a lab's
+  URL list on a real network. **Both tools at their defaults**: img2dataset with nothing but its
+  input and output; FurrSight with its default settings (1 s between requests to a host, 2 per
+  host in flight, robots.txt read, the per-host delay shared through a private Valkey when one
+  can be started) except that loopback addresses are allowed.
 
-It prints both rates (images per second, wall clock including start-up) and their ratio.
+img2dataset (MIT; not a FurrSight dependency) is found at ``--img2dataset`` or installed on first
+use into ``bench/_work/venv`` (git-ignored). FurrSight runs a ``url_list`` job through the real job
+runner and the full ingest path (SHA-256, decode, analysis, collage detection, thumbnail, file
+store, SQLite rows) into a fresh data directory. Rates are images per second, wall clock
+including start-up; CPU per image counts every process of each side.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import os
+import random
 import resource
+import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-
-from bench.photos import make_photos
+from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / "_work"
 CORES = os.cpu_count() or 1
+RUN_TIMEOUT = 900  # seconds: one run of either tool is stopped past this
 
 
-SERVER = """
-import sys
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-class Quiet(SimpleHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *a): pass
-server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=sys.argv[1]))
-server.daemon_threads = True
-print(server.server_address[1], flush=True)
-server.serve_forever()
-"""
+def img2dataset_binary(given: str) -> str:
+    """``given``, else bench/_work/venv's img2dataset, installed there first if missing."""
+    if given:
+        return given
+    binary = WORK / "venv" / "bin" / "img2dataset"
+    if not binary.exists():
+        print(f"installing img2dataset into {binary.parent.parent} (once) …", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(WORK / "venv")], check=True)
+        pip = [str(WORK / "venv" / "bin" / "pip"), "install", "-q"]
+        subprocess.run([*pip, "img2dataset"], check=True, timeout=1800)
+    return str(binary)
 
 
-def serve(folder: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(folder)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    port = int(proc.stdout.readline())
-    return proc, f"http://127.0.0.1:{port}"
+@contextmanager
+def hosts_server(folder: Path, hosts: int, latency_ms: float) -> Iterator[int]:
+    """bench/hosts.py in its own process: yields the port every host listens on."""
+    cmd = [sys.executable, "-m", "bench.hosts", str(folder), "--hosts", str(hosts), "--latency-ms", str(latency_ms)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        yield int(proc.stdout.readline())
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
-def run_img2dataset(binary: str, url_file: Path, out: Path) -> tuple[int, float]:
+@contextmanager
+def private_broker(folder: Path) -> Iterator[str]:
+    """A Valkey/Redis on a free loopback port for the shared per-host pacer ("" when none here)."""
+    from furrsight.supervisor import broker_command, broker_server_binary, free_port, wait_for_broker
+
+    binary = broker_server_binary()
+    if binary is None:
+        yield ""
+        return
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(broker_command(binary, port, folder), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_broker(f"redis://127.0.0.1:{port}/0")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def run_img2dataset(binary: str, url_file: Path, out: Path, defaults: bool) -> dict[str, Any]:
+    tuned = ["--processes_count", str(CORES), "--thread_count", "32"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     subprocess.run(
-        [binary, "--url_list", str(url_file), "--output_folder", str(out), "--input_format", "txt",
-         "--output_format", "files", "--processes_count", str(CORES), "--thread_count", "32",
-         "--image_size", "256", "--disable_all_reencoding", "False"],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [binary, "--url_list", str(url_file), "--output_folder", str(out), *([] if defaults else tuned)],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=RUN_TIMEOUT,
         env={**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1"},
     )  # fmt: skip
     elapsed = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    done = len(list(out.rglob("*.jpg")))
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    print(f"  cpu per image: img2dataset (all its processes) {1000 * cpu / max(done, 1):.1f} ms")
-    return done, elapsed
+    return {"done": len(list(out.rglob("*.jpg"))), "seconds": elapsed, "cpu": cpu}
 
 
-def pool_cpu() -> float:
+def run_ours(url_file: Path, data: Path, scenario: str, broker_url: str, root: Path = ROOT) -> dict[str, Any]:
+    """Our run in a fresh process (like img2dataset's), with the code of checkout ``root``."""
+    # our url_list reads files below the import roots: the list goes to the data dir's incoming/
+    (data / "incoming").mkdir(parents=True)
+    ours_file = data / "incoming" / "urls.txt"
+    ours_file.write_text(url_file.read_text())
+    env = {**os.environ, "FURRSIGHT_DATA": str(data), "FURRSIGHT_BROKER_URL": broker_url, "PYTHONPATH": str(root)}
+    cmd = [sys.executable, __file__, "--ours", scenario, str(ours_file), str(root)]
+    started = time.monotonic()
+    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return {**result, "seconds": time.monotonic() - started}
+
+
+def ours(scenario: str, url_file: Path) -> None:
+    """(In the child process) run the scrape job; print done, counters and CPU seconds as JSON."""
+    import asyncio
+
+    import msgspec
+
+    from furrsight.db.setup import migrate
+    from furrsight.images import work
+    from furrsight.settings import load_settings
+    from tests.sites import loopback_settings, run_inline
+
+    settings = load_settings()
+    if scenario == "loopback":
+        settings = loopback_settings(
+            settings, processes=0, per_host_concurrency=16, concurrency=16, read_timeout=30.0, retries=0
+        )
+    else:  # defaults, but loopback addresses are allowed
+        scraping = msgspec.structs.replace(settings.scraping, allowed_networks=["127.0.0.0/8"])
+        settings = msgspec.structs.replace(settings, scraping=scraping)
+
+    async def go() -> tuple[Any, float]:
+        await migrate(settings)
+        job = await run_inline(settings, {"plugin": "url_list", "params": {"file": str(url_file)}})
+        return job, pool_cpu(work)
+
+    job, pool = asyncio.run(go())
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    main = usage.ru_utime + usage.ru_stime
+    print(json.dumps({"done": job.counters.get("new", 0), "counters": job.counters, "cpu": main + pool, "pool": pool}))
+
+
+def pool_cpu(work: Any) -> float:
     """CPU seconds of the ingest worker processes (children of the forkserver, so not in
     RUSAGE_CHILDREN): read from /proc before the pool shuts down."""
-    from furrsight.images import work
-
     total = 0.0
     for pid in list(getattr(work._pool, "_processes", None) or {}):
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -83,73 +164,88 @@ def pool_cpu() -> float:
     return total
 
 
-async def run_ours(
-    url_file: Path, data: Path, processes: int, args_in_flight: int = 16
-) -> tuple[int, float, dict[str, int]]:
-    os.environ["FURRSIGHT_DATA"] = str(data)
-    from furrsight.db.setup import migrate
-    from furrsight.settings import load_settings
-    from tests.sites import loopback_settings, run_inline
+def url_list(paths: list[Path], port: int, hosts: int) -> str:
+    from bench.hosts import address
 
-    settings = loopback_settings(
-        load_settings(),
-        per_host_concurrency=args_in_flight,
-        concurrency=args_in_flight,
-        processes=processes,
-        read_timeout=30.0,
-        retries=0,
-    )
-    await migrate(settings)
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    started = time.monotonic()
-    job = await run_inline(settings, {"plugin": "url_list", "params": {"file": str(url_file)}})
-    elapsed = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = [(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), pool_cpu()]
-    done = job.counters.get("new", 0)
-    print(f"  cpu per image: fetching process {1000 * cpu[0] / done:.1f} ms, ingest pool {1000 * cpu[1] / done:.1f} ms")
-    return done, elapsed, job.counters
+    urls = [f"http://{address(i % hosts, hosts)}:{port}/{p.name}" for i, p in enumerate(paths)]
+    random.Random(0).shuffle(urls)  # a real list does not come sorted by host
+    return "".join(f"{u}\n" for u in urls)
+
+
+def scenario_round(
+    name: str, args: argparse.Namespace, paths: list[Path], work: Path, order: list[str]
+) -> dict[str, Any]:
+    hosts, latency = (1, 0.0) if name == "loopback" else (args.hosts, args.latency_ms)
+    rates: dict[str, Any] = {}
+    with hosts_server(args.photos, hosts, latency) as port:
+        url_file = work / f"{name}-urls.txt"
+        url_file.write_text(url_list(paths, port, hosts))
+        for side in order:
+            out = work / f"{name}-{side}-{time.monotonic_ns()}"
+            broker = args.broker_url if name == "latency" else ""
+            if side == "img2dataset":
+                result = run_img2dataset(args.img2dataset, url_file, out, defaults=name == "latency")
+            else:
+                result = run_ours(url_file, out, name, broker, args.before if side == "before" else ROOT)
+            shutil.rmtree(out, ignore_errors=True)  # thousands of files: gone now, not all at the end
+            rate = result["done"] / result["seconds"]
+            cpu_ms = 1000 * result["cpu"] / max(result["done"], 1)
+            extra = ""
+            if "counters" in result:
+                pool_ms = 1000 * result["pool"] / max(result["done"], 1)
+                extra = f" (fetching process {cpu_ms - pool_ms:.1f}, ingest pool {pool_ms:.1f})  {result['counters']}"
+            print(f"  {name:8} {side:11} {result['done']:5} images in {result['seconds']:5.1f} s = {rate:6.1f}/s, "
+                  f"cpu {cpu_ms:4.1f} ms/image{extra}", flush=True)  # fmt: skip
+            rates[side] = rate
+    return rates
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--hosts", type=int, default=1000, help="distinct hosts of the latency scenario")
+    parser.add_argument("--latency-ms", type=float, default=150.0, help="each host's answer delay")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scenarios", default="loopback,latency")
     parser.add_argument("--photos", type=Path, default=Path(tempfile.gettempdir()) / "furrsight-bench-photos")
-    parser.add_argument("--img2dataset", default="/work/bench-venv/bin/img2dataset")
-    parser.add_argument("--skip-peer", action="store_true")
-    parser.add_argument("--processes", type=int, default=0, help="our ingest processes (0: one per core)")
+    parser.add_argument("--img2dataset", default="", help="its binary (default: installed into bench/_work/venv)")
+    parser.add_argument("--before", type=Path, help="also run the FurrSight of this checkout (before/after)")
+    parser.add_argument("--sides", default="img2dataset,furrsight", help="run only these (for experiments)")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped"))  # so every server below is stopped too
+    sides = [s for s in args.sides.split(",") if s] + (["before"] if args.before else [])
+    if "img2dataset" in sides:
+        args.img2dataset = img2dataset_binary(args.img2dataset)
 
     print(f"{CORES} cores; making {args.count} 1024x768 JPEGs in {args.photos} (cached) …", flush=True)
+    from bench.photos import make_photos
+
     paths = make_photos(args.photos, args.count)
-    size = sum(p.stat().st_size for p in paths) / len(paths)
-    print(f"  average {size / 1024:.0f} KiB each")
-    server, base = serve(args.photos)
-    try:
-        with tempfile.TemporaryDirectory(prefix="furrsight-bench-") as tmp:
-            work = Path(tmp)
-            url_file = work / "urls.txt"
-            url_file.write_text("".join(f"{base}/{p.name}\n" for p in paths))
-            peer_rate = None
-            if not args.skip_peer:
-                done, elapsed = run_img2dataset(args.img2dataset, url_file, work / "i2d")
-                peer_rate = done / elapsed
-                print(f"img2dataset: {done} images in {elapsed:.1f} s = {peer_rate:.1f} images/s")
-            # our url_list reads files below the import roots: the list lives in the data dir's incoming/
-            data = work / "data"
-            (data / "incoming").mkdir(parents=True)
-            ours_file = data / "incoming" / "urls.txt"
-            ours_file.write_text(url_file.read_text())
-            done, elapsed, counters = asyncio.run(run_ours(ours_file, data, args.processes))
-            rate = done / elapsed
-            print(f"furrsight url_list: {done} images in {elapsed:.1f} s = {rate:.1f} images/s  {counters}")
-            if peer_rate:
-                print(f"ratio furrsight / img2dataset: {rate / peer_rate:.2f}x")
-    finally:
-        server.terminate()
-        server.wait()
+    print(f"  average {sum(p.stat().st_size for p in paths) / len(paths) / 1024:.0f} KiB each")
+    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    results: dict[str, list[dict[str, Any]]] = {s: [] for s in scenarios}
+    with tempfile.TemporaryDirectory(prefix="furrsight-bench-") as tmp, private_broker(Path(tmp) / "broker") as url:
+        args.broker_url = url
+        print(f"shared per-host pacer: {'Valkey at ' + url if url else 'none (no valkey-server here)'}")
+        for r in range(args.rounds):
+            order = sides[r % len(sides) :] + sides[: r % len(sides)]  # who goes first takes turns
+            for name in scenarios:
+                results[name].append(scenario_round(name, args, paths, Path(tmp), order))
+    for name, runs in results.items():
+        for side in sides:
+            rates = [r[side] for r in runs]
+            line = f"{name}: {side:11} {min(rates):6.1f}–{max(rates):6.1f} images/s"
+            if side != "img2dataset" and "img2dataset" in sides:
+                ratio = [r[side] / r["img2dataset"] for r in runs]
+                line += (f", ratio to img2dataset {min(ratio):.2f}–{max(ratio):.2f}x "
+                         f"(median {statistics.median(ratio):.2f}x of each round's pair)")  # fmt: skip
+            print(f"{line} over {len(runs)} rounds")
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
-    main()
+    if len(sys.argv) == 5 and sys.argv[1] == "--ours":  # the child: FurrSight from the checkout named
+        sys.path.insert(0, sys.argv[4])
+        ours(sys.argv[2], Path(sys.argv[3]))
+    else:
+        sys.path.insert(0, str(ROOT))
+        main()

@@ -104,7 +104,11 @@ class ScrapingSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     reddit_api_url: Annotated[str, Doc("Base URL of Reddit's OAuth API.")] = "https://oauth.reddit.com"
     per_host_delay: Annotated[float, Doc("Seconds between two requests to the same host."), msgspec.Meta(ge=0)] = 1.0
     per_host_concurrency: Annotated[int, Doc("Requests in flight to one host at a time."), msgspec.Meta(ge=1)] = 2
-    concurrency: Annotated[int, Doc("Downloads in flight per scrape job, all hosts."), msgspec.Meta(ge=1)] = 16
+    concurrency: Annotated[
+        int,
+        Doc("Requests on the wire at once per scrape job, all hosts (waiting for a host's turn does not count)."),
+        msgspec.Meta(ge=1),
+    ] = 128
     connect_timeout: Annotated[float, Doc("Seconds to wait for a connection.")] = 10.0
     read_timeout: Annotated[float, Doc("Seconds to wait for the next bytes of an answer.")] = 30.0
     request_deadline: Annotated[float, Doc("Longest one download may take in all (a slow drip is cut), seconds.")] = (

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from furrsight.scraping.guard import check_address, parse_networks
+from furrsight.scraping.hosts import Hosts
 from furrsight.scraping.http import ClientConfig, FetchError, PoliteClient
 from furrsight.scraping.pacing import SharedPacer
 from furrsight.settings import Settings
+from tests.images import photo
 from tests.sites import Site, drip, endless, jpeg, rate_limited, slow
 
 UA = "FurrSight-test/1.0 (+https://example.org/bot)"
@@ -162,3 +168,159 @@ async def test_two_clients_share_one_per_host_delay_through_valkey(settings: Set
     # other's key taken and waited (each client also spaces its own requests, so how many of the
     # later ones still find the key taken depends on scheduling, and is not asserted)
     assert sum(p.waits for p in pacers) >= 1
+
+
+async def test_robots_txt_is_read_as_rfc_9309_says() -> None:
+    """Wildcards, ``$``, the longest match winning and our own group: the standard library's parser
+    got each of these wrong (it allowed every URL below)."""
+    robots = (200, {"Content-Type": "text/plain"}, (
+        b"User-agent: *\nDisallow: /\n\n"
+        b"User-agent: FurrSight-test\nDisallow: /*.png$\nDisallow: /gallery/\nAllow: /gallery/public/\n"
+    ))  # fmt: skip
+    routes = {"/robots.txt": robots, "/a.png": jpeg(11), "/gallery/b.jpg": jpeg(12), "/gallery/public/c.jpg": jpeg(13),
+              "/d.png.jpg": jpeg(14)}  # fmt: skip
+    with Site(routes=routes) as site:
+        async with client() as http:
+            for path in ("/a.png", "/gallery/b.jpg"):
+                with pytest.raises(FetchError) as refused:
+                    await http.get(site.url(path))
+                assert refused.value.reason == "robots", path
+            for path in ("/gallery/public/c.jpg", "/d.png.jpg"):
+                assert (await http.get(site.url(path))).status == 200, path
+        assert sorted(site.hits) == ["/d.png.jpg", "/gallery/public/c.jpg", "/robots.txt"]
+
+
+async def test_a_redirected_robots_txt_is_followed() -> None:
+    """http → https style moves of robots.txt are common: the rules at the new place apply."""
+    moved = (301, {"Location": "/real-robots.txt"}, b"")
+    rules = (200, {"Content-Type": "text/plain"}, b"User-agent: *\nDisallow: /private/\n")
+    with Site(routes={"/robots.txt": moved, "/real-robots.txt": rules, "/private/a.jpg": jpeg(15)}) as site:
+        async with client() as http:
+            with pytest.raises(FetchError) as refused:
+                await http.get(site.url("/private/a.jpg"))
+    assert refused.value.reason == "robots"
+
+
+async def test_crawl_delay_is_honoured_as_a_minimum_delay() -> None:
+    """``Crawl-delay: 0.4`` with our own delay at zero: robots.txt and two images leave at least
+    0.4 s apart, so the three take at least 0.8 s (a lower bound the client sleeps for, on the
+    client's own clock: load can only lengthen it)."""
+    robots = (200, {"Content-Type": "text/plain"}, b"User-agent: *\nCrawl-delay: 0.4\n")
+    with Site(routes={"/robots.txt": robots, "/a.jpg": jpeg(16), "/b.jpg": jpeg(17)}) as site:
+        async with client(per_host_delay=0.0) as http:
+            started = time.monotonic()
+            await asyncio.gather(http.get(site.url("/a.jpg")), http.get(site.url("/b.jpg")))
+            took = time.monotonic() - started
+        assert sorted(site.hits) == ["/a.jpg", "/b.jpg", "/robots.txt"]
+    assert took >= 0.8
+
+
+async def test_a_crawl_delay_longer_than_allowed_gives_up_with_a_reason() -> None:
+    robots = (200, {"Content-Type": "text/plain"}, b"User-agent: *\nCrawl-delay: 3600\n")
+    with Site(routes={"/robots.txt": robots, "/a.jpg": jpeg(18)}) as site:
+        async with client(max_retry_after=60.0) as http:
+            with pytest.raises(FetchError) as refused:
+                await http.get(site.url("/a.jpg"))
+        assert "/a.jpg" not in site.hits
+    assert refused.value.reason == "crawl_delay_too_long" and "3600 s" in refused.value.message
+
+
+async def test_a_bogus_charset_is_read_as_utf8() -> None:
+    page = (200, {"Content-Type": "text/html; charset=no-such-charset"}, "<p>caniche toiletté</p>".encode())
+    sneaky = (200, {"Content-Type": "text/html; charset=rot13"}, b"<p>ok</p>")  # a codec, but not a text one
+    with Site(routes={"/page": page, "/sneaky": sneaky}) as site:
+        async with client() as http:
+            assert (await http.get_text(site.url("/page"))).text == "<p>caniche toiletté</p>"
+            assert (await http.get_text(site.url("/sneaky"))).text == "<p>ok</p>"
+
+
+async def test_a_host_whose_robots_txt_hangs_does_not_hold_up_other_hosts() -> None:
+    """Host A's robots.txt does not answer until the test says so; host B is fetched meanwhile.
+    Two transfer slots in all: A's robots.txt holds one, B's requests go through the other (and
+    A's image, waiting for its robots.txt, holds none)."""
+    release = threading.Event()
+
+    def hanging(handler: BaseHTTPRequestHandler) -> None:
+        release.wait(10)
+        handler.send_response(404)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    with (
+        Site(host="127.0.0.1", routes={"/a.jpg": jpeg(19)}) as a,
+        Site(host="127.0.0.2", routes={"/b.jpg": jpeg(20)}) as b,
+    ):
+        a.streams["/robots.txt"] = hanging
+        async with client(concurrency=2, read_timeout=10.0) as http:
+            first = asyncio.create_task(http.get(a.url("/a.jpg")))
+            second = await asyncio.wait_for(http.get(b.url("/b.jpg")), 10)
+            assert second.status == 200 and not first.done()
+            release.set()
+            assert (await first).status == 200
+
+
+async def test_no_more_transfers_than_the_limit_and_none_while_paused() -> None:
+    """Six hosts, two transfer slots: the servers never see more than two requests at once; a
+    paused gate (ingest behind) lets no new transfer start until it is resumed."""
+    lock, state, body = threading.Lock(), {"now": 0, "most": 0}, photo(21)
+
+    def counted(handler: BaseHTTPRequestHandler) -> None:
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.05)
+        with lock:
+            state["now"] -= 1
+        handler.send_response(200)
+        handler.send_header("Content-Type", "image/jpeg")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    with contextlib.ExitStack() as stack:
+        sites = [stack.enter_context(Site(host=f"127.0.0.{i}", routes={"/robots.txt": (404, {}, b"")}))
+                 for i in range(1, 7)]  # fmt: skip
+        for site in sites:
+            site.streams["/x.jpg"] = counted
+        async with client(concurrency=2) as http:
+            await asyncio.gather(*(http.get(s.url("/x.jpg")) for s in sites))
+            assert state["most"] == 2
+            http.gate.pause()
+            paused = asyncio.create_task(http.get(sites[0].url("/x.jpg")))
+            await asyncio.sleep(0.3)  # time to go out, were it free to (proving a "never" needs a wait)
+            assert sites[0].hits.count("/x.jpg") == 1 and not paused.done()
+            http.gate.resume()
+            assert (await paused).status == 200
+
+
+def test_a_long_host_list_forgets_idle_hosts_but_not_busy_ones() -> None:
+    """A list over a million hosts must not keep a million robots.txt parsers: past the table's
+    size, hosts with nothing under way and their delay over are forgotten (read again later)."""
+    hosts = Hosts(concurrency=2, delay=0.0)
+    hosts.sweep_at = 3
+    busy = hosts.get("http://a")
+    with busy.used():
+        for key in ("http://b", "http://c"):
+            hosts.get(key)
+        hosts.get("http://d")  # the fourth: the sweep forgets b and c, keeps a (busy)
+        assert set(hosts.table) == {"http://a", "http://d"}
+        assert hosts.get("http://a") is busy
+
+
+async def test_a_host_whose_robots_txt_cannot_be_reached_fails_its_other_urls_at_once() -> None:
+    """A dead host in a long list: its robots.txt is tried once (with its retry), then the
+    host's other URLs fail with the same reason instead of each waiting out the same timeout."""
+
+    def hang_up(handler: BaseHTTPRequestHandler) -> None:
+        handler.close_connection = True  # no answer at all: the client sees the connection drop
+
+    with Site() as site:
+        site.streams["/robots.txt"] = hang_up
+        async with client(retries=1) as http:
+            tries = 0
+            for path in ("/a.jpg", "/b.jpg", "/c.jpg"):
+                with pytest.raises(FetchError) as failed:
+                    await http.get(site.url(path))
+                assert failed.value.reason == "connection", failed.value.message
+                tries = tries or len(site.hits)  # what the first URL cost (aiohttp may retry a drop too)
+        assert set(site.hits) == {"/robots.txt"} and len(site.hits) == tries  # nothing more after it

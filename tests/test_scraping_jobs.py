@@ -7,14 +7,16 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import pytest
 from litestar.testing import AsyncTestClient
 
 from furrsight.doctor import check_scrapers
+from furrsight.images.ingest import FAULT_ENV
 from furrsight.images.tables import Source
 from furrsight.jobs.service import cancel_job, get_job
 from furrsight.scraping.service import failures, list_scrapers, retry_params
 from furrsight.settings import Settings
-from tests import sites
+from tests import corpus, sites
 from tests.conftest import WorkerProcess, wait_for_job
 from tests.images import photo
 from tests.sites import Site, loopback_settings, run_inline, start_inline
@@ -219,3 +221,34 @@ async def test_the_form_posts_a_scrape_with_an_uploaded_list(client: AsyncTestCl
     assert staged.is_relative_to(settings.data_path / "incoming") and staged.read_bytes().startswith(b"url,caption")
     bad = await client.post("/scrape/web_page", data={"start_urls": "http://x.example/", "depth": "two"})
     assert bad.status_code == 400 and "params.depth" in bad.text
+
+
+async def test_a_candidate_that_raises_is_counted_failed_and_the_run_goes_on(
+    migrated: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception nobody planned for while ingesting one candidate (here: injected while a
+    collage's panel goes in) fails that candidate, with its reason, not the run."""
+    with Site() as site:
+        site.routes["/collage.jpg"] = (200, {"Content-Type": "image/jpeg"}, corpus.side_by_side(63300))
+        site.routes["/plain.jpg"] = sites.jpeg(63301)
+        urls = "\n".join(site.url(p) for p in ("/collage.jpg", "/plain.jpg"))
+        monkeypatch.setenv(FAULT_ENV, "raise:child.check_bytes")
+        job = await run_inline(loopback_settings(migrated), {"plugin": "url_list", "params": {"urls": urls}})
+    assert job.status == "succeeded", job
+    assert job.counters == {"found": 2, "fetched": 2, "new": 1, "failed": 1, "failed:unexpected": 1}
+    [failure] = await failures(job.id)
+    assert failure.url.endswith("/collage.jpg") and failure.reason == "unexpected"
+    assert failure.message == "InjectedFault: injected fault before child.check_bytes"
+
+
+async def test_a_page_with_a_bogus_charset_is_still_scraped(migrated: Settings) -> None:
+    page = "<html><head><title>Toilettage</title></head><body><img src='/a.jpg' alt='après'></body></html>"
+    with Site() as site:
+        site.routes["/"] = (200, {"Content-Type": "text/html; charset=x-no-such-charset"}, page.encode())
+        site.routes["/a.jpg"] = sites.jpeg(63310)
+        params = {"plugin": "web_page", "params": {"start_urls": [site.url("/")]}}
+        job = await run_inline(loopback_settings(migrated), params)
+    assert job.status == "succeeded", job
+    assert job.counters["new"] == 1
+    rows = await Source.select(Source.title, Source.alt_text).where(Source.job == job.id)
+    assert rows == [{"title": "Toilettage", "alt_text": "après"}]

@@ -1,14 +1,21 @@
 """The polite HTTP client every plugin and the scrape runner use.
 
-robots.txt is obeyed (cached per host), each host gets a rate limit and a concurrency cap,
-429/503 answers are retried honouring ``Retry-After``, bodies are streamed under a byte cap,
-content types are checked, and redirects are followed by hand so each hop is checked again
-(robots, scheme, and — in the connection layer — the address it resolves to).
+robots.txt is obeyed (read once per host, RFC 9309, its ``Crawl-delay`` honoured), each host gets
+a rate limit and a concurrency cap, 429/503 answers are retried honouring ``Retry-After``, bodies
+are streamed under a byte cap, content types are checked, and redirects are followed by hand so
+each hop is checked again (robots, scheme, and — in the connection layer — the address it
+resolves to).
+
+Hosts proceed independently: a request waiting for its host's turn (or its robots.txt) holds
+nothing shared. Only a request that is about to be sent takes one of the client's ``concurrency``
+transfer slots (the ``TransferGate``), so a thousand slow hosts are fetched side by side while a
+busy one waits its turn.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import email.utils
 import logging
 import time
@@ -16,16 +23,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
-from urllib.robotparser import RobotFileParser
 
 import aiohttp
 import msgspec
 
 from furrsight.scraping.guard import BlockedAddress, GuardedResolver, check_literal, parse_networks
+from furrsight.scraping.hosts import Host, Hosts, TransferGate
 from furrsight.scraping.pacing import SharedPacer
+from furrsight.scraping.robots import Robots
 
 logger = logging.getLogger(__name__)
 RETRY_STATUSES = {429, 500, 502, 503, 504}
+REDIRECTS = {301, 302, 303, 307, 308}
+ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: parse at least the first 500 KiB
 
 
 class FetchError(Exception):
@@ -54,10 +64,16 @@ class Response:
 
     @property
     def encoding(self) -> str:
+        """The declared charset when Python knows it as a text encoding, else UTF-8 (a page
+        saying ``charset=bogus`` is still read)."""
         for part in self.headers.get("content-type", "").split(";")[1:]:
             key, _, value = part.strip().partition("=")
             if key.lower() == "charset" and value:
-                return value.strip('"')
+                try:
+                    codec = codecs.lookup(value.strip().strip("'\""))
+                except LookupError:
+                    break
+                return codec.name if getattr(codec, "_is_text_encoding", True) else "utf-8"
         return "utf-8"
 
     def json(self) -> Any:
@@ -73,6 +89,7 @@ class ClientConfig:
     allowed_networks: list[str] = field(default_factory=list)
     per_host_delay: float = 1.0
     per_host_concurrency: int = 2
+    concurrency: int = 128  # requests being sent or received at once, all hosts
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
     max_bytes: int = 50 * 1024 * 1024
@@ -88,16 +105,6 @@ class ClientConfig:
         return cls(**{n: getattr(scraping, n) for n in names})
 
 
-class _Host:
-    def __init__(self, key: str, concurrency: int) -> None:
-        self.key = key
-        self.slots = asyncio.Semaphore(concurrency)
-        self.lock = asyncio.Lock()
-        self.next_at = 0.0
-        self.robots: RobotFileParser | None = None
-        self.robots_lock = asyncio.Lock()
-
-
 class PoliteClient:
     """On aiohttp: its C HTTP parser costs 0.4 ms of CPU per 200 KiB image where httpx took 1.9
     (measured on loopback, 16 in flight), which is a tenth of a scrape's CPU per image."""
@@ -107,11 +114,14 @@ class PoliteClient:
         self.pacer = pacer  # spaces requests to a host across jobs and processes
         self.networks = parse_networks(config.allowed_networks)  # private ones scrapers may reach
         self._session: aiohttp.ClientSession | None = None  # made in the event loop, on first use
-        self._hosts: dict[str, _Host] = {}
+        self.hosts = Hosts(config.per_host_concurrency, config.per_host_delay)
+        self.gate = TransferGate(config.concurrency)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.networks), limit=256, ttl_dns_cache=60)
+            connector = aiohttp.TCPConnector(
+                resolver=GuardedResolver(self.networks), limit=max(256, 2 * self.config.concurrency), ttl_dns_cache=60
+            )
             timeout = aiohttp.ClientTimeout(
                 sock_connect=self.config.connect_timeout, sock_read=self.config.read_timeout
             )
@@ -151,7 +161,7 @@ class PoliteClient:
         for _hop in range(self.config.max_redirects + 1):
             response = await self._get_once(url, max_bytes or self.config.max_bytes, headers=headers, api=api)
             location = response.headers.get("location")
-            if response.status in (301, 302, 303, 307, 308) and location:
+            if response.status in REDIRECTS and location:
                 url = urljoin(url, location)
                 continue
             if response.status >= 400:
@@ -183,7 +193,8 @@ class PoliteClient:
         extra = dict(headers or {})
         if auth is not None:
             extra["Authorization"] = aiohttp.BasicAuth(auth[0], auth[1]).encode()
-        response = await self._request(url, self.config.max_bytes, retries=0, headers=extra, form=data)
+        delay = self.config.per_host_delay
+        response = await self._request(url, self.config.max_bytes, 0, delay, headers=extra, form=data)
         if response.status >= 400:
             raise FetchError(f"http_{response.status}", f"{url} answered {response.status}")
         return response
@@ -193,36 +204,43 @@ class PoliteClient:
 
     async def allowed(self, url: str) -> bool:
         """Whether robots.txt lets our User-Agent fetch ``url``."""
-        parts = urlsplit(url)
-        host = self._host(parts)
-        async with host.robots_lock:
-            if host.robots is None:
-                host.robots = await self._load_robots(f"{parts.scheme}://{parts.netloc}/robots.txt")
-        return host.robots.can_fetch(self.config.user_agent, url)
+        host = await self._robots(urlsplit(url))
+        assert host.robots is not None
+        return host.robots.allows(url, self.config.user_agent)
 
     # -- internals ------------------------------------------------------------------------------
-    def _host(self, parts: Any) -> _Host:
-        key = f"{parts.scheme}://{parts.netloc}".lower()
-        if key not in self._hosts:
-            self._hosts[key] = _Host(key, self.config.per_host_concurrency)
-        return self._hosts[key]
+    def _host(self, parts: Any) -> Host:
+        return self.hosts.get(f"{parts.scheme}://{parts.netloc}".lower())
 
-    async def _load_robots(self, robots_url: str) -> RobotFileParser:
-        parser = RobotFileParser(robots_url)
-        try:
-            response = await self._request(robots_url, 512 * 1024, retries=1)
-        except FetchError as exc:
-            if exc.reason in ("blocked_address", "connection", "timeout"):
-                raise  # the host itself is unreachable: the page fails for that reason (not cached)
-            response = None
-        if response is None or response.status >= 500:
-            parser.disallow_all = True  # type: ignore[attr-defined]  # unreachable robots.txt: assume everything is off limits
-        elif response.status >= 400:
-            parser.allow_all = True  # type: ignore[attr-defined]  # no robots.txt: everything allowed
-        else:
-            parser.parse(response.text.splitlines())
-        parser.modified()
-        return parser
+    async def _robots(self, parts: Any) -> Host:
+        """The host of ``parts`` with its robots.txt read (once; other hosts do not wait)."""
+        with self._host(parts).used() as host:
+            async with host.robots_lock:
+                if (down := host.still_down()) is not None:
+                    raise FetchError(*down)  # its other URLs fail at once, not each after the same timeout
+                if host.robots is None:
+                    try:
+                        host.robots = await self._load_robots(f"{parts.scheme}://{parts.netloc}/robots.txt")
+                    except FetchError as exc:
+                        host.mark_down(exc.reason, exc.message)
+                        raise
+                    host.crawl_delay = host.robots.crawl_delay(self.config.user_agent)
+            return host
+
+    async def _load_robots(self, url: str) -> Robots:
+        for _hop in range(self.config.max_redirects + 1):  # RFC 9309: follow at least five
+            try:
+                response = await self._request(url, ROBOTS_MAX_BYTES, 1, self.config.per_host_delay)
+            except FetchError as exc:
+                if exc.reason in ("blocked_address", "connection", "timeout"):
+                    raise  # the host itself is unreachable: the page fails for that reason (not cached)
+                return Robots.from_answer(None)
+            location = response.headers.get("location")
+            if response.status in REDIRECTS and location:
+                url = urljoin(url, location)
+                continue
+            return Robots.from_answer(response.status, response.content.decode("utf-8", "replace"))
+        return Robots.from_answer(404)  # RFC 9309: past the redirects followed, "unavailable"
 
     async def _get_once(
         self, url: str, max_bytes: int, *, headers: dict[str, str] | None = None, api: bool = False
@@ -230,42 +248,46 @@ class PoliteClient:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise FetchError("bad_url", f"{url!r} is not an http(s) URL")
-        if not api and not await self.allowed(url):
-            raise FetchError("robots", f"robots.txt of {parts.netloc} disallows {url}")
-        return await self._request(url, max_bytes, retries=self.config.retries, headers=headers)
-
-    async def _pace(self, host: _Host) -> None:
-        async with host.lock:
-            wait = host.next_at - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            host.next_at = time.monotonic() + self.config.per_host_delay
-            if self.pacer is not None:
-                await self.pacer.wait(host.key, self.config.per_host_delay)
+        delay = self.config.per_host_delay
+        if not api:
+            host = await self._robots(parts)
+            assert host.robots is not None
+            if not host.robots.allows(url, self.config.user_agent):
+                raise FetchError("robots", f"robots.txt of {parts.netloc} disallows {url}")
+            if host.crawl_delay > self.config.max_retry_after:
+                raise FetchError(
+                    "crawl_delay_too_long",
+                    f"robots.txt of {parts.netloc} asks {host.crawl_delay:.0f} s between requests "
+                    f"(more than max_retry_after, {self.config.max_retry_after:.0f} s)",
+                )
+            delay = max(delay, host.crawl_delay)  # Crawl-delay: a minimum, never a speed-up
+        return await self._request(url, max_bytes, self.config.retries, delay, headers=headers)
 
     async def _request(
-        self, url: str, max_bytes: int, retries: int, headers: dict[str, str] | None = None,
+        self, url: str, max_bytes: int, retries: int, delay: float, headers: dict[str, str] | None = None,
         form: dict[str, str] | None = None,
     ) -> Response:  # fmt: skip
-        host = self._host(urlsplit(url))
-        attempt = 0
-        while True:
-            async with host.slots:
-                await self._pace(host)
-                try:
-                    response = await self._stream(url, max_bytes, headers, form)
-                except FetchError as exc:
-                    if exc.reason not in ("timeout", "connection") or attempt >= retries:
-                        raise
-                    response = None
-            if response is not None and (response.status not in RETRY_STATUSES or attempt >= retries):
-                return response
-            delay = self._retry_delay(response, attempt)
-            if delay > self.config.max_retry_after:
-                raise FetchError("retry_after_too_long", f"{url} asked to wait {delay:.0f} s")
-            attempt += 1
-            logger.info("retrying %s in %.1f s (attempt %d)", url, delay, attempt)
-            await asyncio.sleep(delay)
+        with self._host(urlsplit(url)).used() as host:
+            attempt = 0
+            while True:
+                async with host.slots:
+                    await host.take_turn(delay, self.gate, self.pacer)
+                    try:
+                        response = await self._stream(url, max_bytes, headers, form)
+                    except FetchError as exc:
+                        if exc.reason not in ("timeout", "connection") or attempt >= retries:
+                            raise
+                        response = None
+                    finally:
+                        self.gate.release()
+                if response is not None and (response.status not in RETRY_STATUSES or attempt >= retries):
+                    return response
+                wait = self._retry_delay(response, attempt)
+                if wait > self.config.max_retry_after:
+                    raise FetchError("retry_after_too_long", f"{url} asked to wait {wait:.0f} s")
+                attempt += 1
+                logger.info("retrying %s in %.1f s (attempt %d)", url, wait, attempt)
+                await asyncio.sleep(wait)
 
     def _retry_delay(self, response: Response | None, attempt: int) -> float:
         backoff = self.config.backoff * (2**attempt)

@@ -1,8 +1,11 @@
 """The scrape job: run one plugin (or one per enabled query), fetch, ingest, count, record.
 
-Candidates flow producer → bounded queue → N fetchers; each fetched body goes to ingest (the
-images feature's ``Ingestor``: workers over the cores, rows written in groups). Every URL's
-outcome is written to ``scrape_urls`` in batches: a later run skips what was fetched, "retry
+Each candidate the plugin yields becomes a task (up to a window of them at once): it waits for its
+host's turn in the polite client, downloads, and hands the body to ingest (the images feature's
+``Ingestor``: workers over the cores, rows written in groups), so many hosts are fetched side by
+side and ingest overlaps fetching. A candidate that fails in any way — a fetch error, a refusal,
+an exception nobody expected — is counted as failed with its reason and the run goes on. Every
+URL's outcome is written to ``scrape_urls`` in batches: a later run skips what was fetched, "retry
 failed only" re-runs what was not.
 """
 
@@ -10,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import msgspec
@@ -22,14 +26,18 @@ from furrsight.jobs.runner import JobCancelled, JobContext
 from furrsight.queries.service import enabled_queries
 from furrsight.scraping.contract import Candidate, ScrapeContext
 from furrsight.scraping.discovery import plugin_settings
+from furrsight.scraping.hosts import TransferGate
 from furrsight.scraping.http import ClientConfig, FetchError, PoliteClient
 from furrsight.scraping.pacing import SharedPacer
 from furrsight.scraping.service import registry
 from furrsight.scraping.tables import ScrapeUrl
 from furrsight.store import FileStore
 
+logger = logging.getLogger(__name__)
 IMAGE_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
 BATCH = 64
+WINDOW_PER_SLOT = 16  # candidates in progress per transfer slot: most of them wait on their host
+BACKLOG_BYTES = 256 * 1024 * 1024
 INSERT_HEAD = (
     "INSERT INTO scrape_urls (key, url, plugin, status, reason, message, image_id, candidate, job, updated_at) VALUES "
 )
@@ -86,11 +94,47 @@ async def _candidates(job: JobContext, sctx: ScrapeContext) -> AsyncIterator[Can
             yield candidate
 
 
+class Backlog:
+    """Bodies in memory that ingest has not finished with. Past ``max_count`` bodies or
+    ``max_bytes``, the client starts no new download and no new candidate is let in, so a
+    network faster than ingest cannot fill the memory (past the limit by at most the downloads
+    already on the wire)."""
+
+    def __init__(self, gate: TransferGate, max_count: int, max_bytes: int = BACKLOG_BYTES) -> None:
+        self.gate, self.max_count, self.max_bytes = gate, max_count, max_bytes
+        self.count = self.size = 0
+        self.roomy = asyncio.Event()
+        self.roomy.set()
+
+    @contextmanager
+    def holding(self, size: int) -> Iterator[None]:
+        self._add(1, size)
+        try:
+            yield
+        finally:
+            self._add(-1, -size)
+
+    async def room(self) -> None:
+        await self.roomy.wait()
+
+    def _add(self, count: int, size: int) -> None:
+        self.count, self.size = self.count + count, self.size + size
+        if self.count >= self.max_count or self.size >= self.max_bytes:
+            self.gate.pause()
+            self.roomy.clear()
+        else:
+            self.gate.resume()
+            self.roomy.set()
+
+
 class ScrapeRun:
     def __init__(self, job: JobContext, client: PoliteClient, ingester: Ingestor, plugin: str) -> None:
         self.job, self.client, self.ingester, self.plugin = job, client, ingester, plugin
         self.pending: list[dict[str, Any]] = []
         self.seen: set[str] = set()
+        self.window_size = WINDOW_PER_SLOT * client.config.concurrency  # candidates in progress
+        self.window = asyncio.Semaphore(self.window_size)
+        self.backlog = Backlog(client.gate, client.config.concurrency)
 
     def _record(self, candidate: Candidate, status: str, reason: str | None = None, message: str | None = None,
                 image_id: int | None = None) -> None:  # fmt: skip
@@ -132,7 +176,21 @@ class ScrapeRun:
             fresh.append(c)
         return fresh
 
-    async def produce(self, source: AsyncIterator[Candidate], queue: asyncio.Queue[Candidate | None], n: int) -> None:
+    async def run(self, source: AsyncIterator[Candidate]) -> None:
+        """Every candidate of ``source`` in its own task, up to ``window`` at a time: a candidate
+        waiting for its host (robots.txt, the per-host delay) holds nothing the others need, a
+        fetched one goes to ingest while the next ones download."""
+        async with asyncio.TaskGroup() as group:
+            ticker = group.create_task(self._tick())
+            async for candidate in self._fresh_stream(source):
+                await self.backlog.room()
+                await self.window.acquire()
+                group.create_task(self._one(candidate))
+            for _ in range(self.window_size):  # wait for the last ones
+                await self.window.acquire()
+            ticker.cancel()
+
+    async def _fresh_stream(self, source: AsyncIterator[Candidate]) -> AsyncIterator[Candidate]:
         batch: list[Candidate] = []
         async for candidate in source:
             self.job.count("found")
@@ -140,21 +198,31 @@ class ScrapeRun:
             batch.append(candidate)
             if len(batch) >= BATCH:
                 for c in await self._fresh(batch):
-                    await queue.put(c)
+                    yield c
                 batch = []
-                await self.job.advance(0)
         for c in await self._fresh(batch):
-            await queue.put(c)
-        for _ in range(n):
-            await queue.put(None)
+            yield c
 
-    async def consume(self, queue: asyncio.Queue[Candidate | None]) -> None:
-        while (candidate := await queue.get()) is not None:
-            await self.handle(candidate)
-            self.job.done += 1
-            if len(self.pending) >= 200:
-                await self.flush()
+    async def _tick(self) -> None:
+        """Progress and the cancel check, also while every candidate waits on a slow host."""
+        while True:
+            await asyncio.sleep(JobContext.FLUSH_EVERY)
             await self.job.advance(0)
+
+    async def _one(self, candidate: Candidate) -> None:
+        try:
+            await self.handle(candidate)
+        except JobCancelled:
+            raise
+        except Exception as exc:  # one candidate's surprise must not end the run: count it, go on
+            logger.exception("scrape job %s: candidate %s", self.job.job_id, candidate.url or candidate.file_name)
+            self._fail(candidate, "failed", "unexpected", f"{type(exc).__name__}: {exc}")
+        finally:
+            self.window.release()
+        self.job.done += 1
+        if len(self.pending) >= 200:
+            await self.flush()
+        await self.job.advance(0)
 
     def _fail(self, candidate: Candidate, status: str, reason: str, message: str) -> None:
         self.job.count("robots" if status == "robots" else "failed")
@@ -177,7 +245,8 @@ class ScrapeRun:
             self.job.count("fetched")
         fields = {f: getattr(candidate, f) for f in Provenance.__struct_fields__ if hasattr(candidate, f)}
         source = Provenance(**{**fields, "kind": "scrape", "plugin": self.plugin, "job_id": self.job.job_id})
-        result = await self.ingester.ingest(data, source)
+        with self.backlog.holding(len(data)):
+            result = await self.ingester.ingest(data, source)
         if result.outcome == "refused":
             self._fail(candidate, "failed", result.reason or "refused", result.message or "refused by ingest")
             return
@@ -196,13 +265,8 @@ async def run_scrape(ctx: JobContext) -> None:
     ingester.start_pool()  # scrapes are large as a rule; the pool outlives the job
     sctx = plugin_context(ctx, client, plugin)
     run = ScrapeRun(ctx, client, ingester, plugin)
-    queue: asyncio.Queue[Candidate | None] = asyncio.Queue(maxsize=settings.scraping.concurrency * 4)
-    n = settings.scraping.concurrency
     try:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(run.produce(_candidates(ctx, sctx), queue, n))
-            for _ in range(n):
-                group.create_task(run.consume(queue))
+        await run.run(_candidates(ctx, sctx))
     except BaseExceptionGroup as failed:
         first = failed.exceptions[0]
         raise (JobCancelled() if isinstance(first, JobCancelled) else first) from None
