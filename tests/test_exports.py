@@ -1,0 +1,252 @@
+"""Dataset versions and exports, read back with the real readers (``datasets``, ``webdataset``).
+
+This module works in its own data directory (its own database) with its own worker process on its
+own broker namespace, so its versions hold exactly the pairs it made."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import numpy as np
+import pytest
+from litestar.testing import AsyncTestClient
+from PIL import Image, ImageOps
+
+from furrsight.db.setup import migrate, open_database
+from furrsight.exports import service as exports
+from furrsight.images.ingest import ingest
+from furrsight.images.schemas import Provenance
+from furrsight.pairs import service as pairs
+from furrsight.pairs.schemas import PairPatch
+from furrsight.search import service as search
+from furrsight.settings import Settings
+from furrsight.store import FileStore
+from furrsight.taxonomy import service as taxonomy
+from tests import corpus
+from tests.conftest import WorkerProcess, app_client, user_with_token, wait_for_heartbeat, worker_env, fresh_heartbeats
+from tests.images import photo
+from tests.sites import run_inline
+
+NAMESPACE = "exportstest"
+
+
+@pytest.fixture(scope="module")
+async def own(migrated: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
+    settings = msgspec.structs.replace(
+        migrated, data_dir=str(tmp_path_factory.mktemp("exports-data")), broker_namespace=NAMESPACE
+    )
+    await migrate(settings)
+    try:
+        yield settings
+    finally:
+        open_database(migrated)
+
+
+@pytest.fixture(scope="module")
+def hf_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh cache for ``datasets`` (it caches local folders by name)."""
+    folder = tmp_path_factory.mktemp("hf-home")
+    old = os.environ.get("HF_HOME")
+    os.environ["HF_HOME"] = str(folder)
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    yield folder
+    if old is None:
+        os.environ.pop("HF_HOME", None)
+    else:
+        os.environ["HF_HOME"] = old
+
+
+def gps_jpeg(seed: int) -> bytes:
+    """A photo whose EXIF says where it was taken (and that it is turned: orientation 6)."""
+    img = Image.open(io.BytesIO(photo(seed, size=(480, 360))))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x8825] = {1: "N", 2: (52.0, 31.0, 12.0), 3: "E", 4: (13.0, 24.0, 0.0)}
+    out = io.BytesIO()
+    img.save(out, "JPEG", exif=exif, quality=90)
+    return out.getvalue()
+
+
+async def image(settings: Settings, data: bytes, **source: Any) -> int:
+    source.setdefault("license", "CC BY 2.0")
+    source.setdefault("author", "Ann Groomer")
+    source.setdefault("url", f"https://photos.example/{hashlib.sha256(data).hexdigest()[:12]}.jpg")
+    result = await ingest(FileStore(settings.data_path), settings, data, Provenance(kind="scrape", **source))
+    assert result.image_id is not None, result
+    return result.image_id
+
+
+async def accepted(before: int, after: int, breed: str = "Poodle", services: tuple[str, ...] = ("bath",)) -> int:
+    made = await pairs.create_pair(before, after, "post", "exports-test", "api")
+    change = PairPatch(version=1, status="accepted", breed=breed, services=list(services), caption="after the groom")
+    await pairs.change_pair(made.id, change, "exports-test", "review")
+    return made.id
+
+
+def seed(n: int) -> bytes:
+    return photo(n, size=(480, 360))
+
+
+class World(msgspec.Struct, kw_only=True):
+    shared: list[int]  # two pairs with the same photo
+    neardup: list[int]  # two pairs whose photos are near-duplicates
+    post: list[int]  # two pairs from one post
+    plain: list[int]
+    gps_pair: int
+    gps_image: int
+    png_pair: int
+    unknown_licence: int
+    non_commercial: int
+
+
+@pytest.fixture(scope="module")
+async def world(own: Settings) -> World:
+    a = await image(own, seed(8001), title="Max, before")
+    shared = [await accepted(a, await image(own, seed(8002))), await accepted(a, await image(own, seed(8003)))]
+    d = seed(8004)
+    neardup = [
+        await accepted(await image(own, d), await image(own, seed(8005))),
+        await accepted(await image(own, corpus.near_duplicate(d)), await image(own, seed(8006)), breed="Maltese"),
+    ]
+    post = {"group_key": "post:kennel-42", "page_url": "https://kennel.example/42"}
+    one_post = [
+        await accepted(await image(own, seed(8007), **post), await image(own, seed(8008), **post)),
+        await accepted(await image(own, seed(8009), **post), await image(own, seed(8010), **post), breed="Shih Tzu"),
+    ]
+    breeds = ("Poodle", "Shih Tzu", "Maltese", "Bichon Frise")
+    plain = [
+        await accepted(
+            await image(own, seed(8100 + 2 * i), license="cc-by-sa-4.0", author=f"Groomer {i}"),
+            await image(own, seed(8101 + 2 * i), license="CC0"),
+            breed=breeds[i % 4],
+            services=("bath", "nail trim") if i % 2 else ("full haircut",),
+        )
+        for i in range(16)
+    ]
+    gps_image = await image(own, gps_jpeg(8200), title="Taken at the salon")
+    gps_pair = await accepted(gps_image, await image(own, seed(8201)))
+    png = await image(own, photo(8202, size=(420, 300), fmt="PNG"), license="Public domain")
+    png_pair = await accepted(png, await image(own, seed(8203)))
+    unknown = await accepted(await image(own, seed(8300), license="All rights reserved"), await image(own, seed(8301)))
+    nc = await accepted(await image(own, seed(8302), license="CC BY-NC 2.0"), await image(own, seed(8303)))
+    await pairs.create_pair(await image(own, seed(8400)), await image(own, seed(8401)), "post", None, "mining")  # a candidate
+    embedded = await run_inline(own, {"model": own.search.model}, search.run_embed, kind=search.EMBED_KIND)
+    assert embedded.status == "succeeded", embedded
+    return World(
+        shared=shared, neardup=neardup, post=one_post, plain=plain, gps_pair=gps_pair, gps_image=gps_image,
+        png_pair=png_pair, unknown_licence=unknown, non_commercial=nc,
+    )  # fmt: skip
+
+
+async def make_version(settings: Settings, name: str, **request: Any) -> exports.VersionOut:
+    job = await run_inline(settings, {"request": {"name": name, **request}, "creator": "tests"}, exports.run_version,
+                           kind=exports.VERSION_KIND)  # fmt: skip
+    assert job.status == "succeeded", job
+    return await exports.get_version(job.counters["version_id"])
+
+
+async def test_a_version_freezes_accepted_pairs_leaves_out_licences_and_never_splits_a_leak(
+    own: Settings, world: World
+) -> None:
+    version = await make_version(own, "v1", notes="first")
+    items = {i["pair_id"]: i for i in await exports.all_items(version.id)}
+    expected = {*world.shared, *world.neardup, *world.post, *world.plain, world.gps_pair, world.png_pair}
+    assert set(items) == expected
+    assert version.excluded == [
+        {"pair_id": world.unknown_licence, "reason": "license:unknown"},
+        {"pair_id": world.non_commercial, "reason": "license:cc-by-nc-2.0"},
+    ]
+    assert version.counts["pairs"] == len(expected)
+    assert sum(version.counts[s] for s in ("train", "validation", "test")) == len(expected)
+    for crafted in (world.shared, world.neardup, world.post):
+        assert len({items[p]["component"] for p in crafted}) == 1, crafted
+        assert len({items[p]["split"] for p in crafted}) == 1, crafted
+    assert version.report["leaks"]["images_in_two_splits"] == 0
+    assert version.report["leaks"]["phash_cross_split"] == 0
+    assert version.report["leaks"]["embedding_cross_split"] == 0
+    assert version.report["leaks"]["images_with_embedding"] == version.counts["images"] == 47
+    assert items[world.plain[1]]["labels"]["services"] == ["Bath and blow-dry", "Nail trim"]
+    assert items[world.plain[1]]["before"]["license"] == "cc-by-sa-4.0"
+    assert items[world.plain[1]]["before"]["attribution"].startswith("Untitled image by Groomer 1 (https://photos.example/")
+    assert version.class_names == [b.name for b in await taxonomy.list_entries("breeds")]
+    from furrsight.exports.versions import content_hash
+
+    stored = await exports.all_items(version.id)
+    assert content_hash(
+        {"items": stored, "class_names": version.class_names, "selection": version.selection,
+         "settings": version.settings, "excluded": version.excluded}
+    ) == version.content_hash  # fmt: skip
+
+
+
+async def export_inline(settings: Settings, version_id: int, fmt: str) -> exports.ExportOut:
+    from furrsight.exports.tables import DatasetExport
+
+    row = (await DatasetExport.insert(DatasetExport(version=version_id, format=fmt)).returning(DatasetExport.id))[0]
+    job = await run_inline(settings, {"export_id": row["id"]}, exports.run_export, kind=exports.EXPORT_KIND)
+    assert job.status == "succeeded", job
+    return await exports.get_export(row["id"])
+
+
+def folder_of(settings: Settings, export: exports.ExportOut) -> Path:
+    from furrsight.exports.exporter import final_path
+
+    return final_path(settings, export.version_id, export.id, export.format)
+
+
+def stored_pixels(settings: Settings, item_image: dict[str, Any]) -> np.ndarray:
+    data = FileStore(settings.data_path).file_path(item_image["sha256"]).read_bytes()
+    return np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+
+
+def same_picture(settings: Settings, item_image: dict[str, Any], loaded: Image.Image) -> None:
+    """Byte-identical pixels for a JPEG kept as stored; within JPEG noise for a re-encoded one."""
+    want, got = stored_pixels(settings, item_image), np.asarray(loaded.convert("RGB"))
+    assert want.shape == got.shape
+    if item_image["format"] == "JPEG":
+        assert (want == got).all()
+    else:
+        assert np.abs(want.astype(int) - got.astype(int)).mean() < 3
+
+
+async def test_hf_parquet_loads_with_datasets_images_and_class_labels(
+    own: Settings, world: World, hf_home: Path
+) -> None:
+    import datasets
+
+    version = (await exports.list_versions()).items[-1]
+    items = {i["pair_id"]: i for i in await exports.all_items(version.id)}
+    export = await export_inline(own, version.id, "hf-parquet")
+    folder = folder_of(own, export)
+    assert sorted(p.name for p in (folder / "data").iterdir()) == [
+        "test-00000-of-00001.parquet", "train-00000-of-00001.parquet", "validation-00000-of-00001.parquet"
+    ]  # fmt: skip
+    loaded = datasets.load_dataset(str(folder))
+    assert {s: len(loaded[s]) for s in loaded} == {s: version.counts[s] for s in ("train", "validation", "test")}
+    features = loaded["train"].features
+    assert isinstance(features["before"], datasets.Image) and isinstance(features["after"], datasets.Image)
+    assert features["breed"].names == [b.name for b in await taxonomy.list_entries("breeds")]
+    for split in loaded:
+        for row in loaded[split]:
+            item = items[row["pair_id"]]
+            assert item["split"] == split
+            assert features["breed"].int2str(row["breed"]) == item["labels"]["breed"]
+            assert row["services"] == item["labels"]["services"]
+            assert row["before_license"] == item["before"]["license"]
+            assert row["after_attribution"] == item["after"]["attribution"]
+            same_picture(own, item["before"], row["before"])
+            same_picture(own, item["after"], row["after"])
+    card = (folder / "README.md").read_text()
+    assert "license: [\"cc-by-2.0\", \"cc-by-sa-4.0\", \"cc0-1.0\", \"other\"]" in card
+    assert "license_name: \"Public Domain\"" in card
+    attribution = (folder / "ATTRIBUTION").read_text()
+    assert '"Taken at the salon" by Ann Groomer (https://photos.example/' in attribution
+    assert export.report["leaks_exported"]["phash_cross_split"] == 0
+    single = datasets.load_dataset("parquet", data_files=str(folder / "data" / "train-*.parquet"))["train"]
+    assert isinstance(single.features["before"], datasets.Image)  # the Parquet metadata alone types it
