@@ -20,6 +20,7 @@ from PIL import Image, ImageOps
 
 from furrsight.db.setup import migrate, open_database
 from furrsight.exports import service as exports
+from furrsight.exports.pictures import strip_jpeg
 from furrsight.images.ingest import ingest
 from furrsight.images.schemas import Provenance
 from furrsight.pairs import service as pairs
@@ -209,7 +210,8 @@ def same_picture(settings: Settings, item_image: dict[str, Any], loaded: Image.I
     """Byte-identical pixels for a JPEG kept as stored; within JPEG noise for a re-encoded one."""
     want, got = stored_pixels(settings, item_image), np.asarray(loaded.convert("RGB"))
     assert want.shape == got.shape
-    if item_image["format"] == "JPEG":
+    stored = Image.open(FileStore(settings.data_path).file_path(item_image["sha256"]))
+    if item_image["format"] == "JPEG" and stored.getexif().get(0x0112, 1) == 1:
         assert (want == got).all()
     else:
         assert np.abs(want.astype(int) - got.astype(int)).mean() < 3
@@ -250,3 +252,98 @@ async def test_hf_parquet_loads_with_datasets_images_and_class_labels(
     assert export.report["leaks_exported"]["phash_cross_split"] == 0
     single = datasets.load_dataset("parquet", data_files=str(folder / "data" / "train-*.parquet"))["train"]
     assert isinstance(single.features["before"], datasets.Image)  # the Parquet metadata alone types it
+
+
+async def test_imagefolder_loads_with_datasets_both_columns_as_images(
+    own: Settings, world: World, hf_home: Path
+) -> None:
+    import datasets
+
+    version = (await exports.list_versions()).items[-1]
+    items = {i["pair_id"]: i for i in await exports.all_items(version.id)}
+    folder = folder_of(own, await export_inline(own, version.id, "imagefolder"))
+    loaded = datasets.load_dataset("imagefolder", data_dir=str(folder))
+    assert {s: len(loaded[s]) for s in loaded} == {s: version.counts[s] for s in ("train", "validation", "test")}
+    assert isinstance(loaded["train"].features["before"], datasets.Image)
+    assert isinstance(loaded["train"].features["after"], datasets.Image)
+    names = {b.name for b in await taxonomy.list_entries("breeds")}
+    for split in loaded:
+        for row in loaded[split]:
+            item = items[row["pair_id"]]
+            assert row["breed"] == item["labels"]["breed"] and row["breed"] in names
+            assert row["before_page_url"] == (item["before"]["page_url"] or "")
+            same_picture(own, item["before"], row["before"])
+            same_picture(own, item["after"], row["after"])
+    assert (folder / "ATTRIBUTION").exists() and (folder / "README.md").exists()
+
+
+async def test_webdataset_shards_decode_with_webdataset_and_carry_no_location(own: Settings, world: World) -> None:
+    import webdataset as wds
+
+    small = msgspec.structs.replace(own, exports=msgspec.structs.replace(own.exports, webdataset_shard_pairs=5))
+    version = (await exports.list_versions()).items[-1]
+    items = {i["pair_id"]: i for i in await exports.all_items(version.id)}
+    folder = folder_of(own, await export_inline(small, version.id, "webdataset"))
+    train = sorted(p.name for p in folder.glob("train-*.tar"))
+    assert train == [f"train-{i:06d}.tar" for i in range(-(-version.counts["train"] // 5))]
+    seen = {}
+    for split in ("train", "validation", "test"):
+        shards = sorted(str(p) for p in folder.glob(f"{split}-*.tar"))
+        for sample in wds.WebDataset(shards, shardshuffle=False, empty_check=False).decode("pil"):
+            meta = sample["json"]
+            item = items[meta["pair_id"]]
+            assert sample["__key__"] == f"p{meta['pair_id']:08d}" and meta["split"] == item["split"] == split
+            assert meta["breed"] == item["labels"]["breed"]
+            same_picture(own, item["before"], sample["before.jpg"])
+            same_picture(own, item["after"], sample["after.jpg"])
+            seen[meta["pair_id"]] = sample
+    assert set(seen) == set(items)
+    raw = wds.WebDataset(sorted(str(p) for p in folder.glob("*.tar")), shardshuffle=False, empty_check=False)
+    gps = next(s["before.jpg"] for s in raw if s["__key__"] == f"p{world.gps_pair:08d}")
+    exif = Image.open(io.BytesIO(gps)).getexif()
+    assert dict(exif) == {} and Image.open(io.BytesIO(gps)).size == (360, 480)  # upright, and no place
+    kept = next(s["before.jpg"] for s in raw if s["__key__"] == f"p{world.plain[0]:08d}")
+    assert kept == strip_jpeg(FileStore(own.data_path).file_path(items[world.plain[0]]["before"]["sha256"]).read_bytes())
+    assert items[world.gps_pair]["before"]["id"] == world.gps_image
+
+
+async def test_an_export_is_byte_for_byte_reproducible_from_its_version(own: Settings, world: World) -> None:
+    version = (await exports.list_versions()).items[-1]
+    for fmt in ("hf-parquet", "webdataset"):
+        first = folder_of(own, await export_inline(own, version.id, fmt))
+        second = folder_of(own, await export_inline(own, version.id, fmt))
+        files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+        assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+        assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files), fmt
+
+
+async def test_resized_exports_keep_the_picture_within_the_longest_side(own: Settings, world: World) -> None:
+    import webdataset as wds
+
+    small = msgspec.structs.replace(own, exports=msgspec.structs.replace(own.exports, max_side=200))
+    version = (await exports.list_versions()).items[-1]
+    items = {i["pair_id"]: i for i in await exports.all_items(version.id)}
+    folder = folder_of(own, await export_inline(small, version.id, "webdataset"))
+    for sample in wds.WebDataset(sorted(str(p) for p in folder.glob("*.tar")), shardshuffle=False).decode("pil"):
+        item = items[sample["json"]["pair_id"]]
+        picture = sample["before.jpg"]
+        assert max(picture.size) == 200 and not picture.getexif()
+        want = Image.fromarray(stored_pixels(own, item["before"]))
+        want.thumbnail((200, 200), Image.Resampling.LANCZOS)
+        assert want.size == picture.size
+        assert np.abs(np.asarray(want, dtype=int) - np.asarray(picture.convert("RGB"), dtype=int)).mean() < 4
+
+
+async def test_splits_stay_put_when_a_new_version_adds_pairs(own: Settings, world: World) -> None:
+    first = (await exports.list_versions()).items[-1]
+    added = [await accepted(await image(own, seed(8500 + 2 * i)), await image(own, seed(8501 + 2 * i))) for i in range(8)]
+    second = await make_version(own, "v2")
+    before = {i["pair_id"]: i["split"] for i in await exports.all_items(first.id)}
+    after = {i["pair_id"]: i["split"] for i in await exports.all_items(second.id)}
+    assert {p: after[p] for p in before} == before
+    diff = await exports.diff(first.id, second.id)
+    assert (diff.added, diff.removed, diff.relabelled, diff.moved) == (sorted(added), [], [], [])
+    await pairs.change_pair(world.plain[0], PairPatch(version=2, breed="Maltese"), "exports-test", "review")
+    third = await make_version(own, "v3")
+    relabelled = (await exports.diff(second.id, third.id)).relabelled
+    assert [(r.pair_id, r.fields["breed"]) for r in relabelled] == [(world.plain[0], ["Poodle", "Maltese"])]

@@ -1,6 +1,8 @@
-"""The image files an export writes: the stored original where it can be (a JPEG, small enough),
-with location metadata taken out without touching the pixels; otherwise decoded upright, resized
-to ``max_side`` and encoded as JPEG with no metadata at all.
+"""The image files an export writes: the stored original where it can be (a JPEG, small enough,
+upright as stored), with location metadata taken out without touching the pixels; otherwise
+decoded, turned upright, resized to ``max_side`` and encoded as JPEG with no metadata at all.
+A JPEG that its EXIF orientation turns is re-encoded upright because the readers disagree:
+``datasets`` applies the orientation, WebDataset's PIL decoder does not.
 
 A JPEG keeps its EXIF minus the GPS directory (orientation, camera and colour facts stay, so the
 picture looks as stored), drops XMP and IPTC/Photoshop blocks (both can carry a place) and
@@ -18,6 +20,7 @@ from PIL import Image, ImageOps
 from furrsight.images.analysis import gray, perceptual_hash
 
 GPS_IFD = 0x8825
+ORIENTATION = 0x0112
 _DROP_APP = {0xED, 0xFE}  # APP13 (Photoshop / IPTC), COM
 _XMP = (b"http://ns.adobe.com/xap/1.0/\x00", b"http://ns.adobe.com/xmp/extension/\x00")
 
@@ -46,6 +49,8 @@ def _segments(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
 def _exif_without_gps(segment: bytes) -> bytes | None:
     exif = Image.Exif()
     exif.load(segment[4:])
+    if exif.get(ORIENTATION, 1) != 1:
+        raise Unsupported("turned by its EXIF orientation")  # re-encoded upright: every reader sees one picture
     if GPS_IFD not in exif:
         return segment
     del exif[GPS_IFD]
@@ -69,6 +74,8 @@ def strip_jpeg(data: bytes) -> bytes:
             if payload.startswith(b"Exif\x00\x00"):
                 try:
                     cleaned = _exif_without_gps(segment)
+                except Unsupported:
+                    raise
                 except Exception as exc:  # unreadable EXIF: do not guess what it hides
                     raise Unsupported(f"unreadable EXIF: {exc}") from exc
                 if cleaned is None:
