@@ -5,9 +5,12 @@ own broker namespace, so its versions hold exactly the pairs it made."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import os
+import tarfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,7 @@ from furrsight.settings import Settings
 from furrsight.store import FileStore
 from furrsight.taxonomy import service as taxonomy
 from tests import corpus
-from tests.conftest import WorkerProcess, app_client, user_with_token, wait_for_heartbeat, worker_env, fresh_heartbeats
+from tests.conftest import WorkerProcess, app_client, fresh_heartbeats, user_with_token, wait_for_job, worker_env
 from tests.images import photo
 from tests.sites import run_inline
 
@@ -347,3 +350,158 @@ async def test_splits_stay_put_when_a_new_version_adds_pairs(own: Settings, worl
     third = await make_version(own, "v3")
     relabelled = (await exports.diff(second.id, third.id)).relabelled
     assert [(r.pair_id, r.fields["breed"]) for r in relabelled] == [(world.plain[0], ["Poodle", "Maltese"])]
+
+
+# -- through the API, with a real worker -------------------------------------------------------
+@pytest.fixture(scope="module")
+def own_env(own: Settings, settings_env: dict[str, str]) -> dict[str, str]:
+    return worker_env({
+        **settings_env, "FURRSIGHT_DATA": own.data_dir, "FURRSIGHT_BROKER_NAMESPACE": NAMESPACE,
+        "FURRSIGHT_EXPORTS_MAX_SIDE": "512", "FURRSIGHT_EXPORTS_WEBDATASET_SHARD_PAIRS": "10",
+    })  # fmt: skip
+
+
+def start_worker(env: dict[str, str], log: Path) -> WorkerProcess:
+    url = env["FURRSIGHT_BROKER_URL"]
+    beating = fresh_heartbeats(url, NAMESPACE)
+    proc = WorkerProcess(env, log=log).start()
+    deadline = time.monotonic() + 60
+    while fresh_heartbeats(url, NAMESPACE) <= beating:
+        assert proc.proc is not None and proc.proc.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "the worker sent no heartbeat"
+        time.sleep(0.1)
+    return proc
+
+
+@pytest.fixture(scope="module")
+def own_worker(own_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    """This module's worker: its data directory, its broker namespace (the session's worker
+    never takes these jobs), resized images and small shards."""
+    proc = start_worker(own_env, tmp_path_factory.mktemp("exports-worker") / "worker.log")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+async def admin(own: Settings) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    _, token = await user_with_token("admin", "exports-admin")
+    async with app_client(own, token) as client:
+        yield client
+
+
+async def finished(client: AsyncTestClient, response: Any) -> dict[str, Any]:  # type: ignore[type-arg]
+    assert response.status_code == 202, response.text
+    assert response.headers["location"] == f"/api/v1/jobs/{response.json()['id']}"
+    job = await wait_for_job(client, response.json()["id"], timeout=90)
+    assert job["status"] == "succeeded", job
+    return job
+
+
+async def test_versions_and_exports_through_the_api_and_a_worker_streamed_as_one_archive(
+    own: Settings, world: World, own_worker: WorkerProcess, admin: AsyncTestClient  # type: ignore[type-arg]
+) -> None:
+    job = await finished(admin, await admin.post("/api/v1/datasets/versions", json={"name": "api-1", "notes": "by API", "breed": "Poodle"}))
+    version_id = job["counters"]["version_id"]
+    listed = (await admin.get("/api/v1/datasets/versions")).json()["items"]
+    assert {"id": version_id, "name": "api-1"}.items() <= listed[0].items()
+    assert listed[0]["counts"]["pairs"] == len((await exports.all_items(version_id)))
+    assert {i["labels"]["breed"] for i in await exports.all_items(version_id)} == {"Poodle"}
+    again = await admin.post("/api/v1/datasets/versions", json={"name": "api-1"})
+    assert again.status_code == 409 and "exists already" in again.json()["error"]
+    bad = await admin.post(f"/api/v1/datasets/versions/{version_id}/exports", json={"format": "zip"})
+    assert bad.status_code == 400
+    assert (await admin.post("/api/v1/datasets/versions/999999/exports", json={"format": "webdataset"})).status_code == 404
+    await finished(admin, await admin.post(f"/api/v1/datasets/versions/{version_id}/exports", json={"format": "hf-parquet"}))
+    made = (await admin.get(f"/api/v1/datasets/versions/{version_id}/exports")).json()
+    assert [(e["format"], e["status"]) for e in made] == [("hf-parquet", "ready")]
+    response = await admin.get(made[0]["download_url"])
+    assert response.status_code == 200 and response.headers["content-type"] == "application/x-tar"
+    with tarfile.open(fileobj=io.BytesIO(response.content)) as tar:
+        names = sorted(n.split("/", 1)[1] for n in tar.getnames())
+        folder = folder_of(own, await exports.get_export(made[0]["id"]))
+        assert names == sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+        assert tar.extractfile(tar.getmember(f"{tar.getnames()[0].split('/')[0]}/ATTRIBUTION")).read() == (folder / "ATTRIBUTION").read_bytes()  # type: ignore[union-attr]
+    first = (await make_version(own, "api-base")).id
+    diff = (await admin.get(f"/api/v1/datasets/versions/{first}/diff/{version_id}")).json()
+    everything = {i["pair_id"] for i in await exports.all_items(first)}
+    poodles = {i["pair_id"] for i in await exports.all_items(version_id)}
+    assert diff["removed"] == sorted(everything - poodles) and world.neardup[1] in diff["removed"]
+    assert diff["added"] == [] and diff["moved"] == []
+    for page in ("/datasets", f"/datasets/{version_id}", f"/datasets/{first}/diff/{version_id}"):
+        assert (await admin.get(page)).status_code == 200, page
+    assert "api-1" in (await admin.get("/datasets")).text
+
+
+async def test_a_takedown_leaves_the_image_out_lists_what_holds_it_and_rebuilds(
+    own: Settings, world: World, own_worker: WorkerProcess, admin: AsyncTestClient  # type: ignore[type-arg]
+) -> None:
+    from furrsight.auth.audit import list_entries
+
+    first = await make_version(own, "takedown-base")
+    victim = next(i for i in await exports.all_items(first.id) if i["pair_id"] == world.shared[0])
+    image_id = victim["before"]["id"]
+    holding = [(await export_inline(own, first.id, "webdataset")).id]
+    assert (await admin.post(f"/api/v1/images/{image_id}/purge")).status_code == 400  # not taken down yet
+    answer = await admin.post(f"/api/v1/images/{image_id}/takedown", json={"reason": "the owner asked"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert first.id in body["versions"] and holding[0] in body["exports"] and body["reason"] == "the owner asked"
+    ready = [e.id for v in body["versions"] for e in await exports.list_exports(v) if e.status == "ready"]
+    assert body["exports"] == sorted(ready)
+    assert (await admin.post(f"/api/v1/images/{image_id}/takedown", json={"reason": ""})).status_code == 400
+    job = await finished(admin, await admin.post("/api/v1/datasets/versions", json={"name": "after-takedown"}))
+    later = await exports.get_version(job["counters"]["version_id"])
+    await finished(admin, await admin.post(f"/api/v1/datasets/exports/{holding[0]}/rebuild"))
+    gone = [
+        {"pair_id": i["pair_id"], "reason": "taken_down"}
+        for i in await exports.all_items(first.id)
+        if image_id in (i["before"]["id"], i["after"]["id"])
+    ]
+    assert len(gone) == 2  # the shared photo: both its pairs
+    assert [e for e in later.excluded if e["reason"] == "taken_down"] == gone
+    assert not {g["pair_id"] for g in gone} & {i["pair_id"] for i in await exports.all_items(later.id)}
+    rebuilt = await exports.get_export(holding[0])
+    assert rebuilt.status == "ready" and rebuilt.left_out == gone
+    assert victim["before"]["attribution"] not in (folder_of(own, rebuilt) / "ATTRIBUTION").read_text()
+    assert holding[0] not in (await admin.post(f"/api/v1/images/{image_id}/purge")).json()["exports"]
+    assert not FileStore(own.data_path).exists(victim["before"]["sha256"])
+    actions = [e.action for e in (await list_entries(50)).items if e.target == f"image:{image_id}"]
+    assert actions == ["image.purge", "image.takedown"]
+
+
+async def test_an_export_killed_midway_leaves_no_complete_looking_file_and_its_redelivery_finishes(
+    own: Settings, world: World, own_env: dict[str, str], own_worker: WorkerProcess, admin: AsyncTestClient,  # type: ignore[type-arg]
+    tmp_path: Path,
+) -> None:
+    """SIGKILL the worker while it writes a heavy export (large photos resized by the worker's
+    settings): only a hidden temp folder is left; the redelivered job writes the whole export."""
+    photos = [await image(own, photo(9000 + i, size=(1600, 1200))) for i in range(24)]
+    heavy = [await accepted(photos[i], photos[j], breed="Samoyed") for i in range(24) for j in range(i + 1, 24) if (i + j) % 3 == 0][:150]
+    version = await make_version(own, "heavy", breed="Samoyed")
+    assert version.counts["pairs"] == len(heavy)
+    response = await admin.post(f"/api/v1/datasets/versions/{version.id}/exports", json={"format": "webdataset"})
+    assert response.status_code == 202
+    export_id = (await exports.list_exports(version.id))[0].id
+    root = own.data_path / "exports" / str(version.id)
+    tmp, final = root / f".tmp-{export_id}-webdataset", root / f"{export_id}-webdataset"
+    deadline = time.monotonic() + 60
+    while not (tmp.is_dir() and any(tmp.glob("*.tar"))):
+        assert not final.exists(), "the export finished before it could be killed"
+        assert time.monotonic() < deadline, "the export never started"
+        await asyncio.sleep(0.01)
+    own_worker.kill()
+    assert not final.exists() and tmp.is_dir()
+    assert [p.name for p in root.iterdir() if not p.name.startswith(".")] == []  # nothing that looks complete
+    assert (await exports.get_export(export_id)).status == "building"
+    rescuer = WorkerProcess(own_env, log=tmp_path / "rescuer.log").start()
+    try:
+        done = await wait_for_job(admin, response.json()["id"], timeout=120)
+    finally:
+        rescuer.stop()
+    assert done["status"] == "succeeded" and done["attempts"] == 2, done
+    assert not tmp.exists() and final.is_dir()
+    import webdataset as wds
+
+    keys = [s["__key__"] for s in wds.WebDataset(sorted(str(p) for p in final.glob("*.tar")), shardshuffle=False)]
+    assert sorted(keys) == [f"p{p:08d}" for p in sorted(heavy)]
+    assert (await exports.get_export(export_id)).status == "ready"

@@ -168,6 +168,12 @@ async def export_form(request: Request[Any, Any, Any], settings: SettingsDep, br
     return Redirect(f"/jobs/{job.id}", status_code=303)
 
 
+@post("/datasets/exports/{export_id:int}/rebuild", include_in_schema=False)
+async def rebuild_form(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, export_id: Id) -> Redirect:
+    job = await _run(service.start_rebuild(broker, settings, _user(request), export_id))
+    return Redirect(f"/jobs/{job.id}", status_code=303)
+
+
 @post("/images/{image_id:int}/takedown", include_in_schema=False)
 async def takedown_form(request: Request[Any, Any, Any], image_id: Id) -> Template:
     form = await request.form()
@@ -181,7 +187,7 @@ router = Router(
     route_handlers=[
         api_create_version, api_versions, api_version, api_items, api_diff, api_export, api_exports,
         api_rebuild, api_download, api_takedown, api_purge, versions_page, version_page, diff_page,
-        version_form, export_form, takedown_form,
+        version_form, export_form, rebuild_form, takedown_form,
     ],
     tags=["datasets"],
 )  # fmt: skip
