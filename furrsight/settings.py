@@ -247,17 +247,21 @@ class ExportSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         int, Doc("Perceptual-hash Hamming distance at or below which two images are near-duplicates (splits, leaks).")
     ] = 6
     max_side: Annotated[
-        int, Doc("Longest side of exported images in pixels (larger ones are resized); 0: as stored."), msgspec.Meta(ge=0)
+        int,
+        Doc("Longest side of exported images in pixels (larger ones are resized); 0: as stored."),
+        msgspec.Meta(ge=0),
     ] = 0
     jpeg_quality: Annotated[
-        int, Doc("JPEG quality of images an export re-encodes (resized, or not stored as JPEG)."), msgspec.Meta(ge=1, le=100)
+        int,
+        Doc("JPEG quality of images an export re-encodes (resized, or not stored as JPEG)."),
+        msgspec.Meta(ge=1, le=100),
     ] = 92
     parquet_shard_pairs: Annotated[int, Doc("Pairs per hf-parquet file."), msgspec.Meta(ge=1)] = 1000
-    parquet_row_group: Annotated[int, Doc("Pairs per Parquet row group (images: keep it small)."), msgspec.Meta(ge=1)] = 100
+    parquet_row_group: Annotated[
+        int, Doc("Pairs per Parquet row group (images: keep it small)."), msgspec.Meta(ge=1)
+    ] = 100
     webdataset_shard_pairs: Annotated[int, Doc("Pairs (samples) per WebDataset tar shard."), msgspec.Meta(ge=1)] = 1000
-    known_limits: Annotated[
-        str, Doc("A paragraph for the dataset card's known limits (empty: the built-in one).")
-    ] = ""
+    known_limits: Annotated[str, Doc("A paragraph for the dataset card's known limits (empty: the built-in one).")] = ""
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

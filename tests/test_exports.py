@@ -139,7 +139,9 @@ async def world(own: Settings) -> World:
     png_pair = await accepted(png, await image(own, seed(8203)))
     unknown = await accepted(await image(own, seed(8300), license="All rights reserved"), await image(own, seed(8301)))
     nc = await accepted(await image(own, seed(8302), license="CC BY-NC 2.0"), await image(own, seed(8303)))
-    await pairs.create_pair(await image(own, seed(8400)), await image(own, seed(8401)), "post", None, "mining")  # a candidate
+    await pairs.create_pair(
+        await image(own, seed(8400)), await image(own, seed(8401)), "post", None, "mining"
+    )  # a candidate
     embedded = await run_inline(own, {"model": own.search.model}, search.run_embed, kind=search.EMBED_KIND)
     assert embedded.status == "succeeded", embedded
     return World(
@@ -177,7 +179,9 @@ async def test_a_version_freezes_accepted_pairs_leaves_out_licences_and_never_sp
     assert version.report["leaks"]["images_with_embedding"] == version.counts["images"] == 47
     assert items[world.plain[1]]["labels"]["services"] == ["Bath and blow-dry", "Nail trim"]
     assert items[world.plain[1]]["before"]["license"] == "cc-by-sa-4.0"
-    assert items[world.plain[1]]["before"]["attribution"].startswith("Untitled image by Groomer 1 (https://photos.example/")
+    assert items[world.plain[1]]["before"]["attribution"].startswith(
+        "Untitled image by Groomer 1 (https://photos.example/"
+    )
     assert version.class_names == [b.name for b in await taxonomy.list_entries("breeds")]
     from furrsight.exports.versions import content_hash
 
@@ -186,7 +190,6 @@ async def test_a_version_freezes_accepted_pairs_leaves_out_licences_and_never_sp
         {"items": stored, "class_names": version.class_names, "selection": version.selection,
          "settings": version.settings, "excluded": version.excluded}
     ) == version.content_hash  # fmt: skip
-
 
 
 async def export_inline(settings: Settings, version_id: int, fmt: str) -> exports.ExportOut:
@@ -248,8 +251,8 @@ async def test_hf_parquet_loads_with_datasets_images_and_class_labels(
             same_picture(own, item["before"], row["before"])
             same_picture(own, item["after"], row["after"])
     card = (folder / "README.md").read_text()
-    assert "license: [\"cc-by-2.0\", \"cc-by-sa-4.0\", \"cc0-1.0\", \"other\"]" in card
-    assert "license_name: \"Public Domain\"" in card
+    assert 'license: ["cc-by-2.0", "cc-by-sa-4.0", "cc0-1.0", "other"]' in card
+    assert 'license_name: "Public Domain"' in card
     attribution = (folder / "ATTRIBUTION").read_text()
     assert '"Taken at the salon" by Ann Groomer (https://photos.example/' in attribution
     assert export.report["leaks_exported"]["phash_cross_split"] == 0
@@ -306,7 +309,9 @@ async def test_webdataset_shards_decode_with_webdataset_and_carry_no_location(ow
     exif = Image.open(io.BytesIO(gps)).getexif()
     assert dict(exif) == {} and Image.open(io.BytesIO(gps)).size == (360, 480)  # upright, and no place
     kept = next(s["before.jpg"] for s in raw if s["__key__"] == f"p{world.plain[0]:08d}")
-    assert kept == strip_jpeg(FileStore(own.data_path).file_path(items[world.plain[0]]["before"]["sha256"]).read_bytes())
+    assert kept == strip_jpeg(
+        FileStore(own.data_path).file_path(items[world.plain[0]]["before"]["sha256"]).read_bytes()
+    )
     assert items[world.gps_pair]["before"]["id"] == world.gps_image
 
 
@@ -339,7 +344,9 @@ async def test_resized_exports_keep_the_picture_within_the_longest_side(own: Set
 
 async def test_splits_stay_put_when_a_new_version_adds_pairs(own: Settings, world: World) -> None:
     first = (await exports.list_versions()).items[-1]
-    added = [await accepted(await image(own, seed(8500 + 2 * i)), await image(own, seed(8501 + 2 * i))) for i in range(8)]
+    added = [
+        await accepted(await image(own, seed(8500 + 2 * i)), await image(own, seed(8501 + 2 * i))) for i in range(8)
+    ]
     second = await make_version(own, "v2")
     before = {i["pair_id"]: i["split"] for i in await exports.all_items(first.id)}
     after = {i["pair_id"]: i["split"] for i in await exports.all_items(second.id)}
@@ -398,20 +405,30 @@ async def finished(client: AsyncTestClient, response: Any) -> dict[str, Any]:  #
 
 
 async def test_versions_and_exports_through_the_api_and_a_worker_streamed_as_one_archive(
-    own: Settings, world: World, own_worker: WorkerProcess, admin: AsyncTestClient  # type: ignore[type-arg]
+    own: Settings,
+    world: World,
+    own_worker: WorkerProcess,
+    admin: AsyncTestClient,  # type: ignore[type-arg]
 ) -> None:
-    job = await finished(admin, await admin.post("/api/v1/datasets/versions", json={"name": "api-1", "notes": "by API", "breed": "Poodle"}))
+    job = await finished(
+        admin,
+        await admin.post("/api/v1/datasets/versions", json={"name": "api-1", "notes": "by API", "breed": "Poodle"}),
+    )
     version_id = job["counters"]["version_id"]
     listed = (await admin.get("/api/v1/datasets/versions")).json()["items"]
     assert {"id": version_id, "name": "api-1"}.items() <= listed[0].items()
-    assert listed[0]["counts"]["pairs"] == len((await exports.all_items(version_id)))
+    assert listed[0]["counts"]["pairs"] == len(await exports.all_items(version_id))
     assert {i["labels"]["breed"] for i in await exports.all_items(version_id)} == {"Poodle"}
     again = await admin.post("/api/v1/datasets/versions", json={"name": "api-1"})
     assert again.status_code == 409 and "exists already" in again.json()["error"]
     bad = await admin.post(f"/api/v1/datasets/versions/{version_id}/exports", json={"format": "zip"})
     assert bad.status_code == 400
-    assert (await admin.post("/api/v1/datasets/versions/999999/exports", json={"format": "webdataset"})).status_code == 404
-    await finished(admin, await admin.post(f"/api/v1/datasets/versions/{version_id}/exports", json={"format": "hf-parquet"}))
+    assert (
+        await admin.post("/api/v1/datasets/versions/999999/exports", json={"format": "webdataset"})
+    ).status_code == 404
+    await finished(
+        admin, await admin.post(f"/api/v1/datasets/versions/{version_id}/exports", json={"format": "hf-parquet"})
+    )
     made = (await admin.get(f"/api/v1/datasets/versions/{version_id}/exports")).json()
     assert [(e["format"], e["status"]) for e in made] == [("hf-parquet", "ready")]
     response = await admin.get(made[0]["download_url"])
@@ -420,7 +437,10 @@ async def test_versions_and_exports_through_the_api_and_a_worker_streamed_as_one
         names = sorted(n.split("/", 1)[1] for n in tar.getnames())
         folder = folder_of(own, await exports.get_export(made[0]["id"]))
         assert names == sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-        assert tar.extractfile(tar.getmember(f"{tar.getnames()[0].split('/')[0]}/ATTRIBUTION")).read() == (folder / "ATTRIBUTION").read_bytes()  # type: ignore[union-attr]
+        assert (
+            tar.extractfile(tar.getmember(f"{tar.getnames()[0].split('/')[0]}/ATTRIBUTION")).read()
+            == (folder / "ATTRIBUTION").read_bytes()
+        )  # type: ignore[union-attr]
     first = (await make_version(own, "api-base")).id
     diff = (await admin.get(f"/api/v1/datasets/versions/{first}/diff/{version_id}")).json()
     everything = {i["pair_id"] for i in await exports.all_items(first)}
@@ -432,8 +452,32 @@ async def test_versions_and_exports_through_the_api_and_a_worker_streamed_as_one
     assert "api-1" in (await admin.get("/datasets")).text
 
 
+def test_furrsight_export_makes_a_version_and_writes_it_with_a_progress_bar(
+    own: Settings, world: World, own_env: dict[str, str], own_worker: WorkerProcess
+) -> None:
+    import subprocess
+    import sys
+
+    run = [sys.executable, "-m", "furrsight", "export"]
+    made = subprocess.run(
+        [*run, "version", "cli-1", "--breed", "Maltese", "--format", "imagefolder"],
+        env=own_env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "version" in made.stdout and "cli-1" in made.stdout and "imagefolder" in made.stdout
+    folder = Path(made.stdout.strip().splitlines()[-1].split(": ", 1)[1])
+    assert (folder / "train" / "metadata.jsonl").exists() or (folder / "test" / "metadata.jsonl").exists()
+    listed = subprocess.run([*run, "list"], env=own_env, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and "cli-1" in listed.stdout
+    taken = subprocess.run([*run, "version", "cli-1"], env=own_env, capture_output=True, text=True, timeout=60)
+    assert taken.returncode == 1 and "exists already" in taken.stderr
+
+
 async def test_a_takedown_leaves_the_image_out_lists_what_holds_it_and_rebuilds(
-    own: Settings, world: World, own_worker: WorkerProcess, admin: AsyncTestClient  # type: ignore[type-arg]
+    own: Settings,
+    world: World,
+    own_worker: WorkerProcess,
+    admin: AsyncTestClient,  # type: ignore[type-arg]
 ) -> None:
     from furrsight.auth.audit import list_entries
 
@@ -470,13 +514,22 @@ async def test_a_takedown_leaves_the_image_out_lists_what_holds_it_and_rebuilds(
 
 
 async def test_an_export_killed_midway_leaves_no_complete_looking_file_and_its_redelivery_finishes(
-    own: Settings, world: World, own_env: dict[str, str], own_worker: WorkerProcess, admin: AsyncTestClient,  # type: ignore[type-arg]
+    own: Settings,
+    world: World,
+    own_env: dict[str, str],
+    own_worker: WorkerProcess,
+    admin: AsyncTestClient,  # type: ignore[type-arg]
     tmp_path: Path,
 ) -> None:
     """SIGKILL the worker while it writes a heavy export (large photos resized by the worker's
     settings): only a hidden temp folder is left; the redelivered job writes the whole export."""
     photos = [await image(own, photo(9000 + i, size=(1600, 1200))) for i in range(24)]
-    heavy = [await accepted(photos[i], photos[j], breed="Samoyed") for i in range(24) for j in range(i + 1, 24) if (i + j) % 3 == 0][:150]
+    heavy = [
+        await accepted(photos[i], photos[j], breed="Samoyed")
+        for i in range(24)
+        for j in range(i + 1, 24)
+        if (i + j) % 3 == 0
+    ][:150]
     version = await make_version(own, "heavy", breed="Samoyed")
     assert version.counts["pairs"] == len(heavy)
     response = await admin.post(f"/api/v1/datasets/versions/{version.id}/exports", json={"format": "webdataset"})

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from typing import Any
+from urllib.parse import urlsplit
 
 from furrsight.exports import licences
 from furrsight.exports.splits import SPLITS
@@ -81,6 +82,10 @@ def card_features(class_names: list[str], string_fields: list[str], float_fields
     ]
 
 
+def _host(url: str | None) -> str:
+    return urlsplit(url).hostname or "local" if url else "local"
+
+
 def _precision(items: list[dict[str, Any]], corrections: dict[int, set[str]]) -> str:
     """Model breed labels that reviewers kept, among those a model gave (kept or corrected)."""
     kept = sum(1 for i in items if i["labels"]["breed_source"] in ("model", "vlm"))
@@ -95,12 +100,17 @@ def prose(
 ) -> str:
     counts = Counter(item["split"] for item in items)
     _, licence_names = _licence_fields(items)
-    models = sorted({f"{i['labels']['model']} (prompt {i['labels']['prompt_version'] or '-'})" for i in items if i["labels"]["model"]})
+    models = sorted(
+        {
+            f"{i['labels']['model']} (prompt {i['labels']['prompt_version'] or '-'})"
+            for i in items
+            if i["labels"]["model"]
+        }
+    )
     origins = Counter(i["labels"]["origin"] for i in items)
     sources = Counter(
-        (i[side]["source_url"] or i[side]["page_url"] or "").split("/")[2] if "//" in (i[side]["source_url"] or i[side]["page_url"] or "") else "local"
-        for i in items for side in ("before", "after")
-    )  # fmt: skip
+        _host(i[side]["source_url"] or i[side]["page_url"]) for i in items for side in ("before", "after")
+    )
     leaks = version["report"].get("leaks", {})
     selection = version["selection"]
     unknown = selection.get("allow_unknown_license")

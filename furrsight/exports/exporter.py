@@ -55,10 +55,14 @@ def make_writer(fmt: str, root: Path, class_names: list[str], conf: ExportSettin
 
 def prepare(store: FileStore, conf: ExportSettings, image: dict[str, Any]) -> bytes:
     data = store.file_path(image["sha256"]).read_bytes()
-    return pictures.export_bytes(data, image["format"], image["width"], image["height"], conf.max_side, conf.jpeg_quality)
+    return pictures.export_bytes(
+        data, image["format"], image["width"], image["height"], conf.max_side, conf.jpeg_quality
+    )
 
 
-def _prepare_batch(store: FileStore, conf: ExportSettings, items: list[dict[str, Any]]) -> list[tuple[bytes, bytes, str, str]]:
+def _prepare_batch(
+    store: FileStore, conf: ExportSettings, items: list[dict[str, Any]]
+) -> list[tuple[bytes, bytes, str, str]]:
     out = []
     for item in items:
         before, after = prepare(store, conf, item["before"]), prepare(store, conf, item["after"])
@@ -108,12 +112,12 @@ async def write_export(
                 await ctx.advance(len(batch))
             writer.end_split()
         corrections = await human_corrections([i["pair_id"] for i in items])
-        features = card.card_features(
-            names, ["origin", "caption", "breed_source", *(f"{s}_{f}" for s in ("before", "after") for f in IMAGE_FIELDS)],
-            list(CONFIDENCES),
-        )  # fmt: skip
-        text = card.yaml_header(fmt, version, items, features) + "\n" + card.prose(
-            version, items, corrections, conf.known_limits, fmt
+        texts = ["origin", "caption", "breed_source", *(f"{s}_{f}" for s in ("before", "after") for f in IMAGE_FIELDS)]
+        features = card.card_features(names, texts, list(CONFIDENCES))
+        text = (
+            card.yaml_header(fmt, version, items, features)
+            + "\n"
+            + card.prose(version, items, corrections, conf.known_limits, fmt)
         )
         (tmp / "README.md").write_text(text, encoding="utf-8")
         (tmp / "ATTRIBUTION").write_text(attribution_file(version, items), encoding="utf-8")
@@ -132,7 +136,9 @@ async def write_export(
         "files": len(files),
         "bytes": sum(p.stat().st_size for p in files),
         "splits": {s: sum(1 for i in items if i["split"] == s) for s in splits.SPLITS},
-        "leaks_exported": {k: v for k, v in leaks.items() if not k.startswith("embedding") and k != "images_with_embedding"},
+        "leaks_exported": {
+            k: v for k, v in leaks.items() if not k.startswith("embedding") and k != "images_with_embedding"
+        },
     }
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 
 import numpy as np
-
 from PIL import Image, ImageOps
 
 from furrsight.images.analysis import gray, perceptual_hash
@@ -33,7 +32,7 @@ def _segments(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
     """The header segments (marker, whole segment bytes) up to the start of scan, and the rest."""
     if data[:2] != b"\xff\xd8":
         raise Unsupported("not a JPEG")
-    pos, out = 2, []
+    pos, out = 2, list[tuple[int, bytes]]()
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
             raise Unsupported("bad marker")

@@ -3,7 +3,6 @@
 from typing import Annotated, Any
 
 import msgspec
-
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
 from litestar.params import Body, PathParameter, QueryParameter
@@ -117,10 +116,14 @@ async def api_download(settings: SettingsDep, export_id: Id) -> Stream:
 
 
 @post("/api/v1/images/{image_id:int}/takedown", status_code=200)
-async def api_takedown(request: Request[Any, Any, Any], image_id: Id, data: Annotated[TakedownRequest, Body()]) -> TakedownOut:
+async def api_takedown(
+    request: Request[Any, Any, Any], image_id: Id, data: Annotated[TakedownRequest, Body()]
+) -> TakedownOut:
     """Take an image down: left out of every later version with its pairs; answers which
     versions and exports on disk contain it (rebuild those). Audited."""
-    return await _run(takedowns.take_down(image_id, data.reason, _user(request), request.client.host if request.client else None))  # type: ignore[no-any-return]
+    return await _run(
+        takedowns.take_down(image_id, data.reason, _user(request), request.client.host if request.client else None)
+    )  # type: ignore[no-any-return]
 
 
 @post("/api/v1/images/{image_id:int}/purge", status_code=200, opt={"role": "admin"})
@@ -162,14 +165,18 @@ async def version_form(request: Request[Any, Any, Any], settings: SettingsDep, b
 
 
 @post("/datasets/{version_id:int}/exports", include_in_schema=False)
-async def export_form(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, version_id: Id) -> Redirect:
+async def export_form(
+    request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, version_id: Id
+) -> Redirect:
     form = await request.form()
     job = await _run(service.start_export(broker, settings, _user(request), version_id, str(form.get("format") or "")))
     return Redirect(f"/jobs/{job.id}", status_code=303)
 
 
 @post("/datasets/exports/{export_id:int}/rebuild", include_in_schema=False)
-async def rebuild_form(request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, export_id: Id) -> Redirect:
+async def rebuild_form(
+    request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, export_id: Id
+) -> Redirect:
     job = await _run(service.start_rebuild(broker, settings, _user(request), export_id))
     return Redirect(f"/jobs/{job.id}", status_code=303)
 

@@ -67,9 +67,7 @@ async def start_export(broker: Broker, settings: Settings, creator: str | None, 
     if fmt not in FORMATS:
         raise ExportError(f"format: one of {', '.join(FORMATS)}")
     await get_version(version_id)
-    row = (
-        await DatasetExport.insert(DatasetExport(version=version_id, format=fmt)).returning(DatasetExport.id)
-    )[0]
+    row = (await DatasetExport.insert(DatasetExport(version=version_id, format=fmt)).returning(DatasetExport.id))[0]
     job = await submit(broker, settings.data_path, EXPORT_KIND, {"export_id": row["id"]}, creator)
     await DatasetExport.update({DatasetExport.job_id: job.id}).where(DatasetExport.id == row["id"])
     return job
@@ -125,7 +123,10 @@ async def list_versions() -> VersionPage:
 
 async def all_items(version_id: int) -> list[dict[str, Any]]:
     rows = await (
-        VersionItem.select().where(VersionItem.version == version_id).order_by(VersionItem.pair_id).output(load_json=True)
+        VersionItem.select()
+        .where(VersionItem.version == version_id)
+        .order_by(VersionItem.pair_id)
+        .output(load_json=True)
     )
     return [{k: v for k, v in r.items() if k not in ("id", "version")} for r in rows]
 
@@ -173,7 +174,10 @@ def _export_out(row: dict[str, Any]) -> ExportOut:
 async def list_exports(version_id: int) -> list[ExportOut]:
     await _version_row(version_id)
     rows = await (
-        DatasetExport.select().where(DatasetExport.version == version_id).order_by(DatasetExport.id).output(load_json=True)
+        DatasetExport.select()
+        .where(DatasetExport.version == version_id)
+        .order_by(DatasetExport.id)
+        .output(load_json=True)
     )
     return [_export_out(r) for r in rows]
 
@@ -201,9 +205,11 @@ async def containing(image_id: int) -> tuple[list[int], list[int]]:
         (VersionItem.before_id == image_id) | (VersionItem.after_id == image_id)
     )
     version_ids = sorted({r["version"] for r in rows})
-    exports = await DatasetExport.select(DatasetExport.id, DatasetExport.left_out).where(
-        DatasetExport.version.is_in(version_ids or [0]) & (DatasetExport.status == "ready")
-    ).output(load_json=True)
+    exports = (
+        await DatasetExport.select(DatasetExport.id, DatasetExport.left_out)
+        .where(DatasetExport.version.is_in(version_ids or [0]) & (DatasetExport.status == "ready"))
+        .output(load_json=True)
+    )
     items = {
         (r["version"], r["pair_id"])
         for r in await VersionItem.select(VersionItem.version, VersionItem.pair_id).where(

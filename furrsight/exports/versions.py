@@ -151,9 +151,11 @@ async def build(ctx: JobContext, request: dict[str, Any], creator: str | None) -
     images = sorted({i for p in chosen for i in (p.before_id, p.after_id)})
     ctx.log(f"{len(chosen)} pairs of {len(candidates)} selected, {len(images)} images")
     vectors = await search_facts.embeddings(settings, images)
-    hashes = {i: seen[i].phash for i in images if seen[i].phash}
+    hashes: dict[int, str] = {i: h for i in images if (h := seen[i].phash)}
     hash_ids = sorted(hashes)
-    dup_groups: list[list[int]] = [list(g) for g in splits.phash_neighbours(hash_ids, [hashes[i] for i in hash_ids], conf.leak_hamming)]
+    dup_groups: list[list[int]] = [
+        list(g) for g in splits.phash_neighbours(hash_ids, [hashes[i] for i in hash_ids], conf.leak_hamming)
+    ]
     dup_groups += splits.embedding_neighbours(vectors, conf.leak_cosine)
     members = _members(chosen, seen)
     assigned = splits.assign(members, dup_groups, seed, ratios)  # type: ignore[arg-type]
@@ -163,7 +165,7 @@ async def build(ctx: JobContext, request: dict[str, Any], creator: str | None) -
             image_splits.setdefault(i, set()).add(assigned[p.id][0])
     leaks = splits.leak_check(image_splits, hashes, vectors, conf.leak_hamming, conf.leak_cosine)
     split_names = {pid: s for pid, (s, _) in assigned.items()}
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "pair_id": p.id,
             "split": assigned[p.id][0],
@@ -177,7 +179,13 @@ async def build(ctx: JobContext, request: dict[str, Any], creator: str | None) -
         for p in chosen
     ]
     names = await class_names(chosen)
-    selection = {**request, "licenses": families, "allow_unknown_license": allow_unknown, "ratios": list(ratios), "seed": seed}
+    selection = {
+        **request,
+        "licenses": families,
+        "allow_unknown_license": allow_unknown,
+        "ratios": list(ratios),
+        "seed": seed,
+    }
     used = {
         "leak_cosine": conf.leak_cosine,
         "leak_hamming": conf.leak_hamming,
@@ -198,19 +206,25 @@ async def build(ctx: JobContext, request: dict[str, Any], creator: str | None) -
     digest = content_hash(
         {"items": items, "class_names": names, "selection": selection, "settings": used, "excluded": excluded}
     )
-    async with DATABASE.write_transaction():
-        row = (
-            await DatasetVersion.insert(
-                DatasetVersion(
-                    name=request["name"], notes=request.get("notes", ""), created_by=creator, job_id=ctx.job_id,
-                    selection=selection, settings=used, class_names=names, counts=counts, report=report,
-                    excluded=excluded, content_hash=digest,
-                )
-            ).returning(DatasetVersion.id)
-        )[0]  # fmt: skip
-        for lo in range(0, len(items), PAGE):
-            await VersionItem.insert(*[VersionItem(version=row["id"], **item) for item in items[lo : lo + PAGE]])
+    version_id = await _save(
+        DatasetVersion(
+            name=request["name"], notes=request.get("notes", ""), created_by=creator, job_id=ctx.job_id,
+            selection=selection, settings=used, class_names=names, counts=counts, report=report,
+            excluded=excluded, content_hash=digest,
+        ),
+        items,
+    )  # fmt: skip
     ctx.done = len(candidates)
     ctx.count("pairs", len(items))
-    ctx.log(f"version {row['id']} {request['name']}: {counts}; leaks {leaks}")
+    ctx.log(f"version {version_id} {request['name']}: {counts}; leaks {leaks}")
+    return version_id
+
+
+async def _save(version: DatasetVersion, items: list[dict[str, Any]]) -> int:
+    """The version and its items, in one transaction: a version is all there or not at all."""
+    async with DATABASE.write_transaction():
+        row = (await DatasetVersion.insert(version).returning(DatasetVersion.id))[0]
+        for lo in range(0, len(items), PAGE):
+            rows = [VersionItem(version=row["id"], **item) for item in items[lo : lo + PAGE]]  # type: ignore[arg-type]
+            await VersionItem.insert(*rows)
     return int(row["id"])

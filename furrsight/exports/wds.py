@@ -35,7 +35,7 @@ class WebDatasetWriter:
         self._close()
         self.shard += 1
         path = self.root / f"{self.split}-{self.shard:06d}.tar"
-        self.tar = tarfile.open(path, "w", format=tarfile.USTAR_FORMAT)
+        self.tar = tarfile.open(path, "w", format=tarfile.USTAR_FORMAT)  # noqa: SIM115 (closed by _close)
 
     def _put(self, name: str, data: bytes) -> None:
         assert self.tar is not None
