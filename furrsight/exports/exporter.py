@@ -53,11 +53,14 @@ def make_writer(fmt: str, root: Path, class_names: list[str], conf: ExportSettin
     return WebDatasetWriter(root, conf.webdataset_shard_pairs, mtime)
 
 
-def prepare(store: FileStore, conf: ExportSettings, image: dict[str, Any]) -> bytes:
+def prepare(store: FileStore, conf: ExportSettings, image: dict[str, Any]) -> tuple[bytes, str]:
+    """The exported file of one image and its perceptual hash, measured on the exported pixels
+    (the stored hash where the pixels are the stored ones, byte for byte)."""
     data = store.file_path(image["sha256"]).read_bytes()
-    return pictures.export_bytes(
+    out, changed = pictures.export_bytes(
         data, image["format"], image["width"], image["height"], conf.max_side, conf.jpeg_quality
     )
+    return out, (image.get("phash") if not changed else None) or pictures.phash(out)
 
 
 def _prepare_batch(
@@ -65,9 +68,14 @@ def _prepare_batch(
 ) -> list[tuple[bytes, bytes, str, str]]:
     out = []
     for item in items:
-        before, after = prepare(store, conf, item["before"]), prepare(store, conf, item["after"])
-        out.append((before, after, pictures.phash(before), pictures.phash(after)))
+        (before, hb), (after, ha) = prepare(store, conf, item["before"]), prepare(store, conf, item["after"])
+        out.append((before, after, hb, ha))
     return out
+
+
+def _write_rows(writer: Writer, rows: list[Row]) -> None:
+    for row in rows:
+        writer.add(row)
 
 
 def _fsync_tree(root: Path) -> None:
@@ -100,12 +108,22 @@ async def write_export(
         for split in splits.SPLITS:
             chosen = [i for i in items if i["split"] == split]
             writer.begin_split(split, len(chosen))
-            for lo in range(0, len(chosen), BATCH):
-                batch = chosen[lo : lo + BATCH]
-                prepared = await asyncio.to_thread(_prepare_batch, store, conf, batch)
-                for item, (before, after, hb, ha) in zip(batch, prepared, strict=True):
-                    label = index.get(item["labels"]["breed"]) if item["labels"]["breed"] else None
-                    writer.add(Row(key_of(item["pair_id"]), split, item, label, before, after))
+            batches = [chosen[lo : lo + BATCH] for lo in range(0, len(chosen), BATCH)]
+            # Two threads in step: the next batch is read and prepared while this one is written.
+            pending = (
+                asyncio.ensure_future(asyncio.to_thread(_prepare_batch, store, conf, batches[0])) if batches else None
+            )
+            for k, batch in enumerate(batches):
+                assert pending is not None
+                prepared = await pending
+                if k + 1 < len(batches):
+                    pending = asyncio.ensure_future(asyncio.to_thread(_prepare_batch, store, conf, batches[k + 1]))
+                rows = [
+                    Row(key_of(item["pair_id"]), split, item, index.get(item["labels"]["breed"] or ""), before, after)
+                    for item, (before, after, _, _) in zip(batch, prepared, strict=True)
+                ]
+                await asyncio.to_thread(_write_rows, writer, rows)
+                for item, (_, _, hb, ha) in zip(batch, prepared, strict=True):
                     for side, digest in (("before", hb), ("after", ha)):
                         image_splits.setdefault(item[side]["id"], set()).add(split)
                         hashes[item[side]["id"]] = digest

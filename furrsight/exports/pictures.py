@@ -104,14 +104,15 @@ def reencode(data: bytes, max_side: int, quality: int) -> bytes:
         return out.getvalue()
 
 
-def export_bytes(data: bytes, fmt: str, width: int, height: int, max_side: int, quality: int) -> bytes:
-    """What an export writes for one stored original (always a JPEG)."""
+def export_bytes(data: bytes, fmt: str, width: int, height: int, max_side: int, quality: int) -> tuple[bytes, bool]:
+    """What an export writes for one stored original (always a JPEG), and whether its pixels
+    changed (re-encoded) — if not, the perceptual hash ingest measured on them still holds."""
     if fmt.upper() == "JPEG" and (not max_side or max(width, height) <= max_side):
         try:
-            return strip_jpeg(data)
+            return strip_jpeg(data), False
         except Unsupported:
             pass
-    return reencode(data, max_side, quality)
+    return reencode(data, max_side, quality), True
 
 
 def phash(data: bytes) -> str:

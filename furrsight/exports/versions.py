@@ -55,6 +55,7 @@ def image_record(p: groups.ImageProvenance) -> dict[str, Any]:
         "format": p.format,
         "width": p.width,
         "height": p.height,
+        "phash": p.phash,
         "title": p.title,
         "author": p.author,
         "license": lic.id,
