@@ -260,6 +260,17 @@ async def test_hf_parquet_loads_with_datasets_images_and_class_labels(
     assert isinstance(single.features["before"], datasets.Image)  # the Parquet metadata alone types it
 
 
+async def test_a_version_that_lets_unknown_licences_in_says_so_on_its_card(own: Settings, world: World) -> None:
+    version = await make_version(
+        own, "with-unknown", allow_unknown_license=True, licenses=["cc-by", "cc-by-sa", "cc0", "public-domain"]
+    )
+    assert world.unknown_licence in {i["pair_id"] for i in await exports.all_items(version.id)}
+    assert version.excluded == [{"pair_id": world.non_commercial, "reason": "license:cc-by-nc-2.0"}]
+    card = (folder_of(own, await export_inline(own, version.id, "webdataset")) / "README.md").read_text()
+    assert 'license: ["cc-by-2.0", "cc-by-sa-4.0", "cc0-1.0", "other", "unknown"]' in card
+    assert "**This version lets in images whose licence is unknown**" in card
+
+
 async def test_imagefolder_loads_with_datasets_both_columns_as_images(
     own: Settings, world: World, hf_home: Path
 ) -> None:
@@ -485,6 +496,7 @@ async def test_a_takedown_leaves_the_image_out_lists_what_holds_it_and_rebuilds(
     victim = next(i for i in await exports.all_items(first.id) if i["pair_id"] == world.shared[0])
     image_id = victim["before"]["id"]
     holding = [(await export_inline(own, first.id, "webdataset")).id]
+    assert f'action="/images/{image_id}/takedown"' in (await admin.get(f"/images/{image_id}")).text
     assert (await admin.post(f"/api/v1/images/{image_id}/purge")).status_code == 400  # not taken down yet
     answer = await admin.post(f"/api/v1/images/{image_id}/takedown", json={"reason": "the owner asked"})
     assert answer.status_code == 200, answer.text
