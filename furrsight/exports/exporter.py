@@ -26,7 +26,7 @@ from furrsight.pairs.service import human_corrections
 from furrsight.settings import ExportSettings, Settings
 from furrsight.store import FileStore
 
-BATCH = 32  # pairs prepared per thread hop
+BATCH = 128  # pairs prepared per thread hop
 
 
 class Writer(Protocol):

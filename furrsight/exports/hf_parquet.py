@@ -15,6 +15,16 @@ import pyarrow.parquet as pq
 from furrsight.exports.rows import CONFIDENCES, IMAGE_FIELDS, Row, fields
 
 IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+# JPEG bytes do not compress: spend no CPU on them; the text columns take zstd.
+COMPRESSION = {"before.bytes": "NONE", "after.bytes": "NONE", "before.path": "ZSTD", "after.path": "ZSTD"}
+
+
+def _compression() -> None:
+    for column in (
+        "pair_id", "breed", "services.list.element", "origin", "caption", "breed_source", *CONFIDENCES,
+        *(f"{s}_{f}" for s in ("before", "after") for f in IMAGE_FIELDS),
+    ):  # fmt: skip
+        COMPRESSION[column] = "ZSTD"
 
 
 def schema(class_names: list[str]) -> pa.Schema:
@@ -45,6 +55,9 @@ def features(class_names: list[str]) -> dict[str, Any]:
     return out
 
 
+_compression()
+
+
 class ParquetWriter:
     name = "hf-parquet"
 
@@ -62,7 +75,7 @@ class ParquetWriter:
         self._close_shard()
         self.shard += 1
         path = self.root / "data" / f"{self.split}-{self.shard:05d}-of-{self.shards:05d}.parquet"
-        self.writer = pq.ParquetWriter(path, self.schema, compression="zstd", write_statistics=False)
+        self.writer = pq.ParquetWriter(path, self.schema, compression=COMPRESSION, write_statistics=False)
 
     def add(self, row: Row) -> None:
         if self.written % self.shard_pairs == 0:
