@@ -206,7 +206,8 @@ async def main() -> None:
             tb, td, to = min(t_base), min(t_durable), min(t_ours)
             print(
                 f"{fmt:11s} bare loop {tb:5.1f} s, with fsync {td:5.1f} s ({args.pairs / td:5.0f} pairs/s)   "
-                f"ours {to:5.1f} s ({args.pairs / to:5.0f} pairs/s)   ratio {td / to:.2f}x ({tb / to:.2f}x without fsync)"
+                f"ours {to:5.1f} s ({args.pairs / to:5.0f} pairs/s)   "
+                f"ratio {td / to:.2f}x ({tb / to:.2f}x without fsync)"
             )
 
 

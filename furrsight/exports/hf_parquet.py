@@ -19,6 +19,13 @@ IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 COMPRESSION = {"before.bytes": "NONE", "after.bytes": "NONE", "before.path": "ZSTD", "after.path": "ZSTD"}
 
 
+# Dictionary encoding only where values repeat: tried on the image bytes it cost half the write time.
+DICTIONARY = [
+    "origin", "breed_source", "services.list.element",
+    *(f"{s}_{f}" for s in ("before", "after") for f in ("license", "license_url")),
+]  # fmt: skip
+
+
 def _compression() -> None:
     for column in (
         "pair_id", "breed", "services.list.element", "origin", "caption", "breed_source", *CONFIDENCES,
@@ -75,7 +82,9 @@ class ParquetWriter:
         self._close_shard()
         self.shard += 1
         path = self.root / "data" / f"{self.split}-{self.shard:05d}-of-{self.shards:05d}.parquet"
-        self.writer = pq.ParquetWriter(path, self.schema, compression=COMPRESSION, write_statistics=False)
+        self.writer = pq.ParquetWriter(
+            path, self.schema, compression=COMPRESSION, use_dictionary=DICTIONARY, write_statistics=False
+        )
 
     def add(self, row: Row) -> None:
         if self.written % self.shard_pairs == 0:
