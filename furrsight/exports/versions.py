@@ -4,7 +4,9 @@ for leaks, hash it all, and write it in one transaction."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections import Counter
 from typing import Any
 
 import msgspec
@@ -17,7 +19,7 @@ from furrsight.images import groups
 from furrsight.jobs.runner import JobContext
 from furrsight.pairs import service as pairs
 from furrsight.search import facts as search_facts
-from furrsight.settings import Settings
+from furrsight.settings import ExportSettings, Settings
 from furrsight.store import FileStore
 from furrsight.taxonomy import service as taxonomy
 
@@ -124,6 +126,66 @@ async def class_names(chosen: list[pairs.PairOut]) -> list[str]:
     return names + extra
 
 
+class Split(msgspec.Struct, kw_only=True):
+    assigned: dict[int, tuple[str, str]]  # pair id -> (split, component key)
+    members: list[splits.Member]
+    leaks: dict[str, int]
+
+
+def split_pairs(
+    chosen: list[pairs.PairOut], seen: dict[int, groups.ImageProvenance], vectors: dict[int, Any],
+    conf: ExportSettings, seed: str, ratios: tuple[float, float, float],
+) -> Split:  # fmt: skip
+    """Components (shared images, near-duplicates by hash or embedding, posts, collages), their
+    splits by the stable hash, and the leak check measured over the result (CPU work: a thread)."""
+    images = sorted({i for p in chosen for i in (p.before_id, p.after_id)})
+    hashes: dict[int, str] = {i: h for i in images if (h := seen[i].phash)}
+    hash_ids = sorted(hashes)
+    near = splits.phash_neighbours(hash_ids, [hashes[i] for i in hash_ids], conf.leak_hamming)
+    dup_groups: list[list[int]] = [list(g) for g in near] + splits.embedding_neighbours(vectors, conf.leak_cosine)
+    members = _members(chosen, seen)
+    assigned = splits.assign(members, dup_groups, seed, ratios)
+    image_splits: dict[int, set[str]] = {}
+    for p in chosen:
+        for i in (p.before_id, p.after_id):
+            image_splits.setdefault(i, set()).add(assigned[p.id][0])
+    leaks = splits.leak_check(image_splits, hashes, vectors, conf.leak_hamming, conf.leak_cosine)
+    return Split(assigned=assigned, members=members, leaks=leaks)
+
+
+def _item(p: pairs.PairOut, seen: dict[int, groups.ImageProvenance], split: tuple[str, str]) -> dict[str, Any]:
+    return {
+        "pair_id": p.id,
+        "split": split[0],
+        "component": split[1],
+        "before_id": p.before_id,
+        "after_id": p.after_id,
+        "labels": labels(p),
+        "before": image_record(seen[p.before_id]),
+        "after": image_record(seen[p.after_id]),
+    }
+
+
+def _counts(items: list[dict[str, Any]], result: Split, left_out: dict[str, int]) -> dict[str, Any]:
+    return {
+        "pairs": len(items),
+        "images": len({i[side]["id"] for i in items for side in ("before", "after")}),
+        "components": len({c for _, c in result.assigned.values()}),
+        **{s: sum(1 for i in items if i["split"] == s) for s in splits.SPLITS},
+        "left_out": left_out,
+    }
+
+
+def _report(items: list[dict[str, Any]], result: Split) -> dict[str, Any]:
+    licence_counts = Counter(i[side]["license"] for i in items for side in ("before", "after"))
+    names = {pid: s for pid, (s, _) in result.assigned.items()}
+    return {
+        "breeds": splits.breed_distribution(result.members, names),
+        "leaks": result.leaks,
+        "licenses": dict(sorted(licence_counts.items())),
+    }
+
+
 async def build(ctx: JobContext, request: dict[str, Any], creator: str | None) -> int:
     """The version job's work; returns the new version's id (or the one this job made already)."""
     settings: Settings = ctx.settings
@@ -133,91 +195,51 @@ async def build(ctx: JobContext, request: dict[str, Any], creator: str | None) -
     conf = settings.exports
     families = request.get("licenses") or conf.licenses
     allow_unknown = bool(request.get("allow_unknown_license"))
-    ratios = tuple(request.get("ratios") or conf.split_ratios)
+    ratios: tuple[float, float, float] = tuple(request.get("ratios") or conf.split_ratios)  # type: ignore[assignment]
     seed = request.get("seed") or conf.split_seed
     candidates = await accepted_pairs(request)
     await ctx.set_total(len(candidates))
     ids = sorted({i for p in candidates for i in (p.before_id, p.after_id)})
-    seen = await groups.provenance(ids)
-    down = await groups.taken_down(ids)
+    seen, down = await groups.provenance(ids), await groups.taken_down(ids)
     store = FileStore(settings.data_path)
-    chosen, excluded = [], []
+    chosen: list[pairs.PairOut] = []
+    excluded: list[dict[str, Any]] = []
     for p in candidates:
-        why = _why_not(p, seen, down, families, allow_unknown, store)
-        if why:
+        if why := _why_not(p, seen, down, families, allow_unknown, store):
             excluded.append({"pair_id": p.id, "reason": why})
-            ctx.count(f"left_out:{why}")
         else:
             chosen.append(p)
     images = sorted({i for p in chosen for i in (p.before_id, p.after_id)})
     ctx.log(f"{len(chosen)} pairs of {len(candidates)} selected, {len(images)} images")
     vectors = await search_facts.embeddings(settings, images)
-    hashes: dict[int, str] = {i: h for i in images if (h := seen[i].phash)}
-    hash_ids = sorted(hashes)
-    dup_groups: list[list[int]] = [
-        list(g) for g in splits.phash_neighbours(hash_ids, [hashes[i] for i in hash_ids], conf.leak_hamming)
-    ]
-    dup_groups += splits.embedding_neighbours(vectors, conf.leak_cosine)
-    members = _members(chosen, seen)
-    assigned = splits.assign(members, dup_groups, seed, ratios)  # type: ignore[arg-type]
-    image_splits: dict[int, set[str]] = {}
-    for p in chosen:
-        for i in (p.before_id, p.after_id):
-            image_splits.setdefault(i, set()).add(assigned[p.id][0])
-    leaks = splits.leak_check(image_splits, hashes, vectors, conf.leak_hamming, conf.leak_cosine)
-    split_names = {pid: s for pid, (s, _) in assigned.items()}
-    items: list[dict[str, Any]] = [
-        {
-            "pair_id": p.id,
-            "split": assigned[p.id][0],
-            "component": assigned[p.id][1],
-            "before_id": p.before_id,
-            "after_id": p.after_id,
-            "labels": labels(p),
-            "before": image_record(seen[p.before_id]),
-            "after": image_record(seen[p.after_id]),
-        }
-        for p in chosen
-    ]
+    result = await asyncio.to_thread(split_pairs, chosen, seen, vectors, conf, seed, ratios)
+    items = [_item(p, seen, result.assigned[p.id]) for p in chosen]
     names = await class_names(chosen)
-    selection = {
-        **request,
-        "licenses": families,
-        "allow_unknown_license": allow_unknown,
-        "ratios": list(ratios),
-        "seed": seed,
-    }
+    selection = {**request, "licenses": families, "allow_unknown_license": allow_unknown, "ratios": list(ratios)}
+    selection["seed"] = seed
     used = {
         "leak_cosine": conf.leak_cosine,
         "leak_hamming": conf.leak_hamming,
         "embedding_model": settings.search.model,
     }
-    counts: dict[str, Any] = {
-        "pairs": len(items),
-        "images": len(images),
-        "components": len({c for _, c in assigned.values()}),
-        **{s: sum(1 for v in split_names.values() if v == s) for s in splits.SPLITS},
-        "left_out": {k.split(":", 1)[1]: v for k, v in ctx.counters.items() if k.startswith("left_out:")},
-    }
-    licence_counts: dict[str, int] = {}
-    for item in items:
-        for side in ("before", "after"):
-            licence_counts[item[side]["license"]] = licence_counts.get(item[side]["license"], 0) + 1
-    report = {"breeds": splits.breed_distribution(members, split_names), "leaks": leaks, "licenses": licence_counts}
+    left_out = dict(sorted(Counter(e["reason"] for e in excluded).items()))
+    counts = _counts(items, result, left_out)
     digest = content_hash(
         {"items": items, "class_names": names, "selection": selection, "settings": used, "excluded": excluded}
     )
     version_id = await _save(
         DatasetVersion(
             name=request["name"], notes=request.get("notes", ""), created_by=creator, job_id=ctx.job_id,
-            selection=selection, settings=used, class_names=names, counts=counts, report=report,
+            selection=selection, settings=used, class_names=names, counts=counts, report=_report(items, result),
             excluded=excluded, content_hash=digest,
         ),
         items,
     )  # fmt: skip
     ctx.done = len(candidates)
     ctx.count("pairs", len(items))
-    ctx.log(f"version {version_id} {request['name']}: {counts}; leaks {leaks}")
+    for reason, n in left_out.items():
+        ctx.count(f"left_out:{reason}", n)
+    ctx.log(f"version {version_id} {request['name']}: {counts}; leaks {result.leaks}")
     return version_id
 
 
