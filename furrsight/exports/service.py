@@ -24,7 +24,7 @@ from furrsight.exports.schemas import (
     VersionRequest,
 )
 from furrsight.exports.tables import DatasetExport, DatasetVersion, VersionItem
-from furrsight.jobs.runner import JobContext
+from furrsight.jobs.runner import JobCancelled, JobContext
 from furrsight.jobs.schemas import JobOut
 from furrsight.jobs.service import submit
 from furrsight.settings import Settings
@@ -86,6 +86,9 @@ async def run_export(ctx: JobContext) -> None:
     ctx.log(f"writing {len(kept)} pairs of version {row['version']} as {row['format']} ({len(gone)} left out)")
     try:
         report = await exporter.write_export(ctx, record, kept, row["format"], target)
+    except JobCancelled:
+        await exporter.mark(export_id, status="cancelled")
+        raise
     except BaseException:
         await exporter.mark(export_id, status="failed")
         raise

@@ -45,7 +45,7 @@ class DatasetExport(Table, tablename="dataset_exports"):
     id = Serial(primary_key=True, db_column_name="id")
     version = ForeignKey(references=DatasetVersion, index=True)
     format = Varchar(length=16)  # hf-parquet, imagefolder, webdataset
-    status = Varchar(length=16, default="queued")  # queued, building, ready, failed
+    status = Varchar(length=16, default="queued")  # queued, building, ready, failed, cancelled
     job_id = Integer(null=True, default=None, index=True)
     path = Text(null=True, default=None)  # relative to the data directory, once ready
     files = Integer(default=0)
