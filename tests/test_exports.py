@@ -269,6 +269,12 @@ async def test_a_version_that_lets_unknown_licences_in_says_so_on_its_card(own: 
     card = (folder_of(own, await export_inline(own, version.id, "webdataset")) / "README.md").read_text()
     assert 'license: ["cc-by-2.0", "cc-by-sa-4.0", "cc0-1.0", "other", "unknown"]' in card
     assert "**This version lets in images whose licence is unknown**" in card
+    assert "non-commercial" not in card
+    nc = await make_version(own, "with-nc", licenses=["cc-by", "cc-by-sa", "cc0", "public-domain", "cc-by-nc"])
+    assert world.non_commercial in {i["pair_id"] for i in await exports.all_items(nc.id)}
+    card = (folder_of(own, await export_inline(own, nc.id, "webdataset")) / "README.md").read_text()
+    assert 'license: ["cc-by-2.0", "cc-by-nc-2.0", "cc-by-sa-4.0", "cc0-1.0", "other"]' in card
+    assert "**Some images are under a non-commercial licence**" in card
 
 
 async def test_imagefolder_loads_with_datasets_both_columns_as_images(
