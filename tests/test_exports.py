@@ -464,6 +464,12 @@ async def test_versions_and_exports_through_the_api_and_a_worker_streamed_as_one
     poodles = {i["pair_id"] for i in await exports.all_items(version_id)}
     assert diff["removed"] == sorted(everything - poodles) and world.neardup[1] in diff["removed"]
     assert diff["added"] == [] and diff["moved"] == []
+    form = await admin.post("/datasets", data={"name": "form-1", "notes": "from the page"}, follow_redirects=False)
+    assert form.status_code == 303 and form.headers["location"].startswith("/jobs/")
+    made_by_form = await wait_for_job(admin, int(form.headers["location"].rsplit("/", 1)[1]), timeout=90)
+    assert made_by_form["status"] == "succeeded", made_by_form
+    bad_form = await admin.post("/datasets", data={"name": "../etc"}, follow_redirects=False)
+    assert bad_form.status_code == 400
     for page in ("/datasets", f"/datasets/{version_id}", f"/datasets/{first}/diff/{version_id}"):
         assert (await admin.get(page)).status_code == 200, page
     assert "api-1" in (await admin.get("/datasets")).text

@@ -16,7 +16,7 @@ from furrsight.exports.splits import SPLITS
 DEFAULT_LIMITS = (
     "Pairs come from what the lab's scrapers found and reviewers accepted: breeds and services are "
     "as common as they are online, not balanced. Model labels that no reviewer changed can be wrong at "
-    "the rate measured below. Near-duplicates were grouped by perceptual hash and embedding before "
+    "the rate measured above. Near-duplicates were grouped by perceptual hash and embedding before "
     "splitting; duplicates that neither measure sees (heavy crops, mirrored re-posts) can remain."
 )
 
