@@ -560,6 +560,7 @@ async def pairs_of_images(ids: list[int]) -> dict[int, list[tuple[int, str]]]:
         for side in ("before", "after"):
             if r[side] in wanted:
                 out.setdefault(r[side], []).append((r["id"], r["status"]))
+    return out
 
 
 async def human_corrections(pair_ids: list[int]) -> dict[int, set[str]]:
