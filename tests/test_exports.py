@@ -33,7 +33,7 @@ from furrsight.settings import Settings
 from furrsight.store import FileStore
 from furrsight.taxonomy import service as taxonomy
 from tests import corpus
-from tests.conftest import WorkerProcess, app_client, fresh_heartbeats, user_with_token, wait_for_job, worker_env
+from tests.conftest import WorkerProcess, app_client, beating_workers, user_with_token, wait_for_job, worker_env
 from tests.images import photo
 from tests.sites import run_inline
 
@@ -387,10 +387,10 @@ def own_env(own: Settings, settings_env: dict[str, str]) -> dict[str, str]:
 
 def start_worker(env: dict[str, str], log: Path) -> WorkerProcess:
     url = env["FURRSIGHT_BROKER_URL"]
-    beating = fresh_heartbeats(url, NAMESPACE)
+    beating = beating_workers(url, NAMESPACE)
     proc = WorkerProcess(env, log=log).start()
     deadline = time.monotonic() + 60
-    while fresh_heartbeats(url, NAMESPACE) <= beating:
+    while not beating_workers(url, NAMESPACE) - beating:
         assert proc.proc is not None and proc.proc.poll() is None, log.read_text()[-3000:]
         assert time.monotonic() < deadline, "the worker sent no heartbeat"
         time.sleep(0.1)
