@@ -298,6 +298,9 @@ async def test_imagefolder_loads_with_datasets_both_columns_as_images(
             same_picture(own, item["before"], row["before"])
             same_picture(own, item["after"], row["after"])
     assert (folder / "ATTRIBUTION").exists() and (folder / "README.md").exists()
+    as_folder = datasets.load_dataset(str(folder))  # the card's configs: no builder name needed
+    assert {s: len(as_folder[s]) for s in as_folder} == {s: len(loaded[s]) for s in loaded}
+    assert isinstance(as_folder["train"].features["after"], datasets.Image)
 
 
 async def test_webdataset_shards_decode_with_webdataset_and_carry_no_location(own: Settings, world: World) -> None:

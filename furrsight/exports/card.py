@@ -66,6 +66,13 @@ def yaml_header(fmt: str, version: dict[str, Any], items: list[dict[str, Any]], 
             "features": features,
             "splits": [{"name": s, "num_examples": counts.get(s, 0)} for s in SPLITS],
         }
+    elif fmt == "imagefolder":  # load_dataset(folder) works too: the builder is picked from the files
+        values["configs"] = [
+            {
+                "config_name": "default",
+                "data_files": [{"split": s, "path": f"{s}/**"} for s in SPLITS if counts.get(s)],
+            }
+        ]
     return "---\n" + _yaml(values) + "\n---\n"
 
 
