@@ -536,6 +536,8 @@ async def test_a_takedown_leaves_the_image_out_lists_what_holds_it_and_rebuilds(
     assert victim["before"]["attribution"] not in (folder_of(own, rebuilt) / "ATTRIBUTION").read_text()
     assert holding[0] not in (await admin.post(f"/api/v1/images/{image_id}/purge")).json()["exports"]
     assert not FileStore(own.data_path).exists(victim["before"]["sha256"])
+    split = await admin.post(f"/api/v1/images/{image_id}/split", json={"direction": "vertical"})
+    assert split.status_code == 404 and "not in the store" in split.json()["error"]  # in words, not a 500
     actions = [e.action for e in (await list_entries(50)).items if e.target == f"image:{image_id}"]
     assert actions == ["image.purge", "image.takedown"]
 

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
-from litestar.params import Body, PathParameter, QueryParameter
+from litestar.params import Body
 from litestar.response import Redirect, Stream, Template
 
 from furrsight.exports import service, takedowns
@@ -22,12 +22,13 @@ from furrsight.exports.schemas import (
     VersionPage,
     VersionRequest,
 )
-from furrsight.jobs.routes import accepted
+from furrsight.jobs.routes import LOCATION, accepted
 from furrsight.jobs.schemas import JobOut
+from furrsight.web.api import Cursor, Limit, RowId, answers
 from furrsight.web.deps import BrokerDep, SettingsDep, StoreDep
 from furrsight.web.pages import page
 
-Id = Annotated[int, PathParameter(ge=1, le=2**63 - 1)]
+Id = RowId
 
 
 def _user(request: Request[Any, Any, Any]) -> str | None:
@@ -46,7 +47,7 @@ async def _run(coro: Any) -> Any:
 
 
 # -- API ---------------------------------------------------------------------------------------
-@post("/api/v1/datasets/versions")
+@post("/api/v1/datasets/versions", status_code=202, response_headers=LOCATION, responses=answers(409, 503))
 async def api_create_version(
     request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, data: Annotated[VersionRequest, Body()]
 ) -> Response[JobOut]:
@@ -54,34 +55,39 @@ async def api_create_version(
     return accepted(await _run(service.start_version(broker, settings, _user(request), data)))
 
 
-@get("/api/v1/datasets/versions")
+@get("/api/v1/datasets/versions", responses=answers())
 async def api_versions() -> VersionPage:
     """Versions, newest first, with their counts."""
     return await service.list_versions()
 
 
-@get("/api/v1/datasets/versions/{version_id:int}")
+@get("/api/v1/datasets/versions/{version_id:int}", responses=answers(404))
 async def api_version(version_id: Id) -> VersionOut:
     return await _run(service.get_version(version_id))  # type: ignore[no-any-return]
 
 
-@get("/api/v1/datasets/versions/{version_id:int}/items")
+@get("/api/v1/datasets/versions/{version_id:int}/items", responses=answers(404))
 async def api_items(
     version_id: Id,
-    cursor: Annotated[int | None, QueryParameter(ge=0, le=2**63 - 1)] = None,
-    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    cursor: Cursor = None,
+    limit: Limit = 100,
 ) -> ItemPage:
     """The version's pairs with their frozen labels, split and provenance, by pair id."""
     return await _run(service.version_items(version_id, limit, cursor))  # type: ignore[no-any-return]
 
 
-@get("/api/v1/datasets/versions/{a:int}/diff/{b:int}")
+@get("/api/v1/datasets/versions/{a:int}/diff/{b:int}", responses=answers(404))
 async def api_diff(a: Id, b: Id) -> DiffOut:
     """Pairs added, removed, relabelled and moved between splits from version a to version b."""
     return await _run(service.diff(a, b))  # type: ignore[no-any-return]
 
 
-@post("/api/v1/datasets/versions/{version_id:int}/exports")
+@post(
+    "/api/v1/datasets/versions/{version_id:int}/exports",
+    status_code=202,
+    response_headers=LOCATION,
+    responses=answers(404, 503),
+)
 async def api_export(
     request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, version_id: Id,
     data: Annotated[ExportRequest, Body()],
@@ -90,12 +96,17 @@ async def api_export(
     return accepted(await _run(service.start_export(broker, settings, _user(request), version_id, data.format)))
 
 
-@get("/api/v1/datasets/versions/{version_id:int}/exports")
+@get("/api/v1/datasets/versions/{version_id:int}/exports", responses=answers(404))
 async def api_exports(version_id: Id) -> list[ExportOut]:
     return await _run(service.list_exports(version_id))  # type: ignore[no-any-return]
 
 
-@post("/api/v1/datasets/exports/{export_id:int}/rebuild")
+@post(
+    "/api/v1/datasets/exports/{export_id:int}/rebuild",
+    status_code=202,
+    response_headers=LOCATION,
+    responses=answers(404, 503),
+)
 async def api_rebuild(
     request: Request[Any, Any, Any], settings: SettingsDep, broker: BrokerDep, export_id: Id
 ) -> Response[JobOut]:
@@ -103,7 +114,7 @@ async def api_rebuild(
     return accepted(await _run(service.start_rebuild(broker, settings, _user(request), export_id)))
 
 
-@get("/api/v1/datasets/exports/{export_id:int}/download")
+@get("/api/v1/datasets/exports/{export_id:int}/download", media_type="application/x-tar", responses=answers(404))
 async def api_download(settings: SettingsDep, export_id: Id) -> Stream:
     """The export as one tar archive, streamed."""
     export, folder = await _run(service.export_folder(settings, export_id))
@@ -115,7 +126,7 @@ async def api_download(settings: SettingsDep, export_id: Id) -> Stream:
     )
 
 
-@post("/api/v1/images/{image_id:int}/takedown", status_code=200)
+@post("/api/v1/images/{image_id:int}/takedown", status_code=200, responses=answers(404))
 async def api_takedown(
     request: Request[Any, Any, Any], image_id: Id, data: Annotated[TakedownRequest, Body()]
 ) -> TakedownOut:
@@ -126,7 +137,7 @@ async def api_takedown(
     )  # type: ignore[no-any-return]
 
 
-@post("/api/v1/images/{image_id:int}/purge", status_code=200, opt={"role": "admin"})
+@post("/api/v1/images/{image_id:int}/purge", status_code=200, opt={"role": "admin"}, responses=answers(404))
 async def api_purge(request: Request[Any, Any, Any], store: StoreDep, image_id: Id) -> TakedownOut:
     """Remove a taken-down image's original and thumbnail from the store (admin). Audited."""
     return await _run(takedowns.purge(store, image_id, _user(request), request.client.host if request.client else None))  # type: ignore[no-any-return]

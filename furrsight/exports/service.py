@@ -28,6 +28,7 @@ from furrsight.jobs.runner import JobCancelled, JobContext
 from furrsight.jobs.schemas import JobOut
 from furrsight.jobs.service import submit
 from furrsight.settings import Settings
+from furrsight.taxonomy import service as taxonomy
 
 VERSION_KIND = "exports.version"
 EXPORT_KIND = "exports.export"
@@ -53,6 +54,9 @@ async def start_version(broker: Broker, settings: Settings, creator: str | None,
     ratios = request.ratios or settings.exports.split_ratios
     if len(ratios) != 3 or sum(ratios) <= 0 or ratios[0] <= 0:
         raise ExportError("ratios: three shares (train, validation, test) with a train share above 0")
+    for kind, text in (("breeds", request.breed), ("services", request.service)):
+        if text and not text.isdigit() and (await taxonomy.resolve(kind, text)).id is None:  # type: ignore[arg-type]
+            raise ExportError(f"no {kind[:-1]} matches {text!r}")
     params = msgspec.to_builtins(request)
     params = {k: v for k, v in params.items() if v is not None}
     return await submit(broker, settings.data_path, VERSION_KIND, {"request": params, "creator": creator}, creator)
