@@ -1,4 +1,5 @@
-"""``furrsight``: up, serve, worker, migrate, doctor, settings."""
+"""``furrsight``: up, serve, worker, migrate, doctor, settings (and the features' groups: users, models,
+scrape, export)."""
 
 from __future__ import annotations
 
@@ -198,11 +199,13 @@ def show_settings() -> None:
 
 
 def _add_feature_commands() -> None:
+    from furrsight.exports.cli import app as export_app
     from furrsight.inference.cli import app as models_app
     from furrsight.scraping.cli import app as scrape_app
 
     app.add_typer(models_app, name="models")
     app.add_typer(scrape_app, name="scrape")
+    app.add_typer(export_app, name="export")
 
 
 _add_feature_commands()

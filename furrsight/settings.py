@@ -232,6 +232,38 @@ class ReviewSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ] = 60
 
 
+class ExportSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    licenses: Annotated[
+        list[str], Doc("Licence families (or exact ids) allowed in dataset versions (comma-separated).")
+    ] = msgspec.field(default_factory=lambda: ["public-domain", "cc0", "cc-by", "cc-by-sa"])
+    split_ratios: Annotated[
+        list[float], Doc("Default train, validation, test shares of a version (comma-separated).")
+    ] = msgspec.field(default_factory=lambda: [0.8, 0.1, 0.1])
+    split_seed: Annotated[str, Doc("Default seed of the split hash (a version may name its own).")] = "furrsight"
+    leak_cosine: Annotated[
+        float, Doc("Embedding cosine at or above which two images are near-duplicates for splits and the leak check.")
+    ] = 0.95
+    leak_hamming: Annotated[
+        int, Doc("Perceptual-hash Hamming distance at or below which two images are near-duplicates (splits, leaks).")
+    ] = 6
+    max_side: Annotated[
+        int,
+        Doc("Longest side of exported images in pixels (larger ones are resized); 0: as stored."),
+        msgspec.Meta(ge=0),
+    ] = 0
+    jpeg_quality: Annotated[
+        int,
+        Doc("JPEG quality of images an export re-encodes (resized, or not stored as JPEG)."),
+        msgspec.Meta(ge=1, le=100),
+    ] = 92
+    parquet_shard_pairs: Annotated[int, Doc("Pairs per hf-parquet file."), msgspec.Meta(ge=1)] = 1000
+    parquet_row_group: Annotated[
+        int, Doc("Pairs per Parquet row group (images: keep it small)."), msgspec.Meta(ge=1)
+    ] = 100
+    webdataset_shard_pairs: Annotated[int, Doc("Pairs (samples) per WebDataset tar shard."), msgspec.Meta(ge=1)] = 1000
+    known_limits: Annotated[str, Doc("A paragraph for the dataset card's known limits (empty: the built-in one).")] = ""
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[str, Doc("Directory holding the database, files, models, exports and logs.")] = msgspec.field(
         default_factory=_default_data_dir
@@ -270,6 +302,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     )
     search: Annotated[SearchSettings, Doc("Models, embeddings, similarity and breed search.")] = msgspec.field(
         default_factory=SearchSettings
+    )
+    exports: Annotated[ExportSettings, Doc("Dataset versions, splits and exports.")] = msgspec.field(
+        default_factory=ExportSettings
     )
 
     @property

@@ -22,5 +22,6 @@ APP_REGISTRY = AppRegistry(
         "furrsight.scraping.piccolo_app",
         "furrsight.search.piccolo_app",
         "furrsight.pairs.piccolo_app",
+        "furrsight.exports.piccolo_app",
     ]
 )

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from furrsight.images.tables import Image, Source
+from furrsight.images.tables import Image, Source, Takedown
 
 CHUNK = 900  # ids per query: under SQLite's bound-parameter limit on every build
 
@@ -195,3 +195,80 @@ async def files(ids: list[int]) -> dict[int, str]:
         for r in await Image.select(Image.id, Image.sha256).where(Image.id.is_in(ids[lo : lo + CHUNK])):
             out[r["id"]] = r["sha256"]
     return out
+
+
+class ImageProvenance(msgspec.Struct, kw_only=True):
+    """What an export needs of one image: its stored file, what ingest measured, every group it
+    was seen in, and its first provenance (the first source with a URL, as ``cards`` picks)."""
+
+    id: int
+    sha256: str
+    format: str
+    width: int
+    height: int
+    phash: str | None
+    near_dup_group: int | None
+    parent_id: int | None
+    group_keys: list[str]
+    title: str | None = None
+    author: str | None = None
+    license: str | None = None
+    source_url: str | None = None
+    page_url: str | None = None
+    plugin: str | None = None
+
+
+async def provenance(ids: list[int]) -> dict[int, ImageProvenance]:
+    """Provenance of many images: two queries per ``CHUNK`` ids, never one per image."""
+    out: dict[int, ImageProvenance] = {}
+    for lo in range(0, len(ids), CHUNK):
+        out.update(await _provenance(ids[lo : lo + CHUNK]))
+    return out
+
+
+async def _provenance(ids: list[int]) -> dict[int, ImageProvenance]:
+    if not ids:
+        return {}
+    marks = ",".join("{}" for _ in ids)
+    images = await Image.raw(
+        f"SELECT id, sha256, format, width, height, phash, near_dup_group, parent_id FROM images "  # noqa: S608
+        f"WHERE id IN ({marks})",
+        *ids,
+    )
+    sources = await Source.raw(
+        f"SELECT image, title, author, license, url, page_url, plugin, group_key FROM sources "  # noqa: S608
+        f"WHERE image IN ({marks}) ORDER BY (url IS NULL AND page_url IS NULL), id",
+        *ids,
+    )
+    first: dict[int, dict[str, Any]] = {}
+    keys: dict[int, set[str]] = defaultdict(set)
+    for s in sources:
+        first.setdefault(s["image"], s)
+        if s["group_key"]:
+            keys[s["image"]].add(s["group_key"])
+    out = {}
+    for r in images:
+        s = first.get(r["id"], {})
+        out[r["id"]] = ImageProvenance(
+            **r,
+            group_keys=sorted(keys.get(r["id"], ())),
+            title=s.get("title"),
+            author=s.get("author"),
+            license=s.get("license"),
+            source_url=s.get("url"),
+            page_url=s.get("page_url"),
+            plugin=s.get("plugin"),
+        )
+    return out
+
+
+async def taken_down(ids: list[int] | None = None) -> dict[int, str]:
+    """Images taken down (all, or those among ``ids``): id -> the reason."""
+    query = Takedown.select(Takedown.image, Takedown.reason)
+    if ids is not None:
+        out: dict[int, str] = {}
+        for lo in range(0, len(ids), CHUNK):
+            rows = await query.where(Takedown.image.is_in(ids[lo : lo + CHUNK]))
+            out.update({r["image"]: r["reason"] for r in rows})
+        return out
+    return {r["image"]: r["reason"] for r in await query}

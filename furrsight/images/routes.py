@@ -119,6 +119,8 @@ async def _split(image_id: int, data: SplitRequest, settings: SettingsDep, store
         await process.split_by_hand(store, settings, image_id, data)
     except process.SplitError as exc:
         raise ClientException(str(exc)) from exc
+    except FileNotFoundError as exc:  # purged after a takedown, or removed meanwhile
+        raise NotFoundException(f"image {image_id}'s file is not in the store (purged or removed meanwhile?)") from exc
 
 
 async def _image(image_id: int) -> ImageOut:

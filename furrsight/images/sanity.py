@@ -61,14 +61,15 @@ async def deep_check(settings: Settings, grace_seconds: float = 600.0) -> list[F
     rows = await Image.select(Image.id, Image.sha256, Image.parent_id, Image.state)
     known = {r["sha256"] for r in rows}
     findings = _sweep_files(store, known, time.time() - grace_seconds)
-    lost = [r for r in rows if not store.exists(r["sha256"])]
+    purged = {r["id"] for r in rows if r["state"] == "purged"}  # taken down, file removed on purpose
+    lost = [r for r in rows if r["id"] not in purged and not store.exists(r["sha256"])]
     if lost:
         await Image.delete().where(Image.id.is_in([r["id"] for r in lost]))
     ids = {r["id"] for r in rows} - {r["id"] for r in lost}
     orphaned = [r["id"] for r in rows if r["parent_id"] and r["parent_id"] not in ids and r["id"] in ids]
     if orphaned:
         await Image.update({Image.parent_id: None, Image.crop: None, Image.panel: None}).where(Image.id.is_in(orphaned))
-    live = [r for r in rows if r["id"] in ids]
+    live = [r for r in rows if r["id"] in ids and r["id"] not in purged]
     unthumbed = [r for r in live if not _usable(store.thumb_path(r["sha256"]))]
     unfinished = [r for r in live if r["state"] == "stored"]
     async with Ingestor(store, settings) as engine:

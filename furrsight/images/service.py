@@ -6,16 +6,18 @@ import asyncio
 import os
 import shutil
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Iterable
 
 import msgspec
 from dramatiq import Broker
 
+from furrsight.auth import audit
 from furrsight.images.ingest import POOL_AFTER, Ingestor
 from furrsight.images.lanes import for_each
 from furrsight.images.schemas import ChildOut, ImageOut, ImagePage, IngestResult, Provenance, SourceOut
-from furrsight.images.tables import Image, Source
+from furrsight.images.tables import Image, Source, Takedown
 from furrsight.jobs.runner import JobContext
 from furrsight.jobs.schemas import JobOut
 from furrsight.jobs.service import submit
@@ -236,3 +238,40 @@ async def run_import(ctx: JobContext) -> None:
         await for_each(items, engine.lanes, one)
     if ctx.params.get("staging"):
         shutil.rmtree(settings.data_path / ctx.params["staging"], ignore_errors=True)
+
+
+# -- takedowns ---------------------------------------------------------------------------------
+class TakedownError(ValueError):
+    """A takedown or purge that cannot be done, in words (400 / 404)."""
+
+
+async def takedown(image_id: int, reason: str, actor: str | None, address: str | None = None) -> bool:
+    """Take an image down (later stages leave it and its pairs out from now on); audited.
+    Returns False when it was down already (the first reason stays)."""
+    if not reason.strip():
+        raise TakedownError("a takedown needs a reason")
+    if await Image.count().where(Image.id == image_id) == 0:
+        raise LookupError(f"image {image_id} does not exist")
+    if await Takedown.exists().where(Takedown.image == image_id):
+        return False
+    await Takedown.insert(Takedown(image=image_id, reason=reason.strip(), by=actor))
+    await audit.record("image.takedown", actor, f"image:{image_id}", address, reason=reason.strip())
+    return True
+
+
+async def purge(store: FileStore, image_id: int, actor: str | None, address: str | None = None) -> None:
+    """Remove a taken-down image's original and thumbnail from the store; audited. The rows stay
+    (its takedown and provenance), so nothing refers to a row that vanished."""
+    row = await Image.select(Image.sha256).where(Image.id == image_id).first()
+    if row is None:
+        raise LookupError(f"image {image_id} does not exist")
+    if not await Takedown.exists().where(Takedown.image == image_id):
+        raise TakedownError(f"image {image_id} is not taken down: take it down (with a reason) before purging it")
+    store.delete(row["sha256"])
+    await Takedown.update({Takedown.purged_at: datetime.now(UTC)}).where(Takedown.image == image_id)
+    await Image.update({Image.state: "purged"}).where(Image.id == image_id)
+    await audit.record("image.purge", actor, f"image:{image_id}", address, sha256=row["sha256"])
+
+
+async def takedown_state(image_id: int) -> dict[str, Any] | None:
+    return await Takedown.select().where(Takedown.image == image_id).first()  # type: ignore[no-any-return]

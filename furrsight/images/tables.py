@@ -45,3 +45,16 @@ class Source(Table, tablename="sources"):
     group_key = Text(null=True, default=None, index=True)
     job = ForeignKey(references=Job, null=True, default=None, on_delete=OnDelete.set_null)
     seen_at = Timestamptz(default=TimestamptzNow())
+
+
+class Takedown(Table, tablename="takedowns"):
+    """An image taken down (a rights holder asked, or it should never have been shared): left
+    out of every later dataset version with its pairs. ``purged_at``: its original is gone from
+    the store (the row stays, so the image is never ingested and exported again unseen)."""
+
+    id = Serial(primary_key=True, db_column_name="id")
+    image = ForeignKey(references=Image, unique=True, index=True)
+    reason = Text()
+    by = Varchar(length=64, null=True, default=None)
+    at = Timestamptz(default=TimestamptzNow())
+    purged_at = Timestamptz(null=True, default=None)

@@ -561,3 +561,19 @@ async def pairs_of_images(ids: list[int]) -> dict[int, list[tuple[int, str]]]:
             if r[side] in wanted:
                 out.setdefault(r[side], []).append((r["id"], r["status"]))
     return out
+
+
+async def human_corrections(pair_ids: list[int]) -> dict[int, set[str]]:
+    """Labels a person changed after something else had set them: pair id -> fields (breed,
+    services, order). The dataset card's measured precision of model labels reads this."""
+    out: dict[int, set[str]] = {}
+    for lo in range(0, len(pair_ids), 900):
+        rows = await PairHistory.select(PairHistory.pair, PairHistory.field, PairHistory.old).where(
+            PairHistory.pair.is_in(pair_ids[lo : lo + 900])
+            & PairHistory.user.is_not_null()
+            & PairHistory.field.is_in(["breed", "services", "order"])
+        )
+        for r in rows:
+            if _json(r["old"]) not in (None, []):
+                out.setdefault(r["pair"], set()).add(r["field"])
+    return out
