@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import redis
 from litestar.testing import AsyncTestClient
@@ -273,13 +274,15 @@ async def wait_for_job(
 
 
 @asynccontextmanager
-async def own_data(folder: Path, shared: Settings) -> AsyncIterator[Settings]:
-    """Settings on a data directory of the caller's own, migrated; this process's database is
-    pointed there for the duration (tests that count or repair the whole store must not see other
-    tests' images, nor the session workers' jobs), then back at the session's."""
+async def own_data(folder: Path, shared: Settings, **changes: Any) -> AsyncIterator[Settings]:
+    """Settings on a data directory of the caller's own (``changes``: other settings to change,
+    e.g. a broker namespace of its own), migrated; this process's database is pointed there for the
+    duration (tests that count or repair the whole store must not see other tests' images, nor the
+    session workers' jobs), then back at the session's."""
     from furrsight.db.setup import migrate, open_database
 
     settings = load_settings({**os.environ, "FURRSIGHT_DATA": str(folder)})
+    settings = msgspec.structs.replace(settings, **changes) if changes else settings
     await migrate(settings)
     try:
         yield settings

@@ -21,7 +21,6 @@ import pytest
 from litestar.testing import AsyncTestClient
 from PIL import Image, ImageOps
 
-from furrsight.db.setup import migrate, open_database
 from furrsight.exports import service as exports
 from furrsight.exports.pictures import strip_jpeg
 from furrsight.images.ingest import ingest
@@ -33,7 +32,15 @@ from furrsight.settings import Settings
 from furrsight.store import FileStore
 from furrsight.taxonomy import service as taxonomy
 from tests import corpus
-from tests.conftest import WorkerProcess, app_client, beating_workers, user_with_token, wait_for_job, worker_env
+from tests.conftest import (
+    WorkerProcess,
+    app_client,
+    beating_workers,
+    own_data,
+    user_with_token,
+    wait_for_job,
+    worker_env,
+)
 from tests.images import photo
 from tests.sites import run_inline
 
@@ -42,14 +49,8 @@ NAMESPACE = "exportstest"
 
 @pytest.fixture(scope="module")
 async def own(migrated: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
-    settings = msgspec.structs.replace(
-        migrated, data_dir=str(tmp_path_factory.mktemp("exports-data")), broker_namespace=NAMESPACE
-    )
-    await migrate(settings)
-    try:
+    async with own_data(tmp_path_factory.mktemp("exports-data"), migrated, broker_namespace=NAMESPACE) as settings:
         yield settings
-    finally:
-        open_database(migrated)
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,10 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
 from furrsight.db.engine import connect
-from furrsight.db.setup import migrate, open_database
 from furrsight.images.ingest import ingest
 from furrsight.images.schemas import Provenance
 from furrsight.inference.install import ModelStore
@@ -27,7 +25,7 @@ from furrsight.search import service as search
 from furrsight.settings import Settings
 from furrsight.store import FileStore
 from tests import collages, corpus
-from tests.conftest import app_client, user_with_token
+from tests.conftest import app_client, own_data, user_with_token
 from tests.sites import run_inline
 from tests.tiny_models import make_tiny_gguf, make_tiny_mmproj
 
@@ -37,12 +35,8 @@ DARKNET = Path("/usr/share/darknet/data")
 @pytest.fixture(scope="module")
 async def own(migrated: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
     """This module's own data directory and database (the session's is restored after)."""
-    settings = msgspec.structs.replace(migrated, data_dir=str(tmp_path_factory.mktemp("pairs-data")))
-    await migrate(settings)
-    try:
+    async with own_data(tmp_path_factory.mktemp("pairs-data"), migrated) as settings:
         yield settings
-    finally:
-        open_database(migrated)
 
 
 @pytest.fixture(scope="module")

@@ -13,28 +13,20 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from furrsight.db.setup import migrate, open_database
 from furrsight.jobs.broker import valkey_client
 from furrsight.pairs import service as pairs
 from furrsight.review import service as review
 from furrsight.settings import Settings
-from tests.conftest import app_client, user_with_token
+from tests.conftest import app_client, own_data, user_with_token
 from tests.review_data import seed_pairs
 
 
 @pytest.fixture(scope="module")
 async def own(migrated: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Settings]:
-    settings = msgspec.structs.replace(
-        migrated,
-        data_dir=str(tmp_path_factory.mktemp("review-data")),
-        broker_namespace="review-api",
-        review=msgspec.structs.replace(migrated.review, dashboard_cache_s=0),
-    )
-    await migrate(settings)
-    try:
+    review = msgspec.structs.replace(migrated.review, dashboard_cache_s=0)
+    folder = tmp_path_factory.mktemp("review-data")
+    async with own_data(folder, migrated, broker_namespace="review-api", review=review) as settings:
         yield settings
-    finally:
-        open_database(migrated)
 
 
 @pytest.fixture(scope="module")
