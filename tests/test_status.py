@@ -117,3 +117,8 @@ async def test_status_has_disk_figures(client: AsyncTestClient, migrated: Settin
     assert next(i for i in report["items"] if i["name"] == "disk free")["state"] in ("ok", "warn")
     assert report["gpus"] is None  # no nvidia-smi here
     assert next(i for i in report["items"] if i["name"] == "gpu")["detail"] == "no GPU"
+
+
+async def test_status_is_for_admins(curator_client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    assert (await curator_client.get("/api/v1/status")).status_code == 403
+    assert (await curator_client.get("/admin/status")).status_code == 403

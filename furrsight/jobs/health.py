@@ -30,10 +30,9 @@ async def workers(state: Any) -> dict[str, Any]:
         stopped = [w.words() for w in dead(await worker_states(state.valkey, state.settings))]
     except Exception:
         return {"ok": False, "alive": 0, "error": "unknown: the broker is unreachable"}
-    if not alive:
-        return {"ok": False, "alive": 0, "dead": stopped, "error": "no worker has sent a heartbeat recently"}
-    if stopped:
-        return {"ok": False, "alive": alive, "dead": stopped, "error": "; ".join(stopped)}
+    if not alive or stopped:
+        errors = ([] if alive else ["no worker has sent a heartbeat recently"]) + stopped
+        return {"ok": False, "alive": alive, "dead": stopped, "error": "; ".join(errors)}
     return {"ok": True, "alive": alive}
 
 
