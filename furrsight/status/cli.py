@@ -15,12 +15,12 @@ from furrsight.status.service import collect
 async def report_lines(settings: Settings) -> tuple[list[tuple[str, str, str]], bool]:
     """(state, name, detail) per item, and whether something is down."""
     if not settings.broker_url:
-        url = live_broker_url(settings.data_path)
-        settings = msgspec.structs.replace(settings, broker_url=url or "redis://127.0.0.1:1/0")
+        settings = msgspec.structs.replace(settings, broker_url=live_broker_url(settings.data_path) or "")
     open_database(settings)
-    client = valkey_client(settings)
+    client = valkey_client(settings) if settings.broker_url else None
     try:
         report = await collect(settings, client)
     finally:
-        await client.aclose()
+        if client is not None:
+            await client.aclose()
     return [(i.state, i.name, i.detail) for i in report.items], bool(report.down)

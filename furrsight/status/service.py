@@ -113,13 +113,20 @@ async def _service(name: str, check: Callable[[Any], Awaitable[dict[str, Any]]],
     return Item(name=name, state="ok" if answer["ok"] else "down", detail=answer.get("error", "reachable"))
 
 
+NO_BROKER = "no broker URL: set FURRSIGHT_BROKER_URL, or run `furrsight up` on this data directory"
+
+
 async def collect(
-    settings: Settings, client: valkey.asyncio.Valkey, web_models: list[str] | None = None
+    settings: Settings, client: valkey.asyncio.Valkey | None, web_models: list[str] | None = None
 ) -> StatusReport:
-    """The whole report. ``web_models``: what the asking web process holds (None from the CLI)."""
+    """The whole report. ``client``: None when no broker is known; ``web_models``: what the
+    asking web process holds (None from the CLI)."""
     state = SimpleNamespace(settings=settings, valkey=client)
     items = [await _service("database", jobs_health.database, state)]
-    broker = await _service("broker", jobs_health.broker, state)
+    if client is None:
+        broker = Item(name="broker", state="down", detail=NO_BROKER)
+    else:
+        broker = await _service("broker", jobs_health.broker, state)
     items.append(broker)
     processes = processes_report(settings.data_path)
     if processes["supervised_by"]:
@@ -127,7 +134,7 @@ async def collect(
         items.append(Item(name="processes", state="ok" if processes["ok"] else "down", detail=detail))
     queues: list[QueueState] = []
     workers: list[WorkerState] = []
-    if broker.state == "ok":
+    if client is not None and broker.state == "ok":
         queues, workers = await queue_states(client, settings), await worker_states(client, settings)
         items += [_queue_item(q) for q in queues]
         items += _worker_items(workers)
@@ -171,8 +178,12 @@ def _disk_items(disk: DiskState, min_free_gb: float) -> list[Item]:
             detail=free + (f" (below {min_free_gb:g} GB)" if low else ""),
         )
     ]
-    items += [Item(name=f"disk {f.name}", state="ok", detail=f"{f.bytes / 1024**2:.1f} MB") for f in disk.folders]
+    items += [Item(name=f"disk {f.name}", state="ok", detail=_bytes(f.bytes)) for f in disk.folders]
     return items
+
+
+def _bytes(count: int) -> str:
+    return f"{count / GB:.1f} GB" if count >= GB else f"{count / 1024**2:.1f} MB"
 
 
 def _gpu_item(g: GpuMemory) -> Item:
