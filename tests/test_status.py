@@ -21,7 +21,8 @@ from litestar.testing import AsyncTestClient
 from furrsight.jobs.broker import GPU_QUEUE, create_broker, valkey_client
 from furrsight.jobs.status import queue_states
 from furrsight.jobs.workers import record_key
-from furrsight.settings import Settings
+from furrsight.settings import Settings, StatusSettings
+from furrsight.status.service import collect
 from tests.conftest import ROOT, WorkerProcess, beating_workers, wait_for_heartbeat, worker_env
 
 
@@ -117,6 +118,18 @@ async def test_status_has_disk_figures(client: AsyncTestClient, migrated: Settin
     assert next(i for i in report["items"] if i["name"] == "disk free")["state"] in ("ok", "warn")
     assert report["gpus"] is None  # no nvidia-smi here
     assert next(i for i in report["items"] if i["name"] == "gpu")["detail"] == "no GPU"
+
+
+async def test_little_free_space_is_a_warning(migrated: Settings) -> None:
+    settings = msgspec.structs.replace(migrated, status=StatusSettings(min_free_gb=10**9))  # more than any disk
+    client = valkey_client(settings)
+    try:
+        report = await collect(settings, client)
+    finally:
+        await client.aclose()
+    item = next(i for i in report.items if i.name == "disk free")
+    assert item.state == "warn" and item.detail.endswith("(below 1e+09 GB)")
+    assert report.status in ("warn", "down")  # down only if something else is
 
 
 async def test_status_is_for_admins(curator_client: AsyncTestClient) -> None:  # type: ignore[type-arg]

@@ -28,7 +28,7 @@ class QueueState(msgspec.Struct, kw_only=True):
     name: str
     depth: int
     delayed: int
-    oldest_age_s: float | None  # None: empty
+    oldest_age_s: float | None  # of the messages waiting (not the delayed ones); None: none waits
 
 
 class WorkerState(msgspec.Struct, kw_only=True):
@@ -78,13 +78,13 @@ async def queue_states(client: valkey.asyncio.Valkey, settings: Settings) -> lis
     states = []
     for name in QUEUES:
         key = f"{settings.broker_namespace}:{name}"
-        oldest = [ms for ms in (await _oldest_ms(client, key), await _oldest_ms(client, f"{key}.DQ")) if ms]
+        oldest = await _oldest_ms(client, key)  # waiting ones: a delayed message is not late
         states.append(
             QueueState(
                 name=name,
                 depth=int(await _ask(client, "LLEN", key)),
                 delayed=int(await _ask(client, "LLEN", f"{key}.DQ")),
-                oldest_age_s=max(0.0, (now - min(oldest)) / 1000) if oldest else None,
+                oldest_age_s=max(0.0, (now - oldest) / 1000) if oldest else None,
             )
         )
     return states
