@@ -82,6 +82,8 @@ async def test_a_sigkilled_gpu_worker_is_reported_dead_by_name(
 
         page = await client.get("/admin/status")
         assert page.status_code == 200 and f"worker gpu pid {pid}" in page.text
+        fragment = await client.get("/admin/status", headers={"HX-Request": "true"})  # the page's refresh
+        assert fragment.text.startswith('<div id="status-report"') and f"worker gpu pid {pid}" in fragment.text
     finally:
         proc.kill()
         if broker_id:  # the session's other tests expect a healthy /health

@@ -33,7 +33,9 @@ async def api_status(
 
 @get("/admin/status", opt=ADMIN)
 async def status_page(request: Request[Any, Any, Any], settings: SettingsDep, residency: ResidencyDep) -> Template:
-    return page(request, "status/page.html", report=await _report(request, settings, residency))
+    return page(
+        request, "status/page.html", "_partials/status_report.html", report=await _report(request, settings, residency)
+    )
 
 
 router = feature_router("status", api=[api_status], pages=[status_page])
