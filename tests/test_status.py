@@ -15,6 +15,7 @@ from typing import Any
 
 import dramatiq
 import msgspec
+import pytest
 import redis
 from litestar.testing import AsyncTestClient
 
@@ -22,7 +23,7 @@ from furrsight.jobs.broker import GPU_QUEUE, create_broker, valkey_client
 from furrsight.jobs.status import queue_states
 from furrsight.jobs.workers import record_key
 from furrsight.settings import Settings, StatusSettings
-from furrsight.status.service import collect
+from furrsight.status.service import GpuMemory, collect, gpu_memory
 from tests.conftest import ROOT, WorkerProcess, beating_workers, wait_for_heartbeat, worker_env
 
 
@@ -137,3 +138,18 @@ async def test_little_free_space_is_a_warning(migrated: Settings) -> None:
 async def test_status_is_for_admins(curator_client: AsyncTestClient) -> None:  # type: ignore[type-arg]
     assert (await curator_client.get("/api/v1/status")).status_code == 403
     assert (await curator_client.get("/admin/status")).status_code == 403
+
+
+def test_gpu_memory_is_read_from_nvidia_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No GPU here: a stand-in ``nvidia-smi`` on PATH answers as the real one does (two GPUs)."""
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text('#!/bin/sh\n[ "$1 $2" = "--query-gpu=memory.used,memory.total --format=csv,noheader,nounits" ] '
+                   '&& printf "1234, 24576\\n80, 8192\\n"\n')  # fmt: skip
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert gpu_memory() == [
+        GpuMemory(index=0, used_mb=1234, total_mb=24576),
+        GpuMemory(index=1, used_mb=80, total_mb=8192),
+    ]
+    smi.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")
+    assert gpu_memory() is None  # a driver that does not answer: no GPU, not a crash
