@@ -40,6 +40,7 @@ from furrsight.scraping import routes as scraping_routes
 from furrsight.search import routes as search_routes
 from furrsight.search.tagging import breed_image_ids
 from furrsight.settings import Settings, load_settings
+from furrsight.status import routes as status_routes
 from furrsight.store import FileStore
 from furrsight.taxonomy import routes as taxonomy_routes
 from furrsight.web.api import StrictStructSchema
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             pairs_routes.router,
             review_routes.router,
             exports_routes.router,
+            status_routes.router,
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],
         dependencies={

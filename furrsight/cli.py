@@ -1,4 +1,4 @@
-"""``furrsight``: up, serve, worker, migrate, doctor, settings (and the features' groups: users, models,
+"""``furrsight``: up, serve, worker, migrate, doctor, status, settings (and the features' groups: users, models,
 scrape, export)."""
 
 from __future__ import annotations
@@ -182,6 +182,20 @@ def doctor(
             detail = f"{finding.count}" + (f" ({finding.action})" if finding.count else "")
             console.print(f"[{colour}]deep[/{colour}]  {finding.name}: {detail}", highlight=False)
     raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def status() -> None:
+    """Services, broker, queues, workers, disk, models and GPU memory: one line each (ok / warn /
+    down); exits 1 when something is down."""
+    from furrsight.status.cli import report_lines
+
+    settings = _settings()
+    lines, down = asyncio.run(report_lines(settings))
+    for state, name, detail in lines:
+        colour = {"ok": "green", "warn": "yellow", "down": "red"}[state]
+        console.print(f"[{colour}]{state:>4}[/{colour}]  {name}: {detail}", highlight=False)
+    raise typer.Exit(1 if down else 0)
 
 
 @app.command("settings")

@@ -264,6 +264,15 @@ class ExportSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     known_limits: Annotated[str, Doc("A paragraph for the dataset card's known limits (empty: the built-in one).")] = ""
 
 
+class StatusSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    min_free_gb: Annotated[
+        float, Doc("Free disk space (GB) under the data directory below which status warns."), msgspec.Meta(ge=0)
+    ] = 5.0
+    forget_dead_worker_s: Annotated[
+        int, Doc("Seconds a worker that stopped heart-beating stays reported as dead."), msgspec.Meta(ge=1)
+    ] = 86_400
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[str, Doc("Directory holding the database, files, models, exports and logs.")] = msgspec.field(
         default_factory=_default_data_dir
@@ -305,6 +314,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     )
     exports: Annotated[ExportSettings, Doc("Dataset versions, splits and exports.")] = msgspec.field(
         default_factory=ExportSettings
+    )
+    status: Annotated[StatusSettings, Doc("`furrsight status`, the status page and /health.")] = msgspec.field(
+        default_factory=StatusSettings
     )
 
     @property

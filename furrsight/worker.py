@@ -16,6 +16,7 @@ import dramatiq
 from furrsight.db.setup import open_database
 from furrsight.inference.residency import RESIDENCY, IdleSweeper
 from furrsight.jobs.broker import DEFAULT_QUEUE, create_broker
+from furrsight.jobs.workers import WorkerRecord
 from furrsight.pipeline import register_tasks
 from furrsight.settings import load_settings
 
@@ -26,6 +27,10 @@ def setup() -> None:
     broker = create_broker(settings)
     dramatiq.set_broker(broker)
     register_tasks(broker, settings)
+    interval = max(0.5, settings.jobs.heartbeat_timeout_ms / 3000)  # fresh within a heartbeat timeout
+    broker.add_middleware(
+        WorkerRecord(settings.broker_namespace, settings.status.forget_dead_worker_s, interval, RESIDENCY.resident)
+    )
     open_database(settings)
     IdleSweeper(RESIDENCY, settings.search.idle_unload_s).start()  # idle models leave the GPU
     if DEFAULT_QUEUE in _queues(sys.argv) and settings.ingest.processes != 1:
