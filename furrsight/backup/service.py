@@ -47,16 +47,9 @@ async def run_backup(ctx: JobContext) -> None:
         if stop.is_set():
             raise JobCancelled()
 
-    work = asyncio.create_task(
-        asyncio.to_thread(
-            backup_to,
-            ctx.settings,
-            backups_folder(ctx.settings),
-            progress,
-            models=bool(ctx.params.get("models")),
-            log=ctx.log,
-        )  # fmt: skip
-    )
+    models = bool(ctx.params.get("models"))
+    folder = backups_folder(ctx.settings)
+    work = asyncio.create_task(asyncio.to_thread(backup_to, ctx.settings, folder, progress, models=models, log=ctx.log))
     while not work.done():
         await asyncio.wait({work}, timeout=ctx.FLUSH_EVERY)
         await ctx.flush()
