@@ -203,6 +203,7 @@ def restore(
 ) -> None:
     """Restore a backup into an empty data directory, then remake thumbnails (doctor --deep)."""
     from furrsight.backup import cli as backup_cli
+    from furrsight.backup.service import after_restore
     from furrsight.doctor import run_deep
 
     settings = _settings()
@@ -210,6 +211,8 @@ def restore(
         settings = load_settings({**os.environ, "FURRSIGHT_DATA": str(into)})
     if not backup_cli.restore(src, settings.data_path):
         raise typer.Exit(1)
+    if unfinished := asyncio.run(after_restore(settings)):
+        console.print(f"{unfinished} jobs unfinished in the backup are marked failed: retry them from the jobs page")
     for finding in run_deep(settings):
         detail = f"{finding.count}" + (f" ({finding.action})" if finding.count else "")
         console.print(f"deep  {finding.name}: {detail}", highlight=False)

@@ -94,6 +94,9 @@ async def test_a_backup_during_an_import_restores_the_same_rows_and_identical_fi
         )  # fmt: skip
         assert cli.returncode == 0, cli.stdout + cli.stderr
         assert "every checksum verified" in cli.stdout
+        assert "1 jobs unfinished in the backup are marked failed" in cli.stdout  # the import, running then
+        ((status, error),) = _rows(target / "furrsight.db", f"SELECT status, error FROM jobs WHERE id = {job_id}")
+        assert status == "failed" and "retry it" in error
 
         for table, count in manifest["counts"].items():
             assert _count(target / "furrsight.db", table) == count, table

@@ -14,9 +14,10 @@ from typing import Any
 from dramatiq import Broker
 
 from furrsight.backup.snapshot import BackupError, backup_to, list_backups, restore_from, verify
+from furrsight.db.setup import open_database
 from furrsight.jobs.runner import JobCancelled, JobContext
 from furrsight.jobs.schemas import JobOut
-from furrsight.jobs.service import submit
+from furrsight.jobs.service import fail_unfinished, submit
 from furrsight.settings import Settings
 
 __all__ = ["BackupError", "backup_to", "list_backups", "restore_from", "run_backup", "start_backup", "verify"]
@@ -60,3 +61,10 @@ async def run_backup(ctx: JobContext) -> None:
     final = await work  # raises JobCancelled when stopped: the partial folder is gone by then
     ctx.count("files", ctx.total)
     ctx.log(f"backup written: {final.name}")
+
+
+async def after_restore(settings: Settings) -> int:
+    """Jobs unfinished in the snapshot (this backup's own job among them) are marked failed, in
+    words, so they can be retried: their messages were in the old broker. Returns how many."""
+    open_database(settings)
+    return await fail_unfinished("unfinished when the backup was taken, which was restored since; retry it")
