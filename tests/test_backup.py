@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 from litestar.testing import AsyncTestClient
 
-from furrsight.backup.snapshot import BackupError, backup_to, list_backups, read_manifest, restore_from, verify
+from furrsight.backup.files import BackupError
+from furrsight.backup.restore import list_backups, read_manifest, restore_from, verify
+from furrsight.backup.snapshot import backup_to
 from furrsight.db.engine import connect
 from furrsight.db.setup import open_database
 from furrsight.images.ingest import ingest
@@ -156,6 +158,23 @@ async def test_restore_verifies_every_checksum_and_refuses_a_non_empty_target(
     good.mkdir()  # an empty folder is fine
     restore_from(backup, good)
     assert (good / "furrsight.db").read_bytes() == (backup / "furrsight.db").read_bytes()
+
+
+async def test_models_come_along_only_when_asked(migrated: Settings, tmp_root: Path) -> None:
+    async with _own(tmp_root, "backup-models", migrated, images=1, seed=55_000) as src:
+        model = src.data_path / "models" / "tiny" / "model.onnx"
+        model.parent.mkdir(parents=True)
+        model.write_bytes(b"not really onnx" * 100)
+        without = read_manifest(backup_to(src, tmp_root / "backups-models"))
+        with_models = backup_to(src, tmp_root / "backups-models", models=True)
+    assert not [rel for rel in without["files"] if rel.startswith("models/")] and without["models"] is False
+    manifest = read_manifest(with_models)
+    assert manifest["files"]["models/tiny/model.onnx"] == {
+        "sha256": hashlib.sha256(model.read_bytes()).hexdigest(), "size": 1500,
+    }  # fmt: skip
+    restore_from(with_models, tmp_root / "restored-models")
+    assert (tmp_root / "restored-models" / "models" / "tiny" / "model.onnx").read_bytes() == model.read_bytes()
+    assert [b["models"] for b in list_backups(tmp_root / "backups-models")] == [True, False]  # newest first
 
 
 KILL_SCRIPT = """

@@ -12,7 +12,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from furrsight.backup.snapshot import BackupError, backup_to, restore_from
+from furrsight.backup.files import BackupError
+from furrsight.backup.restore import restore_from
+from furrsight.backup.snapshot import backup_to
 from furrsight.settings import Settings
 
 console = Console(soft_wrap=True)

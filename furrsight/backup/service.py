@@ -13,7 +13,9 @@ from typing import Any
 
 from dramatiq import Broker
 
-from furrsight.backup.snapshot import BackupError, backup_to, list_backups, restore_from, verify
+from furrsight.backup.files import BackupError
+from furrsight.backup.restore import list_backups, restore_from, verify
+from furrsight.backup.snapshot import backup_to
 from furrsight.db.setup import open_database
 from furrsight.jobs.runner import JobCancelled, JobContext
 from furrsight.jobs.schemas import JobOut
