@@ -160,13 +160,19 @@ async def test_restore_verifies_every_checksum_and_refuses_a_non_empty_target(
     assert (good / "furrsight.db").read_bytes() == (backup / "furrsight.db").read_bytes()
 
 
-async def test_models_come_along_only_when_asked(migrated: Settings, tmp_root: Path) -> None:
+async def test_models_come_along_only_when_asked_and_the_cli_backs_up(migrated: Settings, tmp_root: Path) -> None:
     async with _own(tmp_root, "backup-models", migrated, images=1, seed=55_000) as src:
         model = src.data_path / "models" / "tiny" / "model.onnx"
         model.parent.mkdir(parents=True)
         model.write_bytes(b"not really onnx" * 100)
         without = read_manifest(backup_to(src, tmp_root / "backups-models"))
-        with_models = backup_to(src, tmp_root / "backups-models", models=True)
+        env = {**os.environ, "FURRSIGHT_DATA": str(src.data_path), "PYTHONPATH": str(ROOT)}
+        cli = subprocess.run(
+            [sys.executable, "-m", "furrsight", "backup", str(tmp_root / "backups-models"), "--models"],
+            env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert cli.returncode == 0, cli.stdout + cli.stderr
+        with_models = Path(cli.stdout.split("backup written: ")[1].strip())
     assert not [rel for rel in without["files"] if rel.startswith("models/")] and without["models"] is False
     manifest = read_manifest(with_models)
     assert manifest["files"]["models/tiny/model.onnx"] == {

@@ -31,7 +31,7 @@ def _with_bar(what: str, run: Callable[[Callable[[int, int], None]], Any]) -> An
 def backup(settings: Settings, dest: Path, models: bool) -> bool:
     try:
         final = _with_bar("backing up", lambda p: backup_to(settings, dest, p, models=models))
-    except BackupError as exc:
+    except (BackupError, OSError) as exc:  # OSError: a full disk, a folder we may not write
         err.print(f"[red]{exc}[/red]")
         return False
     console.print(f"backup written: {final}", highlight=False)
@@ -41,7 +41,7 @@ def backup(settings: Settings, dest: Path, models: bool) -> bool:
 def restore(src: Path, data_dir: Path) -> bool:
     try:
         manifest = _with_bar("verifying and restoring", lambda p: restore_from(src, data_dir, p))
-    except BackupError as exc:
+    except (BackupError, OSError) as exc:  # OSError: a full disk, a folder we may not write
         err.print(f"[red]{exc}[/red]")
         return False
     console.print(

@@ -97,7 +97,10 @@ def backup_to(
     data = settings.data_path
     if dest == data or dest in data.parents:
         raise BackupError("the destination must not be the data directory or hold it")
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackupError(f"cannot make the destination {dest}: {exc.strerror or exc}") from exc
     ident = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
     partial = dest / f"{PARTIAL}{ident}"
     partial.mkdir()
