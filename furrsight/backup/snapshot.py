@@ -136,7 +136,14 @@ def _write(
     log(f"database copied: {sum(counts.values())} rows in {len(counts)} tables; {len(sources)} files to copy")
     files: dict[str, dict[str, Any]] = {DATABASE: {"sha256": db_sha, "size": db_size}}
     for done, (rel, path) in enumerate(sources, start=2):
-        sha, size = copy_file(path, partial / rel)
+        try:
+            sha, size = copy_file(path, partial / rel)
+        except FileNotFoundError:  # removed since the snapshot (a purge): its row says so in the manifest
+            (partial / rel).unlink(missing_ok=True)
+            missing.append(rel.rsplit("/", 1)[1] if rel.startswith("files/") else rel)
+            log(f"{rel} was removed after the snapshot: not in the backup")
+            progress(done, total)
+            continue
         if rel.startswith("files/") and sha != rel.rsplit("/", 1)[1]:
             raise BackupError(f"the store's {rel} does not match its name: run `furrsight doctor --deep`")
         files[rel] = {"sha256": sha, "size": size}
