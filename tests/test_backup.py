@@ -21,6 +21,7 @@ from litestar.testing import AsyncTestClient
 
 from furrsight.backup.files import BackupError
 from furrsight.backup.restore import list_backups, read_manifest, restore_from, verify
+from furrsight.backup.service import KIND, backups_folder, finished_backups, run_backup
 from furrsight.backup.snapshot import backup_to
 from furrsight.db.engine import connect
 from furrsight.db.setup import open_database
@@ -218,6 +219,20 @@ async def test_a_backup_killed_halfway_never_looks_complete(migrated: Settings, 
     with pytest.raises(BackupError, match="is an unfinished backup"):
         restore_from(leftovers[0], tmp_root / "restored-killed")
     assert not (tmp_root / "restored-killed").exists()
+
+
+async def test_the_backup_job_counts_its_files_and_lands_in_the_backups_folder(
+    migrated: Settings, tmp_root: Path
+) -> None:
+    async with _own(tmp_root, "backup-job", migrated, images=4, seed=56_000) as src:
+        job_id, task = await start_inline(src, {"models": False}, run_backup, KIND)
+        await task
+        job = await get_job(job_id)
+        assert (job.status, job.counters, job.progress_done, job.progress_total) == ("succeeded", {"files": 5}, 5, 5)
+        (listed,) = finished_backups(src)
+        assert (listed["images"], listed["files"], listed["models"]) == (4, 5, False)
+        assert [p.name for p in backups_folder(src).iterdir()] == [listed["name"]]  # no .partial- left
+        assert read_manifest(backups_folder(src) / listed["name"])["counts"]["jobs"] == 1  # itself, running
 
 
 async def test_the_backup_job_through_the_api(
