@@ -20,6 +20,7 @@ from furrsight.auth import routes as auth_routes
 from furrsight.auth.guards import AUTH_EXCEPTION_HANDLERS, role_guard
 from furrsight.auth.state import OPENAPI_SECURITY, auth_middleware, auth_startup
 from furrsight.auth.templating import register_template_helpers
+from furrsight.backup import routes as backup_routes
 from furrsight.db.setup import open_database
 from furrsight.exports import routes as exports_routes
 from furrsight.images import routes as images_routes
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             review_routes.router,
             exports_routes.router,
             status_routes.router,
+            backup_routes.router,
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],
         dependencies={

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -196,6 +197,39 @@ def status() -> None:
         colour = {"ok": "green", "warn": "yellow", "down": "red"}[state]
         console.print(f"[{colour}]{state:>4}[/{colour}]  {name}: {detail}", highlight=False)
     raise typer.Exit(1 if down else 0)
+
+
+@app.command()
+def backup(
+    dest: Path = typer.Argument(..., help="folder to write the backup into (made if missing)"),
+    models: bool = typer.Option(False, "--models", help="also copy the installed models"),
+) -> None:
+    """Back up the database and the originals it references, while FurrSight runs."""
+    from furrsight.backup import cli as backup_cli
+
+    raise typer.Exit(0 if backup_cli.backup(_settings(), dest, models) else 1)
+
+
+@app.command()
+def restore(
+    src: Path = typer.Argument(..., help="a finished backup folder (furrsight-backup-…)"),
+    into: Path = typer.Option(None, "--into", help="the data directory to restore into (default: FURRSIGHT_DATA)"),
+) -> None:
+    """Restore a backup into an empty data directory, then remake thumbnails (doctor --deep)."""
+    from furrsight.backup import cli as backup_cli
+    from furrsight.backup.service import after_restore
+    from furrsight.doctor import run_deep
+
+    settings = _settings()
+    if into is not None:
+        settings = load_settings({**os.environ, "FURRSIGHT_DATA": str(into)})
+    if not backup_cli.restore(src, settings.data_path):
+        raise typer.Exit(1)
+    if unfinished := asyncio.run(after_restore(settings)):
+        console.print(f"{unfinished} jobs unfinished in the backup are marked failed: retry them from the jobs page")
+    for finding in run_deep(settings):
+        detail = f"{finding.count}" + (f" ({finding.action})" if finding.count else "")
+        console.print(f"deep  {finding.name}: {detail}", highlight=False)
 
 
 @app.command("settings")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dramatiq import Broker
 
+from furrsight.backup import tasks as backup_tasks
 from furrsight.exports import tasks as exports_tasks
 from furrsight.images import tasks as images_tasks
 from furrsight.inference import tasks as inference_tasks
@@ -70,3 +71,4 @@ def register_tasks(broker: Broker, settings: Settings) -> None:
     pairs_tasks.register(broker, settings, then_mine=analyse_mined_pairs(broker, settings))
     queries_tasks.register(broker, settings)
     exports_tasks.register(broker, settings)
+    backup_tasks.register(broker, settings)

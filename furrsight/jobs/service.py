@@ -108,6 +108,16 @@ async def cancel_job(job_id: int) -> JobOut:
     return await get_job(job_id)
 
 
+async def fail_unfinished(reason: str) -> int:
+    """Mark every queued or running job failed with ``reason`` (after a restore: the broker that
+    held their messages is not the one the restored appliance uses); each can then be retried."""
+    async with DATABASE.write_transaction():
+        ids = [r["id"] for r in await Job.select(Job.id).where(Job.status.is_in(["queued", "running"]))]
+        if ids:
+            await Job.update({Job.status: "failed", Job.error: reason, Job.finished_at: now()}).where(Job.id.is_in(ids))
+    return len(ids)
+
+
 async def retry_job(broker: Broker, job_id: int) -> JobOut:
     """Run a failed or cancelled job again (or re-send a queued one the broker never got)."""
     token = secrets.token_hex(8)
