@@ -8,18 +8,23 @@
 * read-then-write work uses ``write_transaction()``: ``BEGIN IMMEDIATE`` takes the write lock up
   front, so two writers queue on the busy timeout instead of failing with "database is locked";
   writers of one process (one event loop) queue first on an asyncio lock, in order;
-* ``reading()`` runs several reads on one connection (one snapshot, one thread).
+* ``reading()`` runs several reads on one connection (one snapshot, one thread);
+* ``write_call(work)`` runs a whole read-check-write as ONE thread call on this process's writer
+  connection (``BEGIN IMMEDIATE`` … ``COMMIT``): the write lock is held for one await, not one per
+  piccolo query — under twenty concurrent review saves each of those awaits waited its turn on the
+  event loop while every other writer waited on the lock (docs/review.md, Figures).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import weakref
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable, TypeVar
 
 import sqlite_vec
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
@@ -28,6 +33,7 @@ from furrsight.db.sqlite_compat import ORIGIN
 from furrsight.settings import Settings
 
 _writing: ContextVar[bool] = ContextVar("furrsight_writing", default=False)
+T = TypeVar("T")
 
 
 class FurrsightConnection(sqlite3.Connection):
@@ -62,6 +68,8 @@ class Database:
         self.engine = engine
         self._keeper: sqlite3.Connection | None = None
         self._writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+        self._writer: sqlite3.Connection | None = None  # write_call's connection, opened on first use
+        self._writer_lock = threading.Lock()  # one thread at a time on it (a cancelled await leaves its thread running)
 
     def open(self, settings: Settings) -> None:
         """Point the engine at the settings' database; a no-op when already open there."""
@@ -75,6 +83,10 @@ class Database:
         self._keeper.execute("PRAGMA journal_mode = WAL")
 
     def close(self) -> None:
+        with self._writer_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         if self._keeper is not None:
             self._keeper.close()
             self._keeper = None
@@ -106,6 +118,32 @@ class Database:
                     yield
             finally:
                 _writing.reset(token)
+
+    async def write_call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(conn)`` inside ``BEGIN IMMEDIATE`` … ``COMMIT`` in one thread call, after this
+        process's earlier writers (the same queue as ``write_transaction``); an exception rolls
+        back. ``conn`` gives rows as ``sqlite3.Row``. Not inside a ``write_transaction``."""
+        if _writing.get():
+            raise RuntimeError("write_call inside a write_transaction would wait for itself")
+        lock = self._writers.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock:
+            return await asyncio.to_thread(self._write_now, work)
+
+    def _write_now(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        with self._writer_lock:
+            if self._writer is None:
+                timeout_ms = int(float(self.engine.connection_kwargs.get("timeout", 10)) * 1000)
+                self._writer = connect(self.engine.path, timeout_ms, any_thread=True)
+                self._writer.row_factory = sqlite3.Row
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
 
 
 def new_engine() -> SQLiteEngine:

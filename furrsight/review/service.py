@@ -15,7 +15,6 @@ from typing import Any
 import valkey.asyncio
 
 from furrsight.auth import audit
-from furrsight.db.piccolo_conf import DATABASE
 from furrsight.pairs import service as pairs
 from furrsight.pairs.schemas import PairOut, PairPatch
 
@@ -108,14 +107,14 @@ async def change(leases: Leases, pair_id: int, patch: PairPatch, user: str, on_c
     held = await leases.holder(pair_id)
     if held not in (None, user):
         raise Leased(pair_id, held)
-    pair = await pairs.change_pair(pair_id, patch, user, "review")
-    if patch.status in ("accepted", "rejected"):
-        async with DATABASE.write_transaction():  # queued behind this process's writers, not SQLite's busy sleeps
-            await audit.record(
-                f"review.{patch.status[:-2]}", user, target=f"pair {pair_id}", version=pair.version,
-                reason=patch.reject_reason,
-            )  # fmt: skip
-    if patch.status in ("accepted", "rejected"):
+    decided = patch.status in ("accepted", "rejected")
+
+    def audited(conn: Any, version: int) -> None:  # in the save's own transaction (one thread call)
+        audit.record_in(conn, f"review.{str(patch.status)[:-2]}", user, target=f"pair {pair_id}", version=version,
+                        reason=patch.reject_reason)  # fmt: skip
+
+    pair = await pairs.change_pair(pair_id, patch, user, "review", then=audited if decided else None)
+    if decided:
         await leases.release(user, pair_id)
     if on_change:
         await on_change()
