@@ -34,6 +34,7 @@ from furrsight.settings import Settings
 
 _writing: ContextVar[bool] = ContextVar("furrsight_writing", default=False)
 T = TypeVar("T")
+_PICCOLO_TYPES = sqlite3.PARSE_DECLTYPES | sqlite3.PARSE_COLNAMES  # as piccolo's SQLiteEngine connects
 
 
 class FurrsightConnection(sqlite3.Connection):
@@ -50,7 +51,9 @@ class FurrsightConnection(sqlite3.Connection):
         self.execute("PRAGMA synchronous = NORMAL")
 
 
-def connect(path: str | Path, busy_timeout_ms: int = 10_000, *, any_thread: bool = False) -> FurrsightConnection:
+def connect(
+    path: str | Path, busy_timeout_ms: int = 10_000, *, any_thread: bool = False, detect_types: int = 0
+) -> FurrsightConnection:
     """A plain synchronous connection with the same set-up (doctor, keeper, bulk vector SQL)."""
     return sqlite3.connect(  # type: ignore[return-value]
         str(path),
@@ -58,6 +61,7 @@ def connect(path: str | Path, busy_timeout_ms: int = 10_000, *, any_thread: bool
         factory=FurrsightConnection,
         isolation_level=None,
         check_same_thread=not any_thread,
+        detect_types=detect_types,
     )
 
 
@@ -70,6 +74,9 @@ class Database:
         self._writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
         self._writer: sqlite3.Connection | None = None  # write_call's connection, opened on first use
         self._writer_lock = threading.Lock()  # one thread at a time on it (a cancelled await leaves its thread running)
+        self._readers: list[tuple[int, sqlite3.Connection]] = []  # read_call's idle connections, by generation
+        self._readers_lock = threading.Lock()
+        self._generation = 0  # close() ends a generation: its connections are not reused
 
     def open(self, settings: Settings) -> None:
         """Point the engine at the settings' database; a no-op when already open there."""
@@ -83,6 +90,11 @@ class Database:
         self._keeper.execute("PRAGMA journal_mode = WAL")
 
     def close(self) -> None:
+        with self._readers_lock:
+            self._generation += 1
+            for _, conn in self._readers:
+                conn.close()
+            self._readers.clear()
         with self._writer_lock:
             if self._writer is not None:
                 self._writer.close()
@@ -129,11 +141,40 @@ class Database:
         async with lock:
             return await asyncio.to_thread(self._write_now, work)
 
+    async def read_call(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """``work(conn)`` in one thread call on a pooled reader connection, inside one deferred
+        transaction (one snapshot). Rows are ``sqlite3.Row`` with piccolo's column types
+        (``PARSE_DECLTYPES``: a ``Timestamptz`` is a datetime, a ``Boolean`` a bool)."""
+        return await asyncio.to_thread(self._read_now, work)
+
+    def _read_now(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        with self._readers_lock:
+            generation = self._generation
+            conn = self._readers.pop()[1] if self._readers else None
+        if conn is None:
+            conn = connect(self.engine.path, self._timeout_ms(), any_thread=True, detect_types=_PICCOLO_TYPES)
+            conn.row_factory = sqlite3.Row
+        try:
+            conn.execute("BEGIN")
+            try:
+                return work(conn)
+            finally:
+                conn.execute("COMMIT")  # a read: ends the snapshot
+        finally:
+            with self._readers_lock:
+                if generation == self._generation and len(self._readers) < 8:
+                    self._readers.append((generation, conn))
+                    conn = None
+            if conn is not None:
+                conn.close()
+
+    def _timeout_ms(self) -> int:
+        return int(float(self.engine.connection_kwargs.get("timeout", 10)) * 1000)
+
     def _write_now(self, work: Callable[[sqlite3.Connection], T]) -> T:
         with self._writer_lock:
             if self._writer is None:
-                timeout_ms = int(float(self.engine.connection_kwargs.get("timeout", 10)) * 1000)
-                self._writer = connect(self.engine.path, timeout_ms, any_thread=True)
+                self._writer = connect(self.engine.path, self._timeout_ms(), any_thread=True)
                 self._writer.row_factory = sqlite3.Row
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")

@@ -123,9 +123,35 @@ async def _outs(rows: list[dict[str, Any]]) -> list[PairOut]:
         return []
     ids = [r["id"] for r in rows]
     labels = await PairService.select().where(PairService.pair.is_in(ids)).order_by(PairService.service_id)
-    breed_names, service_names = await taxonomy.names_of(
+    names = await taxonomy.names_of(
         {r["breed_id"] for r in rows if r["breed_id"]}, {label["service_id"] for label in labels}
     )
+    cards = await groups.cards(sorted({r["before"] for r in rows} | {r["after"] for r in rows}))
+    return _build(rows, labels, names, cards)
+
+
+def _outs_in(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> list[PairOut]:
+    """``_outs`` on a plain connection, in one read (``Database.read_call``)."""
+    if not rows:
+        return []
+    ids = [r["id"] for r in rows]
+    marks = ",".join("?" for _ in ids)
+    query = f"SELECT * FROM pair_services WHERE pair IN ({marks}) ORDER BY service_id"  # noqa: S608
+    labels = [dict(r) for r in conn.execute(query, ids)]
+    names = taxonomy.names_in(
+        conn, {r["breed_id"] for r in rows if r["breed_id"]}, {label["service_id"] for label in labels}
+    )
+    cards = groups.cards_in(conn, sorted({r["before"] for r in rows} | {r["after"] for r in rows}))
+    return _build(rows, labels, names, cards)
+
+
+def _build(
+    rows: list[dict[str, Any]],
+    labels: list[dict[str, Any]],
+    names: tuple[dict[int, str], dict[int, str]],
+    cards: dict[int, groups.ImageCard],
+) -> list[PairOut]:
+    breed_names, service_names = names
     by_pair: dict[int, list[ServiceLabel]] = {}
     for label in labels:
         by_pair.setdefault(label["pair"], []).append(
@@ -136,7 +162,6 @@ async def _outs(rows: list[dict[str, Any]]) -> list[PairOut]:
                 confidence=label["confidence"],
             )
         )
-    cards = await groups.cards(sorted({r["before"] for r in rows} | {r["after"] for r in rows}))
     out = []
     for r in rows:
         analysis = msgspec.json.decode(r["analysis"]) if isinstance(r["analysis"], str | bytes) else r["analysis"]
@@ -180,11 +205,16 @@ async def status_counts(where: PairFilter | None = None) -> dict[str, int]:
 
 
 async def get_pair(pair_id: int) -> PairOut:
-    async with DATABASE.reading():
-        rows = await Pair.select().where(Pair.id == pair_id)
-        if not rows:
-            raise PairNotFound(f"pair {pair_id} does not exist")
-        return (await _outs(rows))[0]
+    """One pair with its labels, names and image cards: one read in one thread call (a review
+    screen asks for one per decision; piccolo would open a connection, a thread, per query)."""
+    return await DATABASE.read_call(lambda conn: _pair_in(conn, pair_id))
+
+
+def _pair_in(conn: sqlite3.Connection, pair_id: int) -> PairOut:
+    rows = [dict(r) for r in conn.execute("SELECT * FROM pairs WHERE id = ?", (pair_id,))]
+    if not rows:
+        raise PairNotFound(f"pair {pair_id} does not exist")
+    return _outs_in(conn, rows)[0]
 
 
 async def history(pair_id: int, since_version: int = 0) -> list[HistoryOut]:
