@@ -187,6 +187,12 @@ class Database:
             return result
 
 
+def compiled(query: Any) -> tuple[str, list[Any]]:
+    """A piccolo query as SQLite SQL and its arguments (``?`` placeholders), to run on a plain
+    connection in ``read_call`` — the filters stay built by piccolo."""
+    return query.querystrings[0].compile_string(engine_type="sqlite")  # type: ignore[no-any-return]
+
+
 def new_engine() -> SQLiteEngine:
     return SQLiteEngine(path="furrsight.db", factory=FurrsightConnection, timeout=10)
 

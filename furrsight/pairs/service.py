@@ -12,6 +12,7 @@ import msgspec
 from piccolo.query.functions.aggregate import Count
 from piccolo.querystring import QueryString
 
+from furrsight.db.engine import compiled
 from furrsight.db.piccolo_conf import DATABASE
 from furrsight.images import groups
 from furrsight.pairs.schemas import STATUSES, HistoryOut, PairImage, PairOut, PairPage, PairPatch, ServiceLabel
@@ -603,7 +604,8 @@ async def queue_ids(where: PairFilter, order: str, exclude: list[int], limit: in
         query = query.order_by(Pair.id)
     else:  # least confident first; unknown confidence (not analysed yet) counts as least
         query = query.order_by(Pair.confidence).order_by(Pair.id)
-    return [r["id"] for r in await query.limit(limit).offset(offset)]
+    sql, args = compiled(query.limit(limit).offset(offset))  # one read call, not a new piccolo connection
+    return await DATABASE.read_call(lambda conn: [r[0] for r in conn.execute(sql, args)])
 
 
 async def pairs_of_images(ids: list[int]) -> dict[int, list[tuple[int, str]]]:
