@@ -1,6 +1,11 @@
 import asyncio
 import importlib.util
+import json
+import sqlite3
 
+import pytest
+
+from furrsight.db.engine import compiled
 from furrsight.db.piccolo_conf import DATABASE
 from furrsight.jobs.tables import Job
 from furrsight.settings import Settings
@@ -57,3 +62,49 @@ def test_only_one_copy_of_sqlite_is_loaded_into_a_process() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_write_calls_and_write_transactions_queue_together_without_lost_updates(migrated: Settings) -> None:
+    job = Job(kind="test.counter", params={}, counters={"n": 0})
+    await job.save()
+
+    def bump_sql(conn: sqlite3.Connection) -> None:  # one thread call, plain SQL
+        (counters,) = conn.execute("SELECT counters FROM jobs WHERE id = ?", (job.id,)).fetchone()
+        conn.execute(
+            "UPDATE jobs SET counters = ? WHERE id = ?", (json.dumps({"n": json.loads(counters)["n"] + 1}), job.id)
+        )
+
+    async def bump_piccolo() -> None:
+        async with DATABASE.write_transaction():
+            row = await Job.select(Job.counters).where(Job.id == job.id).first().output(load_json=True)
+            await asyncio.sleep(0.01)
+            await Job.update({Job.counters: {"n": row["counters"]["n"] + 1}}).where(Job.id == job.id)
+
+    await asyncio.gather(*(DATABASE.write_call(bump_sql) for _ in range(8)), *(bump_piccolo() for _ in range(8)))
+    row = await Job.select(Job.counters).where(Job.id == job.id).first().output(load_json=True)
+    assert row["counters"]["n"] == 16
+
+
+async def test_a_write_call_that_fails_writes_nothing(migrated: Settings) -> None:
+    job = Job(kind="test.rollback", params={}, counters={"n": 0})
+    await job.save()
+
+    def half_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("UPDATE jobs SET kind = 'test.changed' WHERE id = ?", (job.id,))
+        raise ValueError("stop")
+
+    with pytest.raises(ValueError, match="stop"):
+        await DATABASE.write_call(half_then_fail)
+    assert await Job.select(Job.kind).where(Job.id == job.id).first() == {"kind": "test.rollback"}
+    with pytest.raises(RuntimeError, match="wait for itself"):
+        async with DATABASE.write_transaction():
+            await DATABASE.write_call(lambda conn: None)
+
+
+async def test_a_read_call_gives_the_rows_piccolo_gives(migrated: Settings) -> None:
+    job = Job(kind="test.read", params={"a": 1}, counters={"n": 2})
+    await job.save()
+    query = Job.select().where(Job.id == job.id)
+    sql, args = compiled(query)
+    rows = await DATABASE.read_call(lambda conn: [dict(r) for r in conn.execute(sql, args)])
+    assert rows == await query

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import UTC, datetime
 from typing import Any
+
+import msgspec
 
 from furrsight.auth.schemas import AuditOut, AuditPage
 from furrsight.auth.tables import AuditEntry
@@ -16,6 +20,22 @@ async def record(
     **detail: Any,
 ) -> None:
     await AuditEntry.insert(AuditEntry(actor=actor, action=action, target=target, address=address, detail=detail)).run()
+
+
+def record_in(
+    conn: sqlite3.Connection,
+    action: str,
+    actor: str | None = None,
+    target: str | None = None,
+    address: str | None = None,
+    **detail: Any,
+) -> None:
+    """``record`` on a plain connection, inside the caller's transaction (a save's own write: one
+    thread call, see ``Database.write_call``); ``at`` as piccolo stores a ``Timestamptz``."""  # fmt: skip
+    conn.execute(
+        "INSERT INTO audit_log (at, actor, action, target, address, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        (str(datetime.now(UTC)), actor, action, target, address, msgspec.json.encode(detail).decode()),
+    )
 
 
 async def list_entries(limit: int = 50, before: int | None = None, action: str | None = None) -> AuditPage:

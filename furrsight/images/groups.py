@@ -6,6 +6,7 @@ feature owns. Every function reads in bulk (one query per call, never one per im
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from typing import Any
 from urllib.parse import urlsplit
@@ -139,6 +140,24 @@ async def cards(ids: list[int]) -> dict[int, ImageCard]:
         f"WHERE image IN ({marks}) ORDER BY (url IS NULL AND page_url IS NULL), id",
         *ids,
     )
+    return _cards(images, sources)
+
+
+def cards_in(conn: sqlite3.Connection, ids: list[int]) -> dict[int, ImageCard]:
+    """``cards`` on a plain connection, in the caller's read (``Database.read_call``)."""
+    if not ids:
+        return {}
+    marks = ",".join("?" for _ in ids)
+    images = conn.execute(f"SELECT id, width, height FROM images WHERE id IN ({marks})", ids).fetchall()  # noqa: S608
+    sources = conn.execute(
+        f"SELECT image, title, author, license, url, page_url, plugin, kind FROM sources "  # noqa: S608
+        f"WHERE image IN ({marks}) ORDER BY (url IS NULL AND page_url IS NULL), id",
+        ids,
+    ).fetchall()
+    return _cards([dict(r) for r in images], [dict(r) for r in sources])
+
+
+def _cards(images: list[dict[str, Any]], sources: list[dict[str, Any]]) -> dict[int, ImageCard]:
     first: dict[int, dict[str, Any]] = {}
     for s in sources:
         first.setdefault(s["image"], s)

@@ -3,14 +3,16 @@ modules; both write through ``create_pairs`` and ``apply_labels`` here."""
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Callable
 
 import msgspec
 from piccolo.query.functions.aggregate import Count
 from piccolo.querystring import QueryString
 
+from furrsight.db.engine import compiled
 from furrsight.db.piccolo_conf import DATABASE
 from furrsight.images import groups
 from furrsight.pairs.schemas import STATUSES, HistoryOut, PairImage, PairOut, PairPage, PairPatch, ServiceLabel
@@ -122,9 +124,35 @@ async def _outs(rows: list[dict[str, Any]]) -> list[PairOut]:
         return []
     ids = [r["id"] for r in rows]
     labels = await PairService.select().where(PairService.pair.is_in(ids)).order_by(PairService.service_id)
-    breed_names, service_names = await taxonomy.names_of(
+    names = await taxonomy.names_of(
         {r["breed_id"] for r in rows if r["breed_id"]}, {label["service_id"] for label in labels}
     )
+    cards = await groups.cards(sorted({r["before"] for r in rows} | {r["after"] for r in rows}))
+    return _build(rows, labels, names, cards)
+
+
+def _outs_in(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> list[PairOut]:
+    """``_outs`` on a plain connection, in one read (``Database.read_call``)."""
+    if not rows:
+        return []
+    ids = [r["id"] for r in rows]
+    marks = ",".join("?" for _ in ids)
+    query = f"SELECT * FROM pair_services WHERE pair IN ({marks}) ORDER BY service_id"  # noqa: S608
+    labels = [dict(r) for r in conn.execute(query, ids)]
+    names = taxonomy.names_in(
+        conn, {r["breed_id"] for r in rows if r["breed_id"]}, {label["service_id"] for label in labels}
+    )
+    cards = groups.cards_in(conn, sorted({r["before"] for r in rows} | {r["after"] for r in rows}))
+    return _build(rows, labels, names, cards)
+
+
+def _build(
+    rows: list[dict[str, Any]],
+    labels: list[dict[str, Any]],
+    names: tuple[dict[int, str], dict[int, str]],
+    cards: dict[int, groups.ImageCard],
+) -> list[PairOut]:
+    breed_names, service_names = names
     by_pair: dict[int, list[ServiceLabel]] = {}
     for label in labels:
         by_pair.setdefault(label["pair"], []).append(
@@ -135,7 +163,6 @@ async def _outs(rows: list[dict[str, Any]]) -> list[PairOut]:
                 confidence=label["confidence"],
             )
         )
-    cards = await groups.cards(sorted({r["before"] for r in rows} | {r["after"] for r in rows}))
     out = []
     for r in rows:
         analysis = msgspec.json.decode(r["analysis"]) if isinstance(r["analysis"], str | bytes) else r["analysis"]
@@ -179,11 +206,16 @@ async def status_counts(where: PairFilter | None = None) -> dict[str, int]:
 
 
 async def get_pair(pair_id: int) -> PairOut:
-    async with DATABASE.reading():
-        rows = await Pair.select().where(Pair.id == pair_id)
-        if not rows:
-            raise PairNotFound(f"pair {pair_id} does not exist")
-        return (await _outs(rows))[0]
+    """One pair with its labels, names and image cards: one read in one thread call (a review
+    screen asks for one per decision; piccolo would open a connection, a thread, per query)."""
+    return await DATABASE.read_call(lambda conn: _pair_in(conn, pair_id))
+
+
+def _pair_in(conn: sqlite3.Connection, pair_id: int) -> PairOut:
+    rows = [dict(r) for r in conn.execute("SELECT * FROM pairs WHERE id = ?", (pair_id,))]
+    if not rows:
+        raise PairNotFound(f"pair {pair_id} does not exist")
+    return _outs_in(conn, rows)[0]
 
 
 async def history(pair_id: int, since_version: int = 0) -> list[HistoryOut]:
@@ -251,8 +283,14 @@ async def _set_services(pair_id: int, ids: set[int], source: str, confidences: d
         )
 
 
-async def update_pair(pair_id: int, change: PairPatch, user: str | None, via: str, batch: str | None = None) -> PairOut:
-    """Apply a person's change at the version they read; every changed field is a history row."""
+Then = Callable[[sqlite3.Connection, int], None]
+
+
+async def update_pair(
+    pair_id: int, change: PairPatch, user: str | None, via: str, batch: str | None = None, then: Then | None = None
+) -> PairOut:
+    """Apply a person's change at the version they read; every changed field is a history row.
+    ``then(conn, version)`` runs in the same transaction after the change (e.g. the audit entry)."""
     breed_id = None if not change.breed else await _entry_id("breeds", change.breed)
     service_ids = None if change.services is None else {await _entry_id("services", s) for s in change.services}
     adds = {await _entry_id("services", s) for s in change.add_services}
@@ -273,71 +311,91 @@ async def update_pair(pair_id: int, change: PairPatch, user: str | None, via: st
                 )
             )
         )
-    async with DATABASE.write_transaction():
-        row = await Pair.select().where(Pair.id == pair_id).first()
-        if row is None:
-            raise PairNotFound(f"pair {pair_id} does not exist")
-        if row["version"] != change.version:
-            raise _Stale(row["version"])
-        current = {label["service_id"] for label in await PairService.select().where(PairService.pair == pair_id)}
-        values: dict[str, Any] = {}
-        log: list[tuple[str, Any, Any]] = []
-        if change.swap:
-            values.update(before=row["after"], after=row["before"], order_source="human", order_confidence=1.0)
-            log.append(("order", [row["before"], row["after"]], [row["after"], row["before"]]))
-        if change.breed is not None and breed_id != row["breed_id"]:
-            values.update(
-                breed_id=breed_id,
-                breed_source="human" if breed_id else None,
-                breed_confidence=1.0 if breed_id else None,
-            )
-            log.append(("breed", row["breed_id"], breed_id))
-        wanted = (service_ids if service_ids is not None else current) | adds
-        wanted -= removes
-        if wanted != current:
-            await _set_services(pair_id, wanted, "human")
-            log.append(("services", sorted(current), sorted(wanted)))
-        caption, note = change.caption or None, change.note or None  # "" clears
-        if change.caption is not None and caption != row["caption"]:
-            values.update(caption=caption, caption_source="human" if caption else None)
-            log.append(("caption", row["caption"], caption))
-        if change.note is not None and note != row["note"]:
-            values["note"] = note
-            log.append(("note", row["note"], note))
-        if change.status is not None and (
-            change.status != row["status"] or change.reject_reason != row["reject_reason"]
-        ):
-            reason = change.reject_reason if change.status == "rejected" else None
-            values.update(
-                status=change.status,
-                reject_reason=reason,
-                reason=None if change.status != "rejected" else row["reason"],
-                reviewed_by=user,
-                reviewed_at=now(),
-            )
-            log.append(("status", row["status"], change.status))
-            if reason != row["reject_reason"]:
-                log.append(("reject_reason", row["reject_reason"], reason))
-        if log:
-            version = row["version"] + 1
-            values.update(version=version, updated_at=now())
-            await Pair.update(values).where(Pair.id == pair_id)  # type: ignore[arg-type]
-            await PairHistory.insert(
-                *[
-                    PairHistory(
-                        pair=pair_id,
-                        user=user,
-                        field=f,
-                        old=as_json(o),
-                        new=as_json(n),
-                        via=via,
-                        batch=batch,
-                        version=version,
-                    )
-                    for f, o, n in log
-                ]
-            )
+    await DATABASE.write_call(
+        lambda conn: _apply(conn, pair_id, change, user, via, batch, breed_id, service_ids, adds, removes, then)
+    )
     return await get_pair(pair_id)
+
+
+def _apply(
+    conn: sqlite3.Connection,
+    pair_id: int,
+    change: PairPatch,
+    user: str | None,
+    via: str,
+    batch: str | None,
+    breed_id: int | None,
+    service_ids: set[int] | None,
+    adds: set[int],
+    removes: set[int],
+    then: Then | None,
+) -> None:
+    """``update_pair``'s read-check-write, in plain SQL on one connection inside one transaction
+    (one thread call: the write lock is held for one await, not one per query)."""  # fmt: skip
+    found = conn.execute("SELECT * FROM pairs WHERE id = ?", (pair_id,)).fetchone()
+    if found is None:
+        raise PairNotFound(f"pair {pair_id} does not exist")
+    row = dict(found)
+    if row["version"] != change.version:
+        raise _Stale(row["version"])
+    current = {r[0] for r in conn.execute("SELECT service_id FROM pair_services WHERE pair = ?", (pair_id,))}
+    values: dict[str, Any] = {}
+    log: list[tuple[str, Any, Any]] = []
+    if change.swap:
+        values.update(before=row["after"], after=row["before"], order_source="human", order_confidence=1.0)
+        log.append(("order", [row["before"], row["after"]], [row["after"], row["before"]]))
+    if change.breed is not None and breed_id != row["breed_id"]:
+        values.update(
+            breed_id=breed_id, breed_source="human" if breed_id else None, breed_confidence=1.0 if breed_id else None
+        )
+        log.append(("breed", row["breed_id"], breed_id))
+    wanted = (service_ids if service_ids is not None else current) | adds
+    wanted -= removes
+    if wanted != current:
+        conn.execute("DELETE FROM pair_services WHERE pair = ?", (pair_id,))
+        conn.executemany(
+            "INSERT INTO pair_services (pair, service_id, source, confidence) VALUES (?, ?, 'human', 1.0)",
+            [(pair_id, i) for i in sorted(wanted)],
+        )
+        log.append(("services", sorted(current), sorted(wanted)))
+    caption, note = change.caption or None, change.note or None  # "" clears
+    if change.caption is not None and caption != row["caption"]:
+        values.update(caption=caption, caption_source="human" if caption else None)
+        log.append(("caption", row["caption"], caption))
+    if change.note is not None and note != row["note"]:
+        values["note"] = note
+        log.append(("note", row["note"], note))
+    if change.status is not None and (change.status != row["status"] or change.reject_reason != row["reject_reason"]):
+        reason = change.reject_reason if change.status == "rejected" else None
+        values.update(
+            status=change.status,
+            reject_reason=reason,
+            reason=None if change.status != "rejected" else row["reason"],
+            reviewed_by=user,
+            reviewed_at=_stamp(),
+        )
+        log.append(("status", row["status"], change.status))
+        if reason != row["reject_reason"]:
+            log.append(("reject_reason", row["reject_reason"], reason))
+    version = row["version"]
+    if log:
+        version += 1
+        at = _stamp()
+        values.update(version=version, updated_at=at)
+        columns = ", ".join(f'"{k}" = ?' for k in values)  # our own column names, never input
+        conn.execute(f"UPDATE pairs SET {columns} WHERE id = ?", (*values.values(), pair_id))  # noqa: S608
+        conn.executemany(
+            "INSERT INTO pair_history (pair, at, user, field, old, new, via, batch, version)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(pair_id, at, user, f, as_json(o), as_json(n), via, batch, version) for f, o, n in log],
+        )
+    if then is not None:
+        then(conn, version)
+
+
+def _stamp() -> str:
+    """A timestamp as piccolo stores a ``Timestamptz`` in SQLite (``str`` of the UTC datetime)."""
+    return str(now())
 
 
 class _Stale(Exception):
@@ -345,10 +403,12 @@ class _Stale(Exception):
         self.version = version
 
 
-async def change_pair(pair_id: int, change: PairPatch, user: str | None, via: str, batch: str | None = None) -> PairOut:
+async def change_pair(
+    pair_id: int, change: PairPatch, user: str | None, via: str, batch: str | None = None, then: Then | None = None
+) -> PairOut:
     """``update_pair``, with a stale version turned into ``StaleVersion`` (what changed, by whom)."""
     try:
-        return await update_pair(pair_id, change, user, via, batch)
+        return await update_pair(pair_id, change, user, via, batch, then)
     except _Stale:
         current = await get_pair(pair_id)
         raise StaleVersion(current, await history(pair_id, since_version=change.version)) from None
@@ -544,7 +604,8 @@ async def queue_ids(where: PairFilter, order: str, exclude: list[int], limit: in
         query = query.order_by(Pair.id)
     else:  # least confident first; unknown confidence (not analysed yet) counts as least
         query = query.order_by(Pair.confidence).order_by(Pair.id)
-    return [r["id"] for r in await query.limit(limit).offset(offset)]
+    sql, args = compiled(query.limit(limit).offset(offset))  # one read call, not a new piccolo connection
+    return await DATABASE.read_call(lambda conn: [r[0] for r in conn.execute(sql, args)])
 
 
 async def pairs_of_images(ids: list[int]) -> dict[int, list[tuple[int, str]]]:

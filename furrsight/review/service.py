@@ -15,11 +15,35 @@ from typing import Any
 import valkey.asyncio
 
 from furrsight.auth import audit
-from furrsight.db.piccolo_conf import DATABASE
 from furrsight.pairs import service as pairs
 from furrsight.pairs.schemas import PairOut, PairPatch
 
 SCAN = 50  # candidate ids read per round while looking for one nobody holds
+
+
+# One round trip each (a Lua script runs atomically in Valkey): under twenty reviewers every
+# awaited round trip waits its turn on the event loop, so the four of a release and the two or
+# three of a take were a good part of "next pair".
+_TAKE = """
+local ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2])
+if not ok then
+  if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[2])
+return 1
+"""
+_RELEASE = """
+local pair = ARGV[2]
+if pair == '' then
+  pair = redis.call('GET', KEYS[1])
+  if not pair then return 0 end
+end
+local key = ARGV[3] .. pair
+if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+redis.call('DEL', KEYS[1])
+return 1
+"""
 
 
 class Leases:
@@ -27,8 +51,9 @@ class Leases:
 
     def __init__(self, client: valkey.asyncio.Valkey, namespace: str, ttl: int) -> None:
         self.client, self.prefix, self.ttl = client, f"{namespace}:review", ttl
+        self._take, self._release = client.register_script(_TAKE), client.register_script(_RELEASE)
 
-    def _pair(self, pair_id: int) -> str:
+    def _pair(self, pair_id: int | str) -> str:
         return f"{self.prefix}:lease:{pair_id}"
 
     def _holder(self, user: str) -> str:
@@ -36,16 +61,7 @@ class Leases:
 
     async def take(self, pair_id: int, user: str) -> bool:
         """Lease ``pair_id`` to ``user`` (or renew their lease); False when someone else holds it."""
-        if await self.client.set(self._pair(pair_id), user, nx=True, ex=self.ttl):
-            ok = True
-        else:
-            held = await self.client.get(self._pair(pair_id))
-            ok = held is not None and held.decode() == user
-            if ok:
-                await self.client.expire(self._pair(pair_id), self.ttl)
-        if ok:
-            await self.client.set(self._holder(user), pair_id, ex=self.ttl)
-        return ok
+        return bool(await self._take(keys=[self._pair(pair_id), self._holder(user)], args=[user, self.ttl, pair_id]))
 
     async def holder(self, pair_id: int) -> str | None:
         held = await self.client.get(self._pair(pair_id))
@@ -53,14 +69,8 @@ class Leases:
 
     async def release(self, user: str, pair_id: int | None = None) -> None:
         """Let ``pair_id`` go (default: the pair ``user`` holds), if ``user`` holds it."""
-        if pair_id is None:
-            held = await self.client.get(self._holder(user))
-            if held is None:
-                return
-            pair_id = int(held)
-        if await self.holder(pair_id) == user:
-            await self.client.delete(self._pair(pair_id))
-        await self.client.delete(self._holder(user))
+        pair = "" if pair_id is None else str(pair_id)
+        await self._release(keys=[self._holder(user)], args=[user, pair, self._pair("")])
 
 
 class Leased(Exception):
@@ -108,14 +118,14 @@ async def change(leases: Leases, pair_id: int, patch: PairPatch, user: str, on_c
     held = await leases.holder(pair_id)
     if held not in (None, user):
         raise Leased(pair_id, held)
-    pair = await pairs.change_pair(pair_id, patch, user, "review")
-    if patch.status in ("accepted", "rejected"):
-        async with DATABASE.write_transaction():  # queued behind this process's writers, not SQLite's busy sleeps
-            await audit.record(
-                f"review.{patch.status[:-2]}", user, target=f"pair {pair_id}", version=pair.version,
-                reason=patch.reject_reason,
-            )  # fmt: skip
-    if patch.status in ("accepted", "rejected"):
+    decided = patch.status in ("accepted", "rejected")
+
+    def audited(conn: Any, version: int) -> None:  # in the save's own transaction (one thread call)
+        audit.record_in(conn, f"review.{str(patch.status)[:-2]}", user, target=f"pair {pair_id}", version=version,
+                        reason=patch.reject_reason)  # fmt: skip
+
+    pair = await pairs.change_pair(pair_id, patch, user, "review", then=audited if decided else None)
+    if decided:
         await leases.release(user, pair_id)
     if on_change:
         await on_change()

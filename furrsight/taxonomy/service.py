@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -189,3 +190,18 @@ async def names_of(breed_ids: set[int], service_ids: set[int]) -> tuple[dict[int
     )
     breeds = {r["id"]: r["name"] for r in rows if r["kind"] == "b"}
     return breeds, {r["id"]: r["name"] for r in rows if r["kind"] == "s"}
+
+
+def names_in(
+    conn: sqlite3.Connection, breed_ids: set[int], service_ids: set[int]
+) -> tuple[dict[int, str], dict[int, str]]:
+    """``names_of`` on a plain connection, in the caller's read (``Database.read_call``)."""
+    if not breed_ids and not service_ids:
+        return {}, {}
+    b_marks, s_marks = ",".join("?" for _ in breed_ids) or "NULL", ",".join("?" for _ in service_ids) or "NULL"
+    rows = conn.execute(
+        f"SELECT 'b' AS kind, id, name FROM breeds WHERE id IN ({b_marks}) "  # noqa: S608
+        f"UNION ALL SELECT 's', id, name FROM services WHERE id IN ({s_marks})",
+        (*breed_ids, *service_ids),
+    ).fetchall()
+    return {r[1]: r[2] for r in rows if r[0] == "b"}, {r[1]: r[2] for r in rows if r[0] == "s"}
