@@ -17,6 +17,7 @@ from typing import Any, Awaitable, Callable
 from furrsight.db.piccolo_conf import DATABASE
 from furrsight.jobs.service import get_job, log_path, now
 from furrsight.jobs.tables import Job
+from furrsight.metrics.instruments import JOBS_FINISHED
 from furrsight.settings import Settings
 
 MAX_DELIVERIES = 3
@@ -106,6 +107,7 @@ async def _claim(job_id: int, token: str) -> str | None:
 
 
 async def _finish(ctx: JobContext, status: str, error: str | None = None) -> None:
+    JOBS_FINISHED.labels(ctx.kind, status).inc()
     await Job.update(
         {
             Job.status: status,

@@ -1,0 +1,159 @@
+"""``/metrics``: Prometheus text that prometheus_client's own parser reads, with values that match
+the database after a known import, and the lock on it (admin token, or an allowed address)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import msgspec
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from furrsight.db.setup import database_bytes
+from furrsight.images.service import run_import, start_import
+from furrsight.jobs.runner import run_job
+from furrsight.jobs.service import counts_by_kind_status
+from furrsight.jobs.tables import Job
+from furrsight.pairs.service import status_counts
+from furrsight.settings import Settings
+from furrsight.supervisor import free_port
+from tests.conftest import ROOT, app_client, own_data, user_with_token
+from tests.images import photo
+
+GOOD, REFUSED = 3, 2  # the known import: three photos, an empty file and a text file
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse(text: str) -> Samples:
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+@pytest.fixture(scope="module")
+async def own(migrated: Settings, tmp_root: Path) -> AsyncIterator[Settings]:
+    async with own_data(tmp_root / "metrics", migrated) as settings:
+        # a broker namespace no worker serves: what is queued stays queued, and is counted
+        yield msgspec.structs.replace(settings, broker_namespace="metrics-test")
+
+
+def _known_files(tmp_root: Path) -> Path:
+    folder = tmp_root / "imports" / "metrics-known"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(GOOD):
+        (folder / f"dog-{i}.jpg").write_bytes(photo(7100 + i))
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.jpg").write_bytes(b"just some words, not a picture\n" * 4)
+    return folder
+
+
+async def test_metrics_match_the_database_after_a_known_import(own: Settings, tmp_root: Path) -> None:
+    _, token = await user_with_token("admin", "metrics-admin")
+    async with app_client(own, token) as client:
+        before = parse((await client.get("/metrics")).text)
+        job = await start_import(client.app.state.broker, own, "metrics-admin", path=str(_known_files(tmp_root)))
+        run_token = (await Job.select(Job.run_token).where(Job.id == job.id).first())["run_token"]
+        await run_job(job.id, run_token, run_import, own)  # the worker's code path, run here
+        response = await client.get("/metrics")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain; version=")
+        after = parse(response.text)
+        size = database_bytes(own)
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("furrsight_images_ingested_total", outcome="new") == GOOD
+    assert grew("furrsight_images_ingested_total", outcome="duplicate") == 0
+    assert grew("furrsight_images_refused_total", reason="empty") == 1
+    assert grew("furrsight_images_refused_total", reason="not_an_image") == 1
+    assert grew("furrsight_jobs_finished_total", kind="images.import", status="succeeded") == 1
+    # gauges: exactly what the services count in this data directory now
+    jobs = await counts_by_kind_status()
+    assert jobs == {("images.import", "succeeded"): 1}
+    assert value(after, "furrsight_jobs", kind="images.import", status="succeeded") == 1
+    assert {k: v for k, v in after.items() if k[0] == "furrsight_jobs"} == {
+        ("furrsight_jobs", frozenset({("kind", "images.import"), ("status", "succeeded")})): 1
+    }
+    for status, n in (await status_counts()).items():
+        assert value(after, "furrsight_pairs", status=status) == n == 0
+    assert value(after, "furrsight_queue_depth", queue="default") == 1  # the message no worker took
+    assert value(after, "furrsight_queue_depth", queue="gpu") == 0
+    assert value(after, "furrsight_database_bytes") == size > 0
+    # the request that read the first scrape was timed under its route
+    assert value(after, "furrsight_http_request_seconds_count", method="GET", route="/metrics", status="200") >= 1
+
+
+async def test_metrics_needs_an_admin(own: Settings) -> None:
+    _, viewer = await user_with_token("viewer", "metrics-viewer")  # past first run in this data directory
+    async with app_client(own) as anonymous:
+        response = await anonymous.get("/metrics", follow_redirects=False)
+        assert response.status_code == 401  # a scraper is told in words, not sent to the sign-in page
+        assert "sign in first" in response.json()["error"]
+    async with app_client(own, viewer) as client:
+        response = await client.get("/metrics")
+        assert response.status_code == 403
+        assert "needs the admin role" in response.json()["error"]
+
+
+async def test_metrics_not_in_the_api_schema(own: Settings) -> None:
+    _, token = await user_with_token("admin", "metrics-admin")
+    async with app_client(own, token) as client:
+        spec = (await client.get("/schema/openapi.json")).json()
+    assert "/metrics" not in spec["paths"]
+
+
+async def test_an_allowed_address_reads_metrics_from_a_real_server(own: Settings, tmp_root: Path) -> None:
+    """``furrsight serve`` with ``metrics.allow`` naming loopback: no user needed for /metrics (and
+    for nothing else); the values come from the multiprocess folder the command prepared."""
+    port = free_port()
+    data = Path(own.data_dir)
+    env = {
+        **os.environ,
+        "FURRSIGHT_DATA": str(data),
+        "FURRSIGHT_METRICS_ALLOW": "127.0.0.0/8",
+        "FURRSIGHT_BROKER_NAMESPACE": "metrics-test",
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = (tmp_root / "metrics-serve.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "furrsight", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, cwd=ROOT, stdout=log, stderr=log, start_new_session=True,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((tmp_root / "metrics-serve.log").read_text()[-3000:]) from None
+                time.sleep(0.2)
+        first = httpx.get(f"{base}/metrics", timeout=10)
+        assert first.status_code == 200, first.text
+        response = httpx.get(f"{base}/metrics", timeout=10)
+        samples = parse(response.text)
+        jobs = {tuple(v for _, v in sorted(k[1])): n for k, n in samples.items() if k[0] == "furrsight_jobs"}
+        assert jobs == await counts_by_kind_status()
+        # the first scrape, as the web process wrote it to its folder and the second one read it
+        assert value(samples, "furrsight_http_request_seconds_count", method="GET", route="/metrics", status="200") == 1
+        assert list((data / "run" / "metrics" / "web").glob("*.db"))
+        assert httpx.get(f"{base}/api/v1/jobs", timeout=10).status_code == 401  # the allow-list opens /metrics only
+    finally:
+        server.terminate()
+        server.wait(20)
+        log.close()
