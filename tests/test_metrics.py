@@ -157,3 +157,16 @@ async def test_an_allowed_address_reads_metrics_from_a_real_server(own: Settings
         server.terminate()
         server.wait(20)
         log.close()
+
+
+def test_the_example_dashboard_has_the_documented_queries() -> None:
+    """docs/grafana-dashboard.json is valid JSON with one panel per query of the docs' table."""
+    import json
+    import re
+
+    documented = re.findall(r"^\| [^|]+ \| `(.+)` \|$", (ROOT / "docs" / "operations.md").read_text(), re.M)
+    documented = [q.replace("\\|", "|") for q in documented if "furrsight_" in q]
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert len(documented) == 10
+    assert [e for e in exprs if e in documented] == documented

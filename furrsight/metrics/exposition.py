@@ -45,7 +45,8 @@ class _Folders(Collector):
         self.root = root
 
     def collect(self) -> Iterable[Metric]:
-        files = sorted(str(p) for p in self.root.glob("*/*.db"))
+        found = set(self.root.glob("*/*.db")) | set(Path(os.environ.get(ENV) or self.root).glob("*.db"))
+        files = sorted({str(p.resolve()) for p in found})  # also a folder set by hand outside the data dir
         return MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-any-return]
 
 
