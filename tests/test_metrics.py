@@ -115,48 +115,101 @@ async def test_metrics_not_in_the_api_schema(own: Settings) -> None:
     assert "/metrics" not in spec["paths"]
 
 
+class Command:
+    """``python -m furrsight ARGS`` on this module's data directory, as a service would run it."""
+
+    def __init__(self, own: Settings, log: Path, *args: str, **env: str) -> None:
+        full = {**os.environ, "FURRSIGHT_DATA": own.data_dir, **env}
+        full.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the command prepares its own folder
+        self.log = log
+        self.out = log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "furrsight", *args], env=full, cwd=ROOT, stdout=self.out, stderr=self.out,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def check(self) -> None:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"exited {self.proc.returncode}: " + self.log.read_text()[-3000:])
+
+    def stop(self) -> None:
+        self.proc.terminate()  # the supervisor of `worker` stops its children with it
+        self.proc.wait(60)
+        self.out.close()
+
+
+def wait_until_serving(server: Command, base: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"{base}/health", timeout=2)
+            return
+        except httpx.TransportError:
+            server.check()
+            if time.monotonic() > deadline:
+                raise TimeoutError(server.log.read_text()[-3000:]) from None
+            time.sleep(0.2)
+
+
 async def test_an_allowed_address_reads_metrics_from_a_real_server(own: Settings, tmp_root: Path) -> None:
     """``furrsight serve`` with ``metrics.allow`` naming loopback: no user needed for /metrics (and
     for nothing else); the values come from the multiprocess folder the command prepared."""
     port = free_port()
-    data = Path(own.data_dir)
-    env = {
-        **os.environ,
-        "FURRSIGHT_DATA": str(data),
-        "FURRSIGHT_METRICS_ALLOW": "127.0.0.0/8",
-        "FURRSIGHT_BROKER_NAMESPACE": "metrics-test",
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = (tmp_root / "metrics-serve.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "furrsight", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, cwd=ROOT, stdout=log, stderr=log, start_new_session=True,
+    base = f"http://127.0.0.1:{port}"
+    server = Command(
+        own, tmp_root / "metrics-serve.log", "serve", "--host", "127.0.0.1", "--port", str(port),
+        FURRSIGHT_METRICS_ALLOW="127.0.0.0/8", FURRSIGHT_BROKER_NAMESPACE="metrics-test",
     )  # fmt: skip
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/health", timeout=2)
-                break
-            except httpx.TransportError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((tmp_root / "metrics-serve.log").read_text()[-3000:]) from None
-                time.sleep(0.2)
+        wait_until_serving(server, base)
         first = httpx.get(f"{base}/metrics", timeout=10)
         assert first.status_code == 200, first.text
-        response = httpx.get(f"{base}/metrics", timeout=10)
-        samples = parse(response.text)
+        samples = parse(httpx.get(f"{base}/metrics", timeout=10).text)
         jobs = {tuple(v for _, v in sorted(k[1])): n for k, n in samples.items() if k[0] == "furrsight_jobs"}
         assert jobs == await counts_by_kind_status()
         # the first scrape, as the web process wrote it to its folder and the second one read it
         assert value(samples, "furrsight_http_request_seconds_count", method="GET", route="/metrics", status="200") == 1
-        assert list((data / "run" / "metrics" / "web").glob("*.db"))
+        assert list((Path(own.data_dir) / "run" / "metrics" / "web").glob("*.db"))
         assert httpx.get(f"{base}/api/v1/jobs", timeout=10).status_code == 401  # the allow-list opens /metrics only
     finally:
-        server.terminate()
-        server.wait(20)
-        log.close()
+        server.stop()
+
+
+async def test_web_and_worker_processes_report_together(own: Settings, tmp_root: Path) -> None:
+    """An import run by a real ``furrsight worker`` (its Dramatiq child processes) is counted in
+    the ``/metrics`` of a real ``furrsight serve``: two commands, one set of figures."""
+    _, token = await user_with_token("admin", "metrics-admin")
+    folder = tmp_root / "imports" / "metrics-together"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(GOOD):
+        (folder / f"dog-{i}.jpg").write_bytes(photo(7200 + i))
+    (folder / "empty.jpg").write_bytes(b"")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {"FURRSIGHT_BROKER_NAMESPACE": "metrics-together"}
+    worker = Command(own, tmp_root / "metrics-worker.log", "worker", **env)
+    server = Command(own, tmp_root / "metrics-serve2.log", "serve", "--host", "127.0.0.1", "--port", str(port), **env)
+    auth = {"authorization": f"Bearer {token}"}
+    try:
+        wait_until_serving(server, base)
+        job = httpx.post(f"{base}/api/v1/imports", json={"path": str(folder)}, headers=auth, timeout=10).json()
+        deadline = time.monotonic() + 120
+        while httpx.get(f"{base}/api/v1/jobs/{job['id']}", headers=auth, timeout=10).json()["status"] != "succeeded":
+            worker.check()
+            assert time.monotonic() < deadline, worker.log.read_text()[-3000:]
+            time.sleep(0.3)
+        samples = parse(httpx.get(f"{base}/metrics", headers=auth, timeout=10).text)
+    finally:
+        server.stop()
+        worker.stop()
+    # both commands started from zero: these are exactly this import's figures
+    assert value(samples, "furrsight_images_ingested_total", outcome="new") == GOOD
+    assert value(samples, "furrsight_images_refused_total", reason="empty") == 1
+    assert value(samples, "furrsight_jobs_finished_total", kind="images.import", status="succeeded") == 1
+    assert (
+        value(samples, "furrsight_http_request_seconds_count", method="POST", route="/api/v1/imports", status="202")
+        == 1
+    )
 
 
 def test_the_example_dashboard_has_the_documented_queries() -> None:
