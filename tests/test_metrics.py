@@ -12,19 +12,25 @@ from pathlib import Path
 
 import httpx
 import msgspec
+import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from furrsight.db.setup import database_bytes
 from furrsight.images.service import run_import, start_import
+from furrsight.inference.onnx_runtime import OnnxModel
 from furrsight.jobs.runner import run_job
 from furrsight.jobs.service import counts_by_kind_status
 from furrsight.jobs.tables import Job
+from furrsight.metrics.exposition import exposition
 from furrsight.pairs.service import status_counts
+from furrsight.scraping.http import ClientConfig, FetchError, PoliteClient
 from furrsight.settings import Settings
 from furrsight.supervisor import free_port
 from tests.conftest import ROOT, app_client, own_data, user_with_token
 from tests.images import photo
+from tests.sites import Site, jpeg
+from tests.tiny_models import image_tower
 
 GOOD, REFUSED = 3, 2  # the known import: three photos, an empty file and a text file
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -223,3 +229,32 @@ def test_the_example_dashboard_has_the_documented_queries() -> None:
     exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
     assert len(documented) == 10
     assert [e for e in exprs if e in documented] == documented
+
+
+def _now(data_path: Path) -> Samples:
+    """This process's event metrics, as ``/metrics`` writes them (no gauges)."""
+    return parse(exposition(data_path, []).decode())
+
+
+async def test_scrape_fetches_and_model_calls_are_counted(tmp_path: Path) -> None:
+    before = _now(tmp_path)
+    with Site(routes={"/robots.txt": (404, {}, b""), "/a.jpg": jpeg(1)}) as site:
+        config = ClientConfig(user_agent="FurrSight-test/1.0", allowed_networks=["127.0.0.0/8"], per_host_delay=0.0)
+        async with PoliteClient(config) as http:
+            await http.get(site.url("/a.jpg"), accept=("image/",))
+            await http.get(site.url("/a.jpg"), accept=("image/",))
+            with pytest.raises(FetchError):
+                await http.get(site.url("/missing.jpg"))
+    image_tower(tmp_path / "tower.onnx")
+    model = OnnxModel(tmp_path / "tower.onnx", providers=["CPUExecutionProvider"], name="metrics-tiny")
+    for _ in range(3):
+        model.run(np.zeros((1, 3, 32, 32), dtype=np.float32))
+    after = _now(tmp_path)
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("furrsight_scrape_fetches_total", result="ok") == 2
+    assert grew("furrsight_scrape_fetches_total", result="http_404") == 1
+    assert value(after, "furrsight_inference_seconds_count", model="metrics-tiny") == 3
+    assert value(after, "furrsight_inference_seconds_bucket", model="metrics-tiny", le="+Inf") == 3
