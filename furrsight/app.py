@@ -64,23 +64,26 @@ def _constant(value: Any) -> Provide:
 
 async def scrape_gauges(state: Any) -> list[Metric]:
     """The ``/metrics`` gauges, computed now through each feature's service (cheap grouped counts)."""
+    try:
+        depths: dict[str, int] | None = await queue_depths(state.valkey, state.settings)
+    except Exception:  # the broker is down: the other figures still answer, and broker_up says so
+        depths = None
     pairs = await status_counts()
-    return [
+    families = [
         gauge("furrsight_jobs", "Jobs by kind and status.", ["kind", "status"], await counts_by_kind_status()),
         gauge("furrsight_pairs", "Pairs by status.", ["status"], {(k,): v for k, v in pairs.items()}),
         gauge(
-            "furrsight_queue_depth",
-            "Messages waiting in each broker queue.",
-            ["queue"],
-            {(k,): v for k, v in (await queue_depths(state.valkey, state.settings)).items()},
-        ),
-        gauge(
             "furrsight_database_bytes",
-            "Size of the SQLite database and its WAL.",
+            "The SQLite database and its WAL, in bytes.",
             [],
             {(): database_bytes(state.settings)},
         ),
+        gauge("furrsight_broker_up", "1 when the broker answered this scrape, else 0.", [], {(): depths is not None}),
     ]
+    if depths is not None:
+        queues = {(k,): v for k, v in depths.items()}
+        families.append(gauge("furrsight_queue_depth", "Messages waiting in each broker queue.", ["queue"], queues))
+    return families
 
 
 def create_app(settings: Settings | None = None) -> Litestar:

@@ -97,9 +97,23 @@ async def test_metrics_match_the_database_after_a_known_import(own: Settings, tm
         assert value(after, "furrsight_pairs", status=status) == n == 0
     assert value(after, "furrsight_queue_depth", queue="default") == 1  # the message no worker took
     assert value(after, "furrsight_queue_depth", queue="gpu") == 0
+    assert value(after, "furrsight_broker_up") == 1
     assert value(after, "furrsight_database_bytes") == size > 0
     # the request that read the first scrape was timed under its route
     assert value(after, "furrsight_http_request_seconds_count", method="GET", route="/metrics", status="200") >= 1
+
+
+async def test_metrics_answer_while_the_broker_is_down(own: Settings) -> None:
+    _, token = await user_with_token("admin", "metrics-admin")
+    gone = msgspec.structs.replace(own, broker_url=f"redis://127.0.0.1:{free_port()}/0")  # nothing listens
+    async with app_client(gone, token) as client:
+        response = await client.get("/metrics")
+    assert response.status_code == 200, response.text
+    samples = parse(response.text)
+    assert value(samples, "furrsight_broker_up") == 0
+    assert not [k for k in samples if k[0] == "furrsight_queue_depth"]
+    jobs = {tuple(v for _, v in sorted(k[1])): n for k, n in samples.items() if k[0] == "furrsight_jobs"}
+    assert jobs == await counts_by_kind_status()
 
 
 async def test_metrics_needs_an_admin(own: Settings) -> None:
