@@ -29,9 +29,10 @@ from furrsight.inference import routes as inference_routes
 from furrsight.inference.residency import RESIDENCY, IdleSweeper, Residency
 from furrsight.jobs import health as jobs_health
 from furrsight.jobs import routes as jobs_routes
-from furrsight.jobs.broker import create_broker, queue_depths, valkey_client
+from furrsight.jobs.broker import create_broker, valkey_client
 from furrsight.jobs.routes import JOB_EXCEPTION_HANDLERS
 from furrsight.jobs.service import counts_by_kind_status
+from furrsight.jobs.status import queue_states
 from furrsight.metrics.exposition import gauge
 from furrsight.metrics.http import metrics_route, timing_middleware
 from furrsight.pairs import routes as pairs_routes
@@ -65,9 +66,10 @@ def _constant(value: Any) -> Provide:
 async def scrape_gauges(state: Any) -> list[Metric]:
     """The ``/metrics`` gauges, computed now through each feature's service (cheap grouped counts)."""
     try:
-        depths: dict[str, int] | None = await queue_depths(state.valkey, state.settings)
+        queues = await queue_states(state.valkey, state.settings)
+        up = True
     except Exception:  # the broker is down: the other figures still answer, and broker_up says so
-        depths = None
+        queues, up = [], False
     pairs = await status_counts()
     families = [
         gauge("furrsight_jobs", "Jobs by kind and status.", ["kind", "status"], await counts_by_kind_status()),
@@ -78,11 +80,29 @@ async def scrape_gauges(state: Any) -> list[Metric]:
             [],
             {(): database_bytes(state.settings)},
         ),
-        gauge("furrsight_broker_up", "1 when the broker answered this scrape, else 0.", [], {(): depths is not None}),
+        gauge("furrsight_broker_up", "1 when the broker answered this scrape, else 0.", [], {(): up}),
     ]
-    if depths is not None:
-        queues = {(k,): v for k, v in depths.items()}
-        families.append(gauge("furrsight_queue_depth", "Messages waiting in each broker queue.", ["queue"], queues))
+    if up:
+        families += [
+            gauge(
+                "furrsight_queue_depth",
+                "Messages waiting in each broker queue.",
+                ["queue"],
+                {(q.name,): q.depth for q in queues},
+            ),
+            gauge(
+                "furrsight_queue_delayed",
+                "Delayed messages (retries, scheduled) of each queue.",
+                ["queue"],
+                {(q.name,): q.delayed for q in queues},
+            ),
+            gauge(
+                "furrsight_queue_oldest_age_seconds",
+                "Age of the oldest message waiting in each queue (none waiting: no sample).",
+                ["queue"],
+                {(q.name,): q.oldest_age_s for q in queues if q.oldest_age_s is not None},
+            ),
+        ]
     return families
 
 

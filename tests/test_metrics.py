@@ -50,9 +50,9 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 @pytest.fixture(scope="module")
 async def own(migrated: Settings, tmp_root: Path) -> AsyncIterator[Settings]:
-    async with own_data(tmp_root / "metrics", migrated) as settings:
-        # a broker namespace no worker serves: what is queued stays queued, and is counted
-        yield msgspec.structs.replace(settings, broker_namespace="metrics-test")
+    # a broker namespace no worker serves: what is queued stays queued, and is counted
+    async with own_data(tmp_root / "metrics", migrated, broker_namespace="metrics-test") as settings:
+        yield settings
 
 
 def _known_files(tmp_root: Path) -> Path:
@@ -97,6 +97,9 @@ async def test_metrics_match_the_database_after_a_known_import(own: Settings, tm
         assert value(after, "furrsight_pairs", status=status) == n == 0
     assert value(after, "furrsight_queue_depth", queue="default") == 1  # the message no worker took
     assert value(after, "furrsight_queue_depth", queue="gpu") == 0
+    assert value(after, "furrsight_queue_delayed", queue="default") == 0
+    assert value(after, "furrsight_queue_oldest_age_seconds", queue="default") >= 0
+    assert ("furrsight_queue_oldest_age_seconds", frozenset({("queue", "gpu")})) not in after  # none waits
     assert value(after, "furrsight_broker_up") == 1
     assert value(after, "furrsight_database_bytes") == size > 0
     # the request that read the first scrape was timed under its route
@@ -111,7 +114,7 @@ async def test_metrics_answer_while_the_broker_is_down(own: Settings) -> None:
     assert response.status_code == 200, response.text
     samples = parse(response.text)
     assert value(samples, "furrsight_broker_up") == 0
-    assert not [k for k in samples if k[0] == "furrsight_queue_depth"]
+    assert not [k for k in samples if k[0].startswith("furrsight_queue_")]
     jobs = {tuple(v for _, v in sorted(k[1])): n for k, n in samples.items() if k[0] == "furrsight_jobs"}
     assert jobs == await counts_by_kind_status()
 

@@ -85,10 +85,3 @@ async def workers_alive(client: valkey.asyncio.Valkey, settings: Settings) -> in
     now_ms = int((await client.time())[0]) * 1000
     key = f"{settings.broker_namespace}:__heartbeats__"
     return int(await client.zcount(key, now_ms - settings.jobs.heartbeat_timeout_ms, "+inf"))
-
-
-async def queue_depths(client: valkey.asyncio.Valkey, settings: Settings) -> dict[str, int]:
-    """Messages waiting in each queue, and in its delay queue (``default.DQ``: retries and
-    scheduled messages), as Dramatiq's Redis broker keeps them: a list of message ids per queue."""
-    names = [name for queue in (DEFAULT_QUEUE, GPU_QUEUE) for name in (queue, f"{queue}.DQ")]
-    return {name: int(await client.llen(f"{settings.broker_namespace}:{name}")) for name in names}  # type: ignore[misc]
