@@ -95,9 +95,11 @@ async def _claim(job_id: int, token: str) -> str | None:
                     Job.error: f"a worker died {MAX_DELIVERIES} times while running this job; retry it to try again",
                 }
             ).where(Job.id == job_id)
+            JOBS_FINISHED.labels(row["kind"], "failed").inc()
             return "too many deliveries"
         if row["cancel_requested"]:
             await Job.update({Job.status: "cancelled", Job.finished_at: now()}).where(Job.id == job_id)
+            JOBS_FINISHED.labels(row["kind"], "cancelled").inc()
             return "cancelled"
         values: dict[Any, Any] = {Job.status: "running", Job.attempts: attempts, Job.error: None}
         if not redelivered:
