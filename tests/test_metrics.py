@@ -44,6 +44,15 @@ def parse(text: str) -> Samples:
     }
 
 
+def job_gauges(samples: Samples) -> dict[tuple[str, ...], float]:
+    """``furrsight_jobs`` as {(kind, status): n}."""
+    return {
+        tuple(dict(k[1])[label] for label in ("kind", "status")): n
+        for k, n in samples.items()
+        if k[0] == "furrsight_jobs"
+    }
+
+
 def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
@@ -87,12 +96,11 @@ async def test_metrics_match_the_database_after_a_known_import(own: Settings, tm
     assert grew("furrsight_images_refused_total", reason="not_an_image") == 1
     assert grew("furrsight_jobs_finished_total", kind="images.import", status="succeeded") == 1
     # gauges: exactly what the services count in this data directory now
-    jobs = await counts_by_kind_status()
-    assert jobs == {("images.import", "succeeded"): 1}
-    assert value(after, "furrsight_jobs", kind="images.import", status="succeeded") == 1
-    assert {k: v for k, v in after.items() if k[0] == "furrsight_jobs"} == {
-        ("furrsight_jobs", frozenset({("kind", "images.import"), ("status", "succeeded")})): 1
-    }
+    assert job_gauges(after) == await counts_by_kind_status()
+    assert (
+        job_gauges(after)[("images.import", "succeeded")] - job_gauges(before).get(("images.import", "succeeded"), 0)
+        == 1
+    )
     for status, n in (await status_counts()).items():
         assert value(after, "furrsight_pairs", status=status) == n == 0
     assert value(after, "furrsight_queue_depth", queue="default") == 1  # the message no worker took
@@ -115,8 +123,7 @@ async def test_metrics_answer_while_the_broker_is_down(own: Settings) -> None:
     samples = parse(response.text)
     assert value(samples, "furrsight_broker_up") == 0
     assert not [k for k in samples if k[0].startswith("furrsight_queue_")]
-    jobs = {tuple(v for _, v in sorted(k[1])): n for k, n in samples.items() if k[0] == "furrsight_jobs"}
-    assert jobs == await counts_by_kind_status()
+    assert job_gauges(samples) == await counts_by_kind_status()
 
 
 async def test_metrics_needs_an_admin(own: Settings) -> None:
@@ -188,8 +195,7 @@ async def test_an_allowed_address_reads_metrics_from_a_real_server(own: Settings
         first = httpx.get(f"{base}/metrics", timeout=10)
         assert first.status_code == 200, first.text
         samples = parse(httpx.get(f"{base}/metrics", timeout=10).text)
-        jobs = {tuple(v for _, v in sorted(k[1])): n for k, n in samples.items() if k[0] == "furrsight_jobs"}
-        assert jobs == await counts_by_kind_status()
+        assert job_gauges(samples) == await counts_by_kind_status()
         # the first scrape, as the web process wrote it to its folder and the second one read it
         assert value(samples, "furrsight_http_request_seconds_count", method="GET", route="/metrics", status="200") == 1
         assert list((Path(own.data_dir) / "run" / "metrics" / "web").glob("*.db"))
@@ -275,3 +281,19 @@ async def test_scrape_fetches_and_model_calls_are_counted(tmp_path: Path) -> Non
     assert grew("furrsight_scrape_fetches_total", result="http_404") == 1
     assert value(after, "furrsight_inference_seconds_count", model="metrics-tiny") == 3
     assert value(after, "furrsight_inference_seconds_bucket", model="metrics-tiny", le="+Inf") == 3
+
+
+async def test_a_cancelled_queued_job_is_counted(own: Settings, tmp_root: Path) -> None:
+    _, token = await user_with_token("admin", "metrics-admin")
+    async with app_client(own, token) as client:
+        before = parse((await client.get("/metrics")).text)
+        job = await start_import(client.app.state.broker, own, "metrics-admin", path=str(_known_files(tmp_root)))
+        assert (await client.post(f"/api/v1/jobs/{job.id}/cancel")).status_code < 300
+        after = parse((await client.get("/metrics")).text)
+    labels = {"kind": "images.import", "status": "cancelled"}
+    assert (
+        value(after, "furrsight_jobs_finished_total", **labels)
+        - value(before, "furrsight_jobs_finished_total", **labels)
+        == 1
+    )
+    assert job_gauges(after) == await counts_by_kind_status()

@@ -14,6 +14,7 @@ from piccolo.query.functions.aggregate import Count
 from furrsight.db.piccolo_conf import DATABASE
 from furrsight.jobs.schemas import FINISHED, JobOut, JobPage
 from furrsight.jobs.tables import Job
+from furrsight.metrics.instruments import JOBS_FINISHED
 
 
 class JobError(Exception):
@@ -104,6 +105,7 @@ async def cancel_job(job_id: int) -> JobOut:
             await Job.update({Job.status: "cancelled", Job.finished_at: now(), Job.cancel_requested: True}).where(
                 Job.id == job_id
             )
+            JOBS_FINISHED.labels(job.kind, "cancelled").inc()
         else:
             await Job.update({Job.cancel_requested: True}).where(Job.id == job_id)
     return await get_job(job_id)
