@@ -14,6 +14,7 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from prometheus_client.core import Metric
 
 from furrsight import __version__
 from furrsight.auth import routes as auth_routes
@@ -21,7 +22,7 @@ from furrsight.auth.guards import AUTH_EXCEPTION_HANDLERS, role_guard
 from furrsight.auth.state import OPENAPI_SECURITY, auth_middleware, auth_startup
 from furrsight.auth.templating import register_template_helpers
 from furrsight.backup import routes as backup_routes
-from furrsight.db.setup import open_database
+from furrsight.db.setup import database_bytes, open_database
 from furrsight.exports import routes as exports_routes
 from furrsight.images import routes as images_routes
 from furrsight.inference import routes as inference_routes
@@ -30,8 +31,12 @@ from furrsight.jobs import health as jobs_health
 from furrsight.jobs import routes as jobs_routes
 from furrsight.jobs.broker import create_broker, valkey_client
 from furrsight.jobs.routes import JOB_EXCEPTION_HANDLERS
+from furrsight.jobs.service import counts_by_kind_status
+from furrsight.jobs.status import queue_states
+from furrsight.metrics.exposition import gauge
+from furrsight.metrics.http import metrics_route, timing_middleware
 from furrsight.pairs import routes as pairs_routes
-from furrsight.pairs.service import accepted_by_query
+from furrsight.pairs.service import accepted_by_query, status_counts
 from furrsight.pipeline import register_tasks
 from furrsight.queries import routes as queries_routes
 from furrsight.review import routes as review_routes
@@ -58,6 +63,49 @@ def _constant(value: Any) -> Provide:
     return Provide(lambda: value, use_cache=True, sync_to_thread=False)
 
 
+async def scrape_gauges(state: Any) -> list[Metric]:
+    """The ``/metrics`` gauges, computed now through each feature's service (cheap grouped counts)."""
+    try:
+        queues = await queue_states(state.valkey, state.settings)
+        up = True
+    except Exception:  # the broker is down: the other figures still answer, and broker_up says so
+        queues, up = [], False
+    pairs = await status_counts()
+    families = [
+        gauge("furrsight_jobs", "Jobs by kind and status.", ["kind", "status"], await counts_by_kind_status()),
+        gauge("furrsight_pairs", "Pairs by status.", ["status"], {(k,): v for k, v in pairs.items()}),
+        gauge(
+            "furrsight_database_bytes",
+            "The SQLite database and its WAL, in bytes.",
+            [],
+            {(): database_bytes(state.settings)},
+        ),
+        gauge("furrsight_broker_up", "1 when the broker answered this scrape, else 0.", [], {(): up}),
+    ]
+    if up:
+        families += [
+            gauge(
+                "furrsight_queue_depth",
+                "Messages waiting in each broker queue.",
+                ["queue"],
+                {(q.name,): q.depth for q in queues},
+            ),
+            gauge(
+                "furrsight_queue_delayed",
+                "Delayed messages (retries, scheduled) of each queue.",
+                ["queue"],
+                {(q.name,): q.delayed for q in queues},
+            ),
+            gauge(
+                "furrsight_queue_oldest_age_seconds",
+                "Age of the oldest message waiting in each queue (none waiting: no sample).",
+                ["queue"],
+                {(q.name,): q.oldest_age_s for q in queues if q.oldest_age_s is not None},
+            ),
+        ]
+    return families
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or load_settings()
     store = FileStore(settings.data_path)
@@ -80,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             health_route({**jobs_health.CHECKS, "processes": processes_check}),
+            metrics_route(scrape_gauges, settings.metrics.allow),
             jobs_routes.router,
             images_routes.router,
             inference_routes.router,
@@ -106,7 +155,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         signature_namespace={"Settings": Settings, "FileStore": FileStore, "Broker": Broker, "Residency": Residency},
         on_startup=[on_startup, auth_startup],
-        middleware=auth_middleware(settings),
+        middleware=[timing_middleware, *auth_middleware(settings)],
         guards=[role_guard],
         on_shutdown=[on_shutdown],
         before_send=[add_security_headers],

@@ -35,6 +35,13 @@ def _migrate(settings: Settings) -> None:
     asyncio.run(run_migrations(settings))
 
 
+def _prepare_metrics(settings: Settings, role: str) -> None:
+    """A clean metrics folder for this command and the processes it starts (see docs/operations.md)."""
+    from furrsight.metrics.folder import prepare
+
+    prepare(settings.data_path, role)
+
+
 @app.command()
 def migrate() -> None:
     """Create or update the database schema."""
@@ -52,6 +59,7 @@ def serve(
     import uvicorn
 
     settings = _settings()
+    _prepare_metrics(settings, "web")
     _migrate(settings)
     os.environ["FURRSIGHT_HOST"] = host or settings.host
     os.environ["FURRSIGHT_PORT"] = str(port or settings.port)
@@ -97,6 +105,7 @@ def worker() -> None:
     if not settings.broker_url:
         err.print("[red]no broker: set FURRSIGHT_BROKER_URL (or use `furrsight up`)[/red]")
         raise typer.Exit(2)
+    _prepare_metrics(settings, "worker")
     sup = Supervisor(status_path=run_dir(settings.data_path) / "worker.json")
     for name, argv in _worker_argvs(settings).items():
         sup.start(name, argv)
@@ -122,6 +131,7 @@ def up(
     )
 
     settings = _settings()
+    _prepare_metrics(settings, "up")
     sup = Supervisor(status_path=run_dir(settings.data_path) / "up.json")
     env = child_env()
     if not settings.broker_url:

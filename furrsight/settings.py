@@ -9,6 +9,7 @@ comma-separated in the environment.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -273,6 +274,20 @@ class StatusSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     ] = 86_400
 
 
+class MetricsSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    allow: Annotated[
+        list[str],
+        Doc("CIDRs whose clients may read /metrics without signing in (comma-separated; default: none)."),
+    ] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for network in self.allow:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"metrics.allow: {network!r} is not a network (CIDR such as 10.0.0.0/8)") from exc
+
+
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     data_dir: Annotated[str, Doc("Directory holding the database, files, models, exports and logs.")] = msgspec.field(
         default_factory=_default_data_dir
@@ -317,6 +332,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     )
     status: Annotated[StatusSettings, Doc("`furrsight status`, the status page and /health.")] = msgspec.field(
         default_factory=StatusSettings
+    )
+    metrics: Annotated[MetricsSettings, Doc("The Prometheus /metrics endpoint.")] = msgspec.field(
+        default_factory=MetricsSettings
     )
 
     @property

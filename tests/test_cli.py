@@ -115,6 +115,8 @@ def test_up_starts_broker_web_and_workers_and_sigterm_stops_them_all(tmp_path: P
         assert report["workers"]["alive"] >= 2  # the default and the GPU worker processes
         assert report["processes"]["supervised_by"] == ["up"]
         assert sorted(report["processes"]["children"]) == ["broker", "gpu-worker", "web", "worker"]
+        # every child reports its metrics to up's one folder (the web process timed /health)
+        assert {p.parent.name for p in (tmp_path / "data" / "run" / "metrics").glob("*/*.db")} == {"up"}
         children = _descendants(proc.pid)
         assert len(children) >= 4  # broker, web, two dramatiq parents (and their workers)
         proc.send_signal(signal.SIGTERM)

@@ -1,11 +1,14 @@
 """The app-level guard that locks every route, and how a refusal is answered.
 
 A handler's ``opt`` decides: ``public`` needs no user; ``role`` names the least role;
-otherwise GET/HEAD need a viewer and every other method a curator.
+otherwise GET/HEAD need a viewer and every other method a curator. ``allow_from`` (CIDRs) lets
+a client from those networks in without a user (``/metrics`` for a Prometheus server);
+``machine`` answers a refusal with 401 in words instead of a redirect to the sign-in page.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 from urllib.parse import quote
 
@@ -32,10 +35,23 @@ def needed_role(handler: BaseRouteHandler, method: str) -> str | None:
     return str(handler.opt.get("role") or ("viewer" if method in SAFE_METHODS else "curator"))
 
 
+def address_in(host: str | None, networks: tuple[str, ...]) -> bool:
+    """Whether the client address ``host`` lies in one of ``networks`` (CIDRs); a host that is
+    not an IP address (a test client's name, a Unix socket) is in none."""
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(net, strict=False) for net in networks)
+
+
 async def role_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     method = str(connection.scope.get("method", "GET"))
     needed = needed_role(handler, method)
     if needed is None:
+        return
+    allowed = handler.opt.get("allow_from")
+    if allowed and address_in(connection.client.host if connection.client else None, allowed):
         return
     if not await connection.app.state.auth.has_users():
         raise SetupRequired("no account exists yet: open /setup in a browser to create the first admin")
@@ -63,7 +79,8 @@ def redirect(request: Request[Any, Any, Any], url: str) -> Response[Any]:
 
 
 def not_authorized_handler(request: Request[Any, Any, Any], exc: NotAuthorizedException) -> Response[Any]:
-    if request.url.path.startswith("/api/"):
+    handler = request.scope.get("route_handler")
+    if request.url.path.startswith("/api/") or (handler is not None and handler.opt.get("machine")):
         response = http_exception_handler(request, exc)
         response.headers["WWW-Authenticate"] = 'Bearer realm="furrsight"'
         return response

@@ -47,3 +47,9 @@ async def seed_apps() -> dict[str, dict[str, int]]:
         if importlib.util.find_spec(module) is not None:
             done[name] = await importlib.import_module(module).seed()
     return done
+
+
+def database_bytes(settings: Settings) -> int:
+    """The database's size on disk: the file and its write-ahead log."""
+    files = [settings.db_path, settings.db_path.with_name(settings.db_path.name + "-wal")]
+    return sum(f.stat().st_size for f in files if f.exists())

@@ -35,6 +35,7 @@ from furrsight.images.schemas import IngestResult, Provenance
 from furrsight.images.steps import STEP_NAMES, check_bytes, sniff_type
 from furrsight.images.tables import Image
 from furrsight.images.work import FAULT_ENV, InjectedFault, Prepared, checkpoint
+from furrsight.metrics.instruments import IMAGES_INGESTED, IMAGES_REFUSED
 from furrsight.settings import Settings
 from furrsight.store import FileStore
 
@@ -101,6 +102,14 @@ class Ingestor:
 
     async def ingest(self, data: bytes, source: Provenance, *, panel_of: PanelOf | None = None) -> IngestResult:
         """Take one file in through every step; refusals come back as a result, never raised."""
+        result = await self._ingest(data, source, panel_of)
+        if result.outcome == "refused":
+            IMAGES_REFUSED.labels(result.reason or "unknown").inc()
+        else:
+            IMAGES_INGESTED.labels(result.outcome).inc()
+        return result
+
+    async def _ingest(self, data: bytes, source: Provenance, panel_of: PanelOf | None) -> IngestResult:
         prefix = "child." if panel_of else ""
         try:
             checkpoint(prefix + "check_bytes")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from furrsight.inference.usage import Usage
+from furrsight.metrics.instruments import INFERENCE_SECONDS
 
 
 class GGUFOutputError(ValueError):
@@ -77,7 +78,7 @@ class GGUFChat(Usage):
     ) -> Any:
         """One chat completion constrained to ``schema``; the parsed JSON (blocking: use a thread)."""
         llm = self.load()
-        with self._lock, self.in_use():
+        with self._lock, self.in_use(), INFERENCE_SECONDS.labels(self.model_path.stem).time():
             answer = llm.create_chat_completion(
                 messages=messages,
                 response_format={"type": "json_object", "schema": schema},

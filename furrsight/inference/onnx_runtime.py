@@ -11,15 +11,17 @@ from typing import Any
 import numpy as np
 
 from furrsight.inference.usage import Usage
+from furrsight.metrics.instruments import INFERENCE_SECONDS
 
 WANTED = ["CUDAExecutionProvider", "CPUExecutionProvider"]
 CPU_ONLY = ["CPUExecutionProvider"]
 
 
 class OnnxModel(Usage):
-    def __init__(self, path: Path, providers: list[str] | None = None, threads: int = 0) -> None:
+    def __init__(self, path: Path, providers: list[str] | None = None, threads: int = 0, name: str = "") -> None:
         super().__init__()
         self.path = path
+        self.name = name or path.stem  # the metrics' model label
         self.wanted = providers or WANTED
         self.threads = threads
         self._session: Any = None
@@ -69,6 +71,6 @@ class OnnxModel(Usage):
         """Run one batch (blocking: call it in a thread); returns outputs by name."""
         session = self.load()
         names = outputs or self.output_names
-        with self.in_use():
+        with self.in_use(), INFERENCE_SECONDS.labels(self.name).time():
             values = session.run(names, {self.input_name: batch})
         return dict(zip(names, values, strict=True))

@@ -164,7 +164,9 @@ def onnx_model(store: ModelStore, manifest: Manifest, residency: Residency = RES
         raise ModelError(f"{manifest.name}: the manifest names no model file")
     path = store.file_path(manifest, entry)
     model = residency.acquire(
-        f"{manifest.name}:{entry.path}", lambda: OnnxModel(path, providers=residency.providers), large=manifest.large
+        f"{manifest.name}:{entry.path}",
+        lambda: OnnxModel(path, providers=residency.providers, name=manifest.name),
+        large=manifest.large,
     )
     return model  # type: ignore[no-any-return]
 

@@ -17,6 +17,7 @@ from typing import Any, Awaitable, Callable
 from furrsight.db.piccolo_conf import DATABASE
 from furrsight.jobs.service import get_job, log_path, now
 from furrsight.jobs.tables import Job
+from furrsight.metrics.instruments import JOBS_FINISHED
 from furrsight.settings import Settings
 
 MAX_DELIVERIES = 3
@@ -94,9 +95,11 @@ async def _claim(job_id: int, token: str) -> str | None:
                     Job.error: f"a worker died {MAX_DELIVERIES} times while running this job; retry it to try again",
                 }
             ).where(Job.id == job_id)
+            JOBS_FINISHED.labels(row["kind"], "failed").inc()
             return "too many deliveries"
         if row["cancel_requested"]:
             await Job.update({Job.status: "cancelled", Job.finished_at: now()}).where(Job.id == job_id)
+            JOBS_FINISHED.labels(row["kind"], "cancelled").inc()
             return "cancelled"
         values: dict[Any, Any] = {Job.status: "running", Job.attempts: attempts, Job.error: None}
         if not redelivered:
@@ -106,6 +109,7 @@ async def _claim(job_id: int, token: str) -> str | None:
 
 
 async def _finish(ctx: JobContext, status: str, error: str | None = None) -> None:
+    JOBS_FINISHED.labels(ctx.kind, status).inc()
     await Job.update(
         {
             Job.status: status,

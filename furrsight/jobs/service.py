@@ -9,10 +9,12 @@ from typing import Any
 
 import msgspec
 from dramatiq import Broker
+from piccolo.query.functions.aggregate import Count
 
 from furrsight.db.piccolo_conf import DATABASE
 from furrsight.jobs.schemas import FINISHED, JobOut, JobPage
 from furrsight.jobs.tables import Job
+from furrsight.metrics.instruments import JOBS_FINISHED
 
 
 class JobError(Exception):
@@ -103,6 +105,7 @@ async def cancel_job(job_id: int) -> JobOut:
             await Job.update({Job.status: "cancelled", Job.finished_at: now(), Job.cancel_requested: True}).where(
                 Job.id == job_id
             )
+            JOBS_FINISHED.labels(job.kind, "cancelled").inc()
         else:
             await Job.update({Job.cancel_requested: True}).where(Job.id == job_id)
     return await get_job(job_id)
@@ -144,3 +147,9 @@ async def retry_job(broker: Broker, job_id: int) -> JobOut:
         await Job.update({Job.error: f"could not reach the broker ({exc}); retry the job"}).where(Job.id == job_id)
         raise JobError(f"job {job_id} could not be queued: the broker is unreachable", status=503) from exc
     return await get_job(job_id)
+
+
+async def counts_by_kind_status() -> dict[tuple[str, str], int]:
+    """How many jobs there are of each (kind, status), for ``/metrics``."""
+    rows = await Job.select(Job.kind, Job.status, Count(Job.id, alias="n")).group_by(Job.kind, Job.status)
+    return {(r["kind"], r["status"]): r["n"] for r in rows}

@@ -27,6 +27,7 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 import aiohttp
 import msgspec
 
+from furrsight.metrics.instruments import SCRAPE_FETCHES
 from furrsight.scraping.guard import BlockedAddress, GuardedResolver, check_literal, parse_networks
 from furrsight.scraping.hosts import Host, Hosts, TransferGate
 from furrsight.scraping.pacing import SharedPacer
@@ -158,6 +159,20 @@ class PoliteClient:
         """
         if params:
             url = with_query(url, params)
+        try:
+            response = await self._follow(url, accept, max_bytes, headers, api)
+        except FetchError as exc:
+            SCRAPE_FETCHES.labels(exc.reason).inc()
+            raise
+        except Exception:
+            SCRAPE_FETCHES.labels("error").inc()
+            raise
+        SCRAPE_FETCHES.labels("ok").inc()
+        return response
+
+    async def _follow(
+        self, url: str, accept: tuple[str, ...], max_bytes: int | None, headers: dict[str, str] | None, api: bool
+    ) -> Response:
         for _hop in range(self.config.max_redirects + 1):
             response = await self._get_once(url, max_bytes or self.config.max_bytes, headers=headers, api=api)
             location = response.headers.get("location")
