@@ -28,6 +28,9 @@ from furrsight.schedules.schemas import ScheduleIn
 from furrsight.settings import Settings, load_settings
 
 NAMESPACE = "schedtest"
+# What the tests on the session's database schedule: a clean-up that removes nothing younger than
+# ten years (a retry of failed jobs would retry other tests' failures).
+SAFE: dict = {"action": "cleanup", "params": {"log_days": 3650, "staging_days": 3650}}  # type: ignore[type-arg]
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +70,7 @@ async def test_api(curator_client: AsyncTestClient, viewer_client: AsyncTestClie
         r = await curator_client.post("/api/v1/schedules", json=body)
         assert r.status_code == 400, r.text
         assert r.json()["error"].startswith(message), r.json()
-    r = await curator_client.post(
-        "/api/v1/schedules", json={"name": "api", "action": "retry_failed", "interval_s": 3600}
-    )
+    r = await curator_client.post("/api/v1/schedules", json=SAFE | {"name": "api", "interval_s": 3600})
     assert r.status_code == 201, r.text
     sid = r.json()["id"]
     listed = (await viewer_client.get("/api/v1/schedules")).json()
@@ -79,17 +80,28 @@ async def test_api(curator_client: AsyncTestClient, viewer_client: AsyncTestClie
     assert (r.status_code, r.json()["enabled"], r.json()["next_slot"]) == (200, False, None)
     r = await curator_client.post(f"/api/v1/schedules/{sid}/run")
     assert r.status_code == 202 and r.headers["location"] == f"/api/v1/jobs/{r.json()['id']}"
-    assert r.json()["kind"] == housekeeping.RETRY_KIND
+    assert r.json()["kind"] == housekeeping.CLEANUP_KIND
     page = await viewer_client.get("/schedules")
     assert page.status_code == 200 and "api" in page.text and "paused" in page.text
     assert (await curator_client.delete(f"/api/v1/schedules/{sid}")).status_code == 204
     assert (await curator_client.get(f"/api/v1/schedules/{sid}")).status_code == 404
 
+    form = {"name": "from the page", "action": "cleanup", "every": "30 2 * * 1", "params": '{"log_days": 3650}'}
+    r = await curator_client.post("/schedules", data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    made = [s for s in (await viewer_client.get("/api/v1/schedules")).json() if s["name"] == "from the page"]
+    assert [(s["cron"], s["interval_s"], s["params"], s["enabled"]) for s in made] == [
+        ("30 2 * * 1", None, {"log_days": 3650}, True)
+    ]
+    r = await curator_client.post("/schedules", data={**form, "params": "{nope"}, follow_redirects=False)
+    assert r.status_code == 400 and "params: not JSON" in r.text
+    assert (await curator_client.post(f"/schedules/{made[0]['id']}/delete")).status_code == 200
+
 
 async def test_worker_runs_the_scheduler(migrated: Settings, worker: object) -> None:
     """``furrsight worker`` starts the scheduler: an interval schedule's next slot makes a job."""
     made = await service.create_schedule(
-        migrated, ScheduleIn(name="worker-driven", action="retry_failed", interval_s=10)
+        migrated, ScheduleIn(name="worker-driven", action="cleanup", params=SAFE["params"], interval_s=10)
     )
     deadline = time.monotonic() + 60
     while not await _jobs_of(made.id):

@@ -129,8 +129,10 @@ def check(settings: Settings, data: ScheduleIn) -> None:
         raise ScheduleError("cron, interval_s: give exactly one of the two")
     if data.cron is not None:
         try:
-            CronSim(data.cron, datetime.now(UTC))
-        except CronSimError as exc:
+            if len(data.cron.split()) != 5:
+                raise CronSimError("minute hour day-of-month month day-of-week")
+            next(CronSim(data.cron, datetime.now(UTC)))
+        except (CronSimError, ValueError, StopIteration) as exc:
             raise ScheduleError(f"cron: {data.cron!r} is not a five-field cron expression ({exc})") from exc
     action = ACTIONS[data.action]
     if action.check is not None:
