@@ -26,6 +26,7 @@ from furrsight.schedules import housekeeping, service
 from furrsight.schedules.scheduler import Scheduler
 from furrsight.schedules.schemas import ScheduleIn
 from furrsight.settings import Settings, load_settings
+from tests.conftest import WorkerProcess, worker_env
 
 NAMESPACE = "schedtest"
 # What the tests on the session's database schedule: a clean-up that removes nothing younger than
@@ -209,3 +210,27 @@ async def test_cleanup_removes_old_logs_and_unclaimed_staging(own: Settings) -> 
     assert ctx.counters == {"logs_removed": 1, "staging_kept": 1, "staging_removed": 1}
     assert (stale_log.exists(), fresh_log.exists()) == (False, True)
     assert (kept.exists(), gone.exists(), young.exists()) == (True, False, True)
+
+
+async def test_two_worker_processes_fire_each_slot_once(own: Settings, settings_env: dict[str, str]) -> None:
+    """Two real ``furrsight.worker`` processes, each running the scheduler, on one Valkey and one
+    database: every slot of a 10-second schedule makes exactly one job."""
+    env = worker_env({**settings_env, "FURRSIGHT_DATA": str(own.data_path), "FURRSIGHT_BROKER_NAMESPACE": "schedtwo"})
+    made = await service.create_schedule(
+        own, ScheduleIn(name="two workers", action="cleanup", params={"log_days": 3650}, interval_s=10)
+    )
+    workers = [WorkerProcess(env, log=own.data_path / f"worker{i}.log").start() for i in range(2)]
+    try:
+        deadline = time.monotonic() + 90
+        while (await service.get_schedule(made.id)).fires < 3:
+            assert time.monotonic() < deadline, (own.data_path / "worker0.log").read_text()[-3000:]
+            await asyncio.sleep(0.5)
+        await service.set_enabled(made.id, False)
+    finally:
+        for w in workers:
+            w.stop()
+    after = await service.get_schedule(made.id)
+    client = valkey_client(own)
+    keys = sorted([k async for k in client.scan_iter(f"schedtwo:schedules:{made.id}:*")])
+    jobs = await _jobs_of(made.id)
+    assert len(jobs) == after.fires == len(keys)

@@ -47,7 +47,11 @@ class Scheduler:
                 continue
             if not await self.client.set(self.key(row["id"], slot), self.owner, nx=True, ex=LOCK_TTL_S):
                 continue  # another scheduler has this slot
-            claimed = await service.claim_slot(row["id"], slot)
+            try:
+                claimed = await service.claim_slot(row["id"], slot)
+            except Exception:  # the database was busy: free the slot for the next tick (or another scheduler)
+                await self.client.delete(self.key(row["id"], slot))
+                raise
             if claimed is None:
                 continue  # fired before (a restart, or the lock expired)
             job = await service.fire(self.broker, self.settings, claimed, slot)
