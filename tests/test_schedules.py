@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from litestar.testing import AsyncTestClient
 
-from furrsight.db.setup import migrate, open_database
 from furrsight.jobs.broker import create_broker, valkey_client
 from furrsight.jobs.runner import JobContext
 from furrsight.jobs.service import job_params, list_jobs
@@ -25,8 +24,8 @@ from furrsight.pipeline import register_tasks
 from furrsight.schedules import housekeeping, service
 from furrsight.schedules.scheduler import Scheduler
 from furrsight.schedules.schemas import ScheduleIn
-from furrsight.settings import Settings, load_settings
-from tests.conftest import WorkerProcess, worker_env
+from furrsight.settings import Settings
+from tests.conftest import WorkerProcess, own_data, worker_env
 
 NAMESPACE = "schedtest"
 # What the tests on the session's database schedule: a clean-up that removes nothing younger than
@@ -36,15 +35,8 @@ SAFE: dict = {"action": "cleanup", "params": {"log_days": 3650, "staging_days": 
 
 @pytest.fixture(scope="module")
 async def own(migrated: Settings, tmp_root: Path) -> AsyncIterator[Settings]:
-    settings = load_settings(
-        {**os.environ, "FURRSIGHT_DATA": str(tmp_root / "schedules"), "FURRSIGHT_BROKER_NAMESPACE": NAMESPACE}
-    )
-    assert settings.broker_namespace == NAMESPACE
-    await migrate(settings)
-    try:
+    async with own_data(tmp_root / "schedules", migrated, broker_namespace=NAMESPACE) as settings:
         yield settings
-    finally:
-        open_database(migrated)
 
 
 def _broker(settings: Settings):  # type: ignore[no-untyped-def]
