@@ -11,6 +11,7 @@ from typing import Any
 from dramatiq import Broker
 
 from furrsight.backup import tasks as backup_tasks
+from furrsight.backup.service import start_backup
 from furrsight.exports import tasks as exports_tasks
 from furrsight.images import tasks as images_tasks
 from furrsight.inference import tasks as inference_tasks
@@ -112,13 +113,22 @@ def _check_analyse(settings: Settings, params: dict[str, Any]) -> None:
         )
 
 
+def _check_backup(settings: Settings, params: dict[str, Any]) -> None:
+    if set(params) - {"models"} or not isinstance(params.get("models", False), bool):
+        raise ScheduleError('params: {"models": true or false} (whether the models go into the backup too)')
+
+
+async def _backup(broker: Broker, settings: Settings, params: dict[str, Any], creator: str) -> JobOut:
+    return await start_backup(broker, settings, creator, models=bool(params.get("models", False)))
+
+
 async def _analyse(broker: Broker, settings: Settings, params: dict[str, Any], creator: str) -> JobOut:
     return await start_analyse(broker, settings, creator, **params)
 
 
 def register_schedulable_actions() -> None:
     """What a schedule can run: each an existing start function, so each firing is an ordinary
-    job. Backups register theirs here once ``furrsight/backup/`` exists (``backup``)."""
+    job; a new job kind that should be schedulable is added here."""
     register_action("scrape", ScheduledAction(_scrape, "a scrape run over the enabled queries", _check_scrape))
     register_action("analyse", ScheduledAction(_analyse, "re-analysis of pairs (default: candidates)", _check_analyse))
     register_action(
@@ -128,6 +138,9 @@ def register_schedulable_actions() -> None:
             "remove job logs older than log_days (30) and stale incoming/ staging folders (staging_days, 7)",
             housekeeping.check_cleanup,
         ),
+    )
+    register_action(
+        "backup", ScheduledAction(_backup, "a backup into <data>/backups/ (models: false)", _check_backup, role="admin")
     )
     register_action(
         "retry_failed",

@@ -63,6 +63,8 @@ async def test_api(curator_client: AsyncTestClient, viewer_client: AsyncTestClie
         r = await curator_client.post("/api/v1/schedules", json=body)
         assert r.status_code == 400, r.text
         assert r.json()["error"].startswith(message), r.json()
+    r = await curator_client.post("/api/v1/schedules", json={"name": "b", "action": "backup", "interval_s": 86400})
+    assert r.status_code == 403 and r.json()["error"].endswith("scheduling backup needs the admin role"), r.text
     r = await curator_client.post("/api/v1/schedules", json=SAFE | {"name": "api", "interval_s": 3600})
     assert r.status_code == 201, r.text
     sid = r.json()["id"]

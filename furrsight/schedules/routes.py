@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, delete, get, patch, post
+from litestar.exceptions import PermissionDeniedException
 from litestar.params import Body
 from litestar.response import Redirect, Template
 
@@ -27,6 +28,13 @@ def _creator(request: Request[Any, Any, Any]) -> str | None:
     return getattr(request.scope.get("user"), "username", None)
 
 
+def _may(request: Request[Any, Any, Any], action: str) -> None:
+    """Some actions need more than a curator (a backup: admin, as ``POST /api/v1/backups``)."""
+    role, user = service.role_for(action), request.scope.get("user")
+    if user is not None and not user.can(role):
+        raise PermissionDeniedException(f"{user.username} is a {user.role}: scheduling {action} needs the {role} role")
+
+
 @get("/api/v1/schedules", responses=answers())
 async def api_list() -> list[ScheduleOut]:
     """Every schedule, with its next slot and what its last firing did (missed slots, the job)."""
@@ -40,8 +48,11 @@ async def api_actions() -> list[ActionOut]:
 
 
 @post("/api/v1/schedules", status_code=201, responses=answers())
-async def api_create(data: Annotated[ScheduleIn, Body()], settings: SettingsDep) -> ScheduleOut:
+async def api_create(
+    request: Request[Any, Any, Any], data: Annotated[ScheduleIn, Body()], settings: SettingsDep
+) -> ScheduleOut:
     """A recurring job by cron expression (UTC) or interval; it fires first at its next slot."""
+    _may(request, data.action)
     return await service.create_schedule(settings, data)
 
 
@@ -69,6 +80,7 @@ async def api_run(
     request: Request[Any, Any, Any], schedule_id: RowId, settings: SettingsDep, broker: BrokerDep
 ) -> Response[JobOut]:
     """Run now: the schedule's job at once (202), its slots untouched."""
+    _may(request, await service.action_of(schedule_id))
     return accepted(await service.run_now(broker, settings, schedule_id, _creator(request)))
 
 
@@ -105,7 +117,9 @@ def _form_schedule(form: Any) -> ScheduleIn:
 
 @post("/schedules")
 async def create_form(request: Request[Any, Any, Any], settings: SettingsDep) -> Response[Any]:
-    await service.create_schedule(settings, _form_schedule(await request.form()))
+    data = _form_schedule(await request.form())
+    _may(request, data.action)
+    await service.create_schedule(settings, data)
     return Redirect("/schedules", status_code=303)
 
 
@@ -120,6 +134,7 @@ async def toggle_form(request: Request[Any, Any, Any], schedule_id: RowId) -> Te
 async def run_form(
     request: Request[Any, Any, Any], schedule_id: RowId, settings: SettingsDep, broker: BrokerDep
 ) -> Template:
+    _may(request, await service.action_of(schedule_id))
     await service.run_now(broker, settings, schedule_id, _creator(request))
     return await _page(request)
 

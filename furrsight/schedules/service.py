@@ -39,6 +39,7 @@ class ScheduledAction:
     start: Start
     description: str
     check: Check | None = None
+    role: str = "curator"  # the least role that may schedule or run it now (a backup: admin)
 
 
 ACTIONS: dict[str, ScheduledAction] = {}
@@ -47,6 +48,15 @@ ACTIONS: dict[str, ScheduledAction] = {}
 def register_action(name: str, action: ScheduledAction) -> None:
     """Called by the composition root for each schedulable action (backups add theirs here)."""
     ACTIONS[name] = action
+
+
+def role_for(action: str) -> str:
+    found = ACTIONS.get(action)
+    return found.role if found else "curator"
+
+
+async def action_of(schedule_id: int) -> str:
+    return str((await _row(schedule_id))["action"])
 
 
 def actions() -> list[ActionOut]:
