@@ -42,6 +42,7 @@ from furrsight.queries import routes as queries_routes
 from furrsight.review import routes as review_routes
 from furrsight.review.labels import image_labels
 from furrsight.runstatus import processes_check
+from furrsight.schedules import routes as schedules_routes
 from furrsight.scraping import routes as scraping_routes
 from furrsight.search import routes as search_routes
 from furrsight.search.tagging import breed_image_ids
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             exports_routes.router,
             status_routes.router,
             backup_routes.router,
+            schedules_routes.router,
             create_static_files_router(path="/static", directories=[STATIC], opt={"public": True}),
         ],
         dependencies={
@@ -163,7 +165,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         template_config=TemplateConfig(
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=register_template_helpers
         ),
-        exception_handlers={**EXCEPTION_HANDLERS, **JOB_EXCEPTION_HANDLERS, **AUTH_EXCEPTION_HANDLERS},
+        exception_handlers={
+            **EXCEPTION_HANDLERS,
+            **JOB_EXCEPTION_HANDLERS,
+            **AUTH_EXCEPTION_HANDLERS,
+            **schedules_routes.SCHEDULE_EXCEPTION_HANDLERS,
+        },
         # only /schema/openapi.json: the interactive viewers load scripts from CDNs (no CSP allows them)
         openapi_config=OpenAPIConfig(
             title="FurrSight",

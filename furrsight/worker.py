@@ -6,18 +6,22 @@ actors on it, and the database is opened for this process.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import sys
 import threading
+from typing import Any
 
 import dramatiq
+from dramatiq.asyncio import get_event_loop_thread
 
 from furrsight.db.setup import open_database
 from furrsight.inference.residency import RESIDENCY, IdleSweeper
-from furrsight.jobs.broker import DEFAULT_QUEUE, create_broker
+from furrsight.jobs.broker import DEFAULT_QUEUE, create_broker, valkey_client
 from furrsight.jobs.workers import WorkerRecord
 from furrsight.pipeline import register_tasks
+from furrsight.schedules.scheduler import Scheduler
 from furrsight.settings import load_settings
 
 
@@ -35,6 +39,32 @@ def setup() -> None:
     IdleSweeper(RESIDENCY, settings.search.idle_unload_s).start()  # idle models leave the GPU
     if DEFAULT_QUEUE in _queues(sys.argv) and settings.ingest.processes != 1:
         _start_ingest_pool(settings.ingest.processes)
+    if DEFAULT_QUEUE in _queues(sys.argv):  # each default-queue process runs one; Valkey picks who fires
+        broker.add_middleware(SchedulerLoop(Scheduler(broker, settings, valkey_client(settings))))
+
+
+class SchedulerLoop(dramatiq.Middleware):
+    """Runs the schedules' scheduler on the worker's asyncio loop (where the actors run, so it
+    shares this process's database connection), from boot to shutdown."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+        self.stop: asyncio.Event | None = None
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        thread = get_event_loop_thread()
+        if thread is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._run(), thread.loop)
+
+    async def _run(self) -> None:
+        self.stop = asyncio.Event()
+        await self.scheduler.run(self.stop)
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        thread = get_event_loop_thread()
+        if thread is not None and self.stop is not None:
+            thread.loop.call_soon_threadsafe(self.stop.set)
 
 
 def _queues(argv: list[str]) -> set[str]:

@@ -17,7 +17,7 @@ CSP = (
 )
 PAGES = [
     "/images", "/upload", "/jobs", "/queries", "/scrape", "/search", "/search/duplicates", "/breeds", "/models",
-    "/admin/users", "/admin/audit", "/admin/status", "/account/tokens", "/pairs", "/taxonomy",
+    "/admin/users", "/admin/audit", "/admin/status", "/account/tokens", "/pairs", "/taxonomy", "/schedules",
 ]  # fmt: skip
 
 

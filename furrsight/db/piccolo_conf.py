@@ -23,5 +23,6 @@ APP_REGISTRY = AppRegistry(
         "furrsight.search.piccolo_app",
         "furrsight.pairs.piccolo_app",
         "furrsight.exports.piccolo_app",
+        "furrsight.schedules.piccolo_app",
     ]
 )

@@ -153,3 +153,21 @@ async def counts_by_kind_status() -> dict[tuple[str, str], int]:
     """How many jobs there are of each (kind, status), for ``/metrics``."""
     rows = await Job.select(Job.kind, Job.status, Count(Job.id, alias="n")).group_by(Job.kind, Job.status)
     return {(r["kind"], r["status"]): r["n"] for r in rows}
+
+
+async def job_ids(
+    statuses: tuple[str, ...], *, finished_after: datetime | None = None, not_kind: str = "", limit: int = 10_000
+) -> list[int]:
+    """Ids of the jobs in ``statuses`` (oldest first), optionally only those finished after a time."""
+    query = Job.select(Job.id).where(Job.status.is_in(list(statuses))).order_by(Job.id).limit(limit)
+    if finished_after is not None:
+        query = query.where(Job.finished_at >= finished_after)
+    if not_kind:
+        query = query.where(Job.kind != not_kind)
+    return [r["id"] for r in await query]
+
+
+async def job_params(statuses: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The params of every job in ``statuses`` (what a clean-up must not remove from under them)."""
+    rows = await Job.select(Job.params).where(Job.status.is_in(list(statuses))).output(load_json=True)
+    return [r["params"] for r in rows]

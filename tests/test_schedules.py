@@ -1,0 +1,230 @@
+"""Issue 15, items 3 and 7: schedules. Two schedulers on the same Valkey and database fire each
+slot exactly once; a restart never fires a slot twice; missed slots run once, with a note; "run
+now" makes a job; the API validates in words; a worker process runs the scheduler.
+
+The scheduler tests run on a data directory and a broker namespace of this module's own: they
+count every job their schedules make."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from furrsight.jobs.broker import create_broker, valkey_client
+from furrsight.jobs.runner import JobContext
+from furrsight.jobs.service import job_params, list_jobs
+from furrsight.jobs.tables import Job
+from furrsight.pipeline import register_tasks
+from furrsight.schedules import housekeeping, service
+from furrsight.schedules.scheduler import Scheduler
+from furrsight.schedules.schemas import ScheduleIn
+from furrsight.settings import Settings
+from tests.conftest import WorkerProcess, own_data, worker_env
+
+NAMESPACE = "schedtest"
+# What the tests on the session's database schedule: a clean-up that removes nothing younger than
+# ten years (a retry of failed jobs would retry other tests' failures).
+SAFE: dict = {"action": "cleanup", "params": {"log_days": 3650, "staging_days": 3650}}  # type: ignore[type-arg]
+
+
+@pytest.fixture(scope="module")
+async def own(migrated: Settings, tmp_root: Path) -> AsyncIterator[Settings]:
+    async with own_data(tmp_root / "schedules", migrated, broker_namespace=NAMESPACE) as settings:
+        yield settings
+
+
+def _broker(settings: Settings):  # type: ignore[no-untyped-def]
+    broker = create_broker(settings)
+    register_tasks(broker, settings)
+    return broker
+
+
+async def _jobs_of(schedule_id: int) -> list[int]:
+    rows = await Job.select(Job.id).where(Job.creator == f"schedule {schedule_id}").order_by(Job.id)
+    return [r["id"] for r in rows]
+
+
+# The tests on the session's database come first: ``own`` points this process elsewhere.
+async def test_api(curator_client: AsyncTestClient, viewer_client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    bad = [
+        ({"name": "x", "action": "nope", "interval_s": 60}, "action: no schedulable action named 'nope'"),
+        ({"name": "x", "action": "cleanup"}, "cron, interval_s: give exactly one of the two"),
+        ({"name": "x", "action": "cleanup", "cron": "61 * * * *"}, "cron: '61 * * * *' is not a five-field"),
+        ({"name": "x", "action": "cleanup", "interval_s": 60, "params": {"log_days": 0}}, "params.log_days"),
+        ({"name": "x", "action": "scrape", "interval_s": 60, "params": {"plugin": "nope"}}, "params.plugin: no"),
+    ]
+    for body, message in bad:
+        r = await curator_client.post("/api/v1/schedules", json=body)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"].startswith(message), r.json()
+    r = await curator_client.post("/api/v1/schedules", json={"name": "b", "action": "backup", "interval_s": 86400})
+    assert r.status_code == 403 and r.json()["error"].endswith("scheduling backup needs the admin role"), r.text
+    r = await curator_client.post("/api/v1/schedules", json=SAFE | {"name": "api", "interval_s": 3600})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    listed = (await viewer_client.get("/api/v1/schedules")).json()
+    assert [s["name"] for s in listed if s["id"] == sid] == ["api"]
+    assert (await viewer_client.post(f"/api/v1/schedules/{sid}/run")).status_code == 403
+    r = await curator_client.patch(f"/api/v1/schedules/{sid}", json={"enabled": False})
+    assert (r.status_code, r.json()["enabled"], r.json()["next_slot"]) == (200, False, None)
+    r = await curator_client.post(f"/api/v1/schedules/{sid}/run")
+    assert r.status_code == 202 and r.headers["location"] == f"/api/v1/jobs/{r.json()['id']}"
+    assert r.json()["kind"] == housekeeping.CLEANUP_KIND
+    page = await viewer_client.get("/schedules")
+    assert page.status_code == 200 and "api" in page.text and "paused" in page.text
+    assert (await curator_client.delete(f"/api/v1/schedules/{sid}")).status_code == 204
+    assert (await curator_client.get(f"/api/v1/schedules/{sid}")).status_code == 404
+
+    form = {"name": "from the page", "action": "cleanup", "every": "30 2 * * 1", "params": '{"log_days": 3650}'}
+    r = await curator_client.post("/schedules", data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    made = [s for s in (await viewer_client.get("/api/v1/schedules")).json() if s["name"] == "from the page"]
+    assert [(s["cron"], s["interval_s"], s["params"], s["enabled"]) for s in made] == [
+        ("30 2 * * 1", None, {"log_days": 3650}, True)
+    ]
+    r = await curator_client.post("/schedules", data={**form, "params": "{nope"}, follow_redirects=False)
+    assert r.status_code == 400 and "params: not JSON" in r.text
+    assert (await curator_client.post(f"/schedules/{made[0]['id']}/delete")).status_code == 200
+
+
+async def test_worker_runs_the_scheduler(migrated: Settings, worker: object) -> None:
+    """``furrsight worker`` starts the scheduler: an interval schedule's next slot makes a job."""
+    made = await service.create_schedule(
+        migrated, ScheduleIn(name="worker-driven", action="cleanup", params=SAFE["params"], interval_s=10)
+    )
+    deadline = time.monotonic() + 60
+    while not await _jobs_of(made.id):
+        assert time.monotonic() < deadline, "the worker's scheduler made no job within 60 s"
+        await asyncio.sleep(0.5)
+    await service.set_enabled(made.id, False)
+    after = await service.get_schedule(made.id)
+    assert after.fires >= 1 and after.last_job_id == (await _jobs_of(made.id))[-1]
+
+
+async def test_two_schedulers_fire_each_slot_once(own: Settings) -> None:
+    broker = _broker(own)
+    made = await service.create_schedule(
+        own, ScheduleIn(name="retry every minute", action="retry_failed", interval_s=60)
+    )
+    a = Scheduler(broker, own, valkey_client(own))
+    b = Scheduler(broker, own, valkey_client(own))
+    base = made.last_slot
+    for k in range(1, 6):  # five slots; each ticked three times by both schedulers at once
+        now = base + k * 60 + 7
+        fired = await asyncio.gather(*(s.tick(now) for s in (a, b, a, b, a, b)))
+        assert sum(len(jobs) for jobs in fired) == 1
+    jobs = await _jobs_of(made.id)
+    assert len(jobs) == 5
+    after = await service.get_schedule(made.id)
+    assert (after.fires, after.last_slot, after.last_job_id) == (5, base + 5 * 60, jobs[-1])
+    assert after.last_note == f"ran the slot of {service._stamp(base + 300)}: job {jobs[-1]}"
+    kinds = {j.kind for j in (await list_jobs(limit=500)).items if j.id in jobs}
+    assert kinds == {housekeeping.RETRY_KIND}
+
+    # A restart: new schedulers, and the Valkey keys gone too (expired): the database still knows.
+    client = valkey_client(own)
+    keys = [k async for k in client.scan_iter(f"{NAMESPACE}:schedules:{made.id}:*")]
+    assert len(keys) == 5
+    await client.delete(*keys)
+    c = Scheduler(broker, own, valkey_client(own))
+    d = Scheduler(broker, own, valkey_client(own))
+    again = await asyncio.gather(c.tick(base + 5 * 60 + 30), d.tick(base + 5 * 60 + 59))
+    assert again == [[], []]
+    assert len(await _jobs_of(made.id)) == 5
+
+    # The schedulers were down for eleven slots: the latest runs once, and the note says so.
+    late = base + 16 * 60 + 1
+    fired = await asyncio.gather(c.tick(late), d.tick(late))
+    assert sum(len(jobs) for jobs in fired) == 1
+    after = await service.get_schedule(made.id)
+    assert after.fires == 6
+    assert after.last_note.startswith(
+        f"missed 10 slot(s) while no scheduler ran; ran the latest, {service._stamp(base + 960)}, once: job "
+    )
+    assert len(await _jobs_of(made.id)) == 6
+
+
+async def test_paused_schedule_skips_its_slots_and_run_now_makes_a_job(own: Settings) -> None:
+    broker = _broker(own)
+    made = await service.create_schedule(
+        own, ScheduleIn(name="nightly clean-up", action="cleanup", cron="0 3 * * *", params={"log_days": 10})
+    )
+    await service.set_enabled(made.id, False)
+    scheduler = Scheduler(broker, own, valkey_client(own))
+    fired = await scheduler.tick(made.last_slot + 3 * 86400)  # (the first test's schedule may fire)
+    assert [j for j in fired if j.creator == f"schedule {made.id}"] == []
+    job = await service.run_now(broker, own, made.id, "curator-ann")
+    assert (job.kind, job.params, job.creator, job.status) == (
+        housekeeping.CLEANUP_KIND, {"log_days": 10}, "curator-ann", "queued"
+    )  # fmt: skip
+    after = await service.get_schedule(made.id)
+    assert (after.fires, after.last_slot, after.last_job_id, after.next_slot) == (0, made.last_slot, job.id, None)
+    resumed = await service.set_enabled(made.id, True)
+    assert (resumed.last_slot, resumed.next_slot) == (made.last_slot, made.last_slot + 86400)
+    assert resumed.last_note.endswith("; 0 slot(s) skipped while paused")
+
+
+def test_cron_slots() -> None:
+    t = 1_780_000_000  # 2026-05-28 20:26:40 UTC
+    assert service.latest_slot("*/5 * * * *", None, t) == t - 100
+    assert service.latest_slot("*/5 * * * *", None, t - 100) == t - 100
+    assert service.next_slot("*/5 * * * *", None, t - 100) == t + 200
+    assert service.slots_between("*/5 * * * *", None, t - 100 - 3600, t - 100) == 11
+    assert service.latest_slot(None, 60, t) == t - 40
+
+
+async def test_cleanup_removes_old_logs_and_unclaimed_staging(own: Settings) -> None:
+    old = time.time() - 40 * 86400
+    logs = own.data_path / "logs" / "jobs"
+    logs.mkdir(parents=True, exist_ok=True)
+    stale_log, fresh_log = logs / "900001.log", logs / "900002.log"
+    for path in (stale_log, fresh_log):
+        path.write_text("x")
+    os.utime(stale_log, (old, old))
+    incoming = own.data_path / "incoming"
+    kept, gone, young = incoming / "eeeeffff", incoming / "aaaabbbb", incoming / "ccccdddd"
+    for folder in (kept, gone, young):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "a.jpg").write_bytes(b"img")
+    for folder in (kept, gone):
+        os.utime(folder, (old, old))
+    failed = Job(kind="images.import", params={"staging": "incoming/eeeeffff"}, status="failed", run_token="t")
+    await failed.save()  # a failed upload may be retried: its staged files stay
+    assert {"staging": "incoming/eeeeffff"} in await job_params(("failed",))
+    job = Job(kind=housekeeping.CLEANUP_KIND, params={}, run_token="t")
+    await job.save()
+    ctx = JobContext(job.id, housekeeping.CLEANUP_KIND, {}, own)
+    await housekeeping.run_cleanup(ctx)
+    assert ctx.counters == {"logs_removed": 1, "staging_kept": 1, "staging_removed": 1}
+    assert (stale_log.exists(), fresh_log.exists()) == (False, True)
+    assert (kept.exists(), gone.exists(), young.exists()) == (True, False, True)
+
+
+async def test_two_worker_processes_fire_each_slot_once(own: Settings, settings_env: dict[str, str]) -> None:
+    """Two real ``furrsight.worker`` processes, each running the scheduler, on one Valkey and one
+    database: every slot of a 10-second schedule makes exactly one job."""
+    env = worker_env({**settings_env, "FURRSIGHT_DATA": str(own.data_path), "FURRSIGHT_BROKER_NAMESPACE": "schedtwo"})
+    made = await service.create_schedule(
+        own, ScheduleIn(name="two workers", action="cleanup", params={"log_days": 3650}, interval_s=10)
+    )
+    workers = [WorkerProcess(env, log=own.data_path / f"worker{i}.log").start() for i in range(2)]
+    try:
+        deadline = time.monotonic() + 90
+        while (await service.get_schedule(made.id)).fires < 3:
+            assert time.monotonic() < deadline, (own.data_path / "worker0.log").read_text()[-3000:]
+            await asyncio.sleep(0.5)
+        await service.set_enabled(made.id, False)
+    finally:
+        for w in workers:
+            w.stop()
+    after = await service.get_schedule(made.id)
+    client = valkey_client(own)
+    keys = sorted([k async for k in client.scan_iter(f"schedtwo:schedules:{made.id}:*")])
+    jobs = await _jobs_of(made.id)
+    assert len(jobs) == after.fires == len(keys)
