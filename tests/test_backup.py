@@ -59,19 +59,21 @@ def _count(db: Path, table: str) -> int:
     return int(_rows(db, f'SELECT count(*) FROM "{table}"')[0][0])
 
 
+FILES = 150  # enough that the import is still writing when the database is copied (60 was not, once)
+
+
 async def test_a_backup_during_an_import_restores_the_same_rows_and_identical_files(
     migrated: Settings, tmp_root: Path
 ) -> None:
     folder = tmp_root / "imports" / "backup-during-import"
     folder.mkdir(parents=True)
-    for seed in range(60):
+    for seed in range(FILES):
         (folder / f"{seed}.jpg").write_bytes(photo(52_000 + seed))
     async with _own(tmp_root, "backup-during-import", migrated, images=3, seed=51_000) as src:
         job_id, task = await start_inline(src, {"source": "import", "path": str(folder)}, run_import, IMPORT_KIND)
-        while (await get_job(job_id)).progress_done < 2:  # the import is under way
+        while _count(src.db_path, "images") < 5:  # the import is under way: it has stored some images
             assert not task.done(), (await get_job(job_id)).error
-            await asyncio.sleep(0.05)
-
+            await asyncio.sleep(0.01)
         snapshot_images: list[int] = []
 
         def progress(done: int, total: int) -> None:
@@ -87,7 +89,7 @@ async def test_a_backup_during_an_import_restores_the_same_rows_and_identical_fi
         live_images = _count(src.db_path, "images")
         manifest = verify(backup)  # every checksum
         assert manifest["images"] == snapshot_images[0] < live_images  # the snapshot, not the live rows
-        assert 3 <= manifest["images"] < 63
+        assert 5 <= manifest["images"] < 3 + FILES and live_images == 3 + FILES
 
         target = tmp_root / "restored-during-import"
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
