@@ -205,3 +205,29 @@ def test_a_killed_job_process_leaves_no_pool_workers_behind() -> None:
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [p for p in pids if _alive(p)]
+
+
+async def test_a_cancelled_ingest_whose_row_is_recorded_keeps_its_file(migrated: Settings) -> None:
+    """A caller cancelled while its row waits for the write lock: the recorder still records the
+    row (the operation is shielded), so the original it points at must stay."""
+    store = FileStore(migrated.data_path)
+    data = corpus.ordinary(7990)
+    sha = hashlib.sha256(data).hexdigest()
+    holder = connect(migrated.db_path)
+    async with Ingestor(store, migrated) as ingestor:
+        holder.execute("BEGIN IMMEDIATE")  # the recorder's group commit waits on this lock
+        try:
+            task = asyncio.create_task(ingestor.ingest(data, Provenance(kind="import", file_name="cancelled.jpg")))
+            deadline = time.monotonic() + 30
+            while not store.exists(sha):  # the original is written, its row is waiting to be recorded
+                assert time.monotonic() < deadline and not task.done()
+                await asyncio.sleep(0.02)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        while await Image.select(Image.id).where(Image.sha256 == sha).first() is None:
+            assert time.monotonic() < deadline, "the shielded operation never recorded the row"
+            await asyncio.sleep(0.02)
+    assert store.exists(sha)

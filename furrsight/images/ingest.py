@@ -153,8 +153,11 @@ class Ingestor:
         try:
             checkpoint(prefix + "record")
             recorded = await self.recorder.run(rows.record(new, source, self.limits.near_dup_distance), p.durable)
-        except BaseException:
-            for path in p.wrote:  # nothing points at the files this run wrote: remove them
+        except Exception:
+            # The operation failed: nothing points at the files this run wrote: remove them. Not on
+            # a cancellation (a BaseException): the recorder still applies the shielded operation,
+            # and its row will point at them (an orphan file is harmless: doctor --deep removes it).
+            for path in p.wrote:
                 Path(path).unlink(missing_ok=True)
             raise
         if recorded.duplicate:  # another lane stored the same bytes meanwhile
