@@ -15,8 +15,7 @@ from furrsight.db.engine import connect
 from furrsight.images.ingest import ingest
 from furrsight.images.schemas import Provenance
 from furrsight.inference.install import ModelStore
-from furrsight.pairs import analysis, mining
-from furrsight.pairs import service as pairs_service
+from furrsight.pairs import analysis, mining, model_labels
 from furrsight.pairs.offline import combine_breeds
 from furrsight.pairs.tables import Pair
 from furrsight.pairs.verdict import LabelScore
@@ -245,7 +244,7 @@ async def test_analysis_with_a_vision_language_model(own: Settings, admin: Async
     assert undone.json()["status"] == "accepted"  # a person overrules the model
     c, d = await _image(own, _jpeg(7033)), await _image(own, _jpeg(7034))
     other = (await admin.post("/api/v1/pairs", json={"before_id": c, "after_id": d})).json()
-    await pairs_service.record_failure(other["id"], "no usable answer in two attempts: cut short", "{", "tiny-vlm")
+    await model_labels.record_failure(other["id"], "no usable answer in two attempts: cut short", "{", "tiny-vlm")
     failed = (await admin.get(f"/api/v1/pairs/{other['id']}")).json()
     assert (failed["status"], failed["reason"], failed["version"]) == (
         "analysis_failed",

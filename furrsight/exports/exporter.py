@@ -22,7 +22,7 @@ from furrsight.exports.tables import DatasetExport
 from furrsight.exports.wds import WebDatasetWriter
 from furrsight.images import groups
 from furrsight.jobs.runner import JobContext
-from furrsight.pairs.service import human_corrections
+from furrsight.pairs.batches import human_corrections
 from furrsight.settings import ExportSettings, Settings
 from furrsight.store import FileStore
 

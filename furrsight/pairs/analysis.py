@@ -26,7 +26,7 @@ from furrsight.inference.residency import RESIDENCY
 from furrsight.jobs.runner import JobContext
 from furrsight.jobs.schemas import JobOut
 from furrsight.jobs.service import submit
-from furrsight.pairs import service
+from furrsight.pairs import model_labels
 from furrsight.pairs.offline import ImageFacts, OfflineThresholds, analyse_offline
 from furrsight.pairs.prompting import default_prompt_version
 from furrsight.pairs.tables import Pair
@@ -168,12 +168,12 @@ async def run_analyse(ctx: JobContext) -> None:
         rows = await Pair.select().where(Pair.id.is_in(ids[lo : lo + BATCH])).order_by(Pair.id)
         for row, verdict in zip(rows, await analyser.judge(rows), strict=True):
             if isinstance(verdict, AnalysisFailed):
-                await service.record_failure(row["id"], verdict.reason, verdict.raw, vlm.name if vlm else "")
+                await model_labels.record_failure(row["id"], verdict.reason, verdict.raw, vlm.name if vlm else "")
                 ctx.count("analysis_failed")
                 ctx.log(f"pair {row['id']}: {verdict.reason}")
                 continue
             unavailable.update(verdict.unavailable)
-            status = await service.apply_verdict(row["id"], verdict, *resolvers)
+            status = await model_labels.apply_verdict(row["id"], verdict, *resolvers)
             ctx.count(f"rejected:{verdict.reject_code}" if status == "rejected" else status)
         await ctx.advance(len(rows))
     if unavailable:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import msgspec
 
-from furrsight.pairs.service import pairs_of_images
+from furrsight.pairs.batches import pairs_of_images
 from furrsight.search.tagging import tags_of
 
 

@@ -12,8 +12,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Template
 
+from furrsight.pairs import batches, stats
 from furrsight.pairs import service as pairs
-from furrsight.pairs import stats
 from furrsight.pairs.routes import parse_filter
 from furrsight.pairs.schemas import ORIGINS, REJECT_REASONS, STATUSES, HistoryOut, PairOut, PairPatch
 from furrsight.review import service
@@ -124,7 +124,7 @@ async def api_undo(request: Request[Any, Any, Any], pair_id: RowId, data: Annota
 
 
 @post("/api/v1/review/bulk", opt=CURATOR, status_code=200, responses=answers(404))
-async def api_bulk(request: Request[Any, Any, Any], data: Annotated[BulkIn, Body()]) -> pairs.BulkResult:
+async def api_bulk(request: Request[Any, Any, Any], data: Annotated[BulkIn, Body()]) -> batches.BulkResult:
     """One change to many pairs, as one audited batch (undo it with its ``batch``)."""
     if data.change.status == "rejected" and not data.change.reject_reason:
         raise ClientException("a rejection needs a reason")
@@ -132,7 +132,7 @@ async def api_bulk(request: Request[Any, Any, Any], data: Annotated[BulkIn, Body
 
 
 @post("/api/v1/review/bulk/{batch:str}/undo", opt=CURATOR, status_code=200, responses=answers(404))
-async def api_bulk_undo(request: Request[Any, Any, Any], batch: FromPath[str]) -> pairs.BulkResult:
+async def api_bulk_undo(request: Request[Any, Any, Any], batch: FromPath[str]) -> batches.BulkResult:
     """Take a bulk action back as one; pairs changed since are left alone (``conflicts``)."""
     return await _run(service.undo_bulk(batch, _user(request), _cache(request).clear))  # type: ignore[no-any-return]
 
@@ -156,7 +156,7 @@ async def review_page(request: Request[Any, Any, Any]) -> Template:
     start = request.query_params.get("pair", "")
     return page(
         request, "review/queue.html", where=where, start=start if start.isdigit() else "", statuses=STATUSES,
-        origins=ORIGINS, orders=pairs.ORDERS,
+        origins=ORIGINS, orders=batches.ORDERS,
         breeds=await taxonomy.list_entries("breeds"), services=await taxonomy.list_entries("services"),
         reasons=REJECT_REASONS,
     )  # fmt: skip

@@ -15,6 +15,7 @@ from typing import Any
 import valkey.asyncio
 
 from furrsight.auth import audit
+from furrsight.pairs import batches
 from furrsight.pairs import service as pairs
 from furrsight.pairs.schemas import PairOut, PairPatch
 
@@ -89,7 +90,7 @@ async def next_pair(
     await leases.release(user)
     offset = 0
     while True:
-        ids = await pairs.queue_ids(where, order, exclude, SCAN, offset)
+        ids = await batches.queue_ids(where, order, exclude, SCAN, offset)
         for pair_id in ids:
             if await leases.take(pair_id, user):
                 return await pairs.get_pair(pair_id)
@@ -138,7 +139,7 @@ async def undo(leases: Leases, pair_id: int, version: int, user: str, on_change:
     held = await leases.holder(pair_id)
     if held not in (None, user):
         raise Leased(pair_id, held)
-    pair = await pairs.revert(pair_id, version, user, "review")
+    pair = await batches.revert(pair_id, version, user, "review")
     await audit.record("review.undo", user, target=f"pair {pair_id}", version=version)
     await leases.release(user)
     await leases.take(pair_id, user)
@@ -147,8 +148,8 @@ async def undo(leases: Leases, pair_id: int, version: int, user: str, on_change:
     return pair
 
 
-async def bulk(ids: list[int], patch: PairPatch, user: str, on_change: Any = None) -> pairs.BulkResult:
-    result = await pairs.bulk_change(ids, patch, user)
+async def bulk(ids: list[int], patch: PairPatch, user: str, on_change: Any = None) -> batches.BulkResult:
+    result = await batches.bulk_change(ids, patch, user)
     await audit.record(
         "review.bulk", user, target=f"{result.count} pairs", batch=result.batch, count=result.count,
         change={k: v for k, v in _fields(patch).items() if k != "version"},
@@ -158,8 +159,8 @@ async def bulk(ids: list[int], patch: PairPatch, user: str, on_change: Any = Non
     return result
 
 
-async def undo_bulk(batch: str, user: str, on_change: Any = None) -> pairs.BulkResult:
-    result = await pairs.undo_batch(batch, user)
+async def undo_bulk(batch: str, user: str, on_change: Any = None) -> batches.BulkResult:
+    result = await batches.undo_batch(batch, user)
     await audit.record(
         "review.bulk_undo", user, target=f"{result.count} pairs", batch=batch, undo_batch=result.batch,
         count=result.count, conflicts=result.conflicts,
