@@ -88,12 +88,17 @@ class WorkerProcess:
             self.proc.wait(10)
 
     def stop(self) -> None:
+        """SIGTERM to the dramatiq parent only, as systemd's ``KillMode=mixed`` and ``furrsight up``
+        do: the parent forwards it once. (A SIGTERM to the whole group reaches the worker child twice,
+        and dramatiq's second-signal path exits mid-shutdown and can hang there.)"""
         if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, 15)
-            try:
+            self.proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.proc:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, 9)  # whatever the group left behind
+            self.proc.wait(10)
 
 
 @pytest.fixture(scope="session")
