@@ -61,11 +61,17 @@ class RuntimeDevice(msgspec.Struct, frozen=True, kw_only=True):
     fix: str = ""  # what would put it on the GPU (empty when it is there, or nothing is to fix)
 
     @property
+    def label(self) -> str:
+        return {"cuda": "CUDA", "cpu": "CPU"}.get(self.device, "not available")
+
+    @property
+    def why(self) -> str:
+        return f"on {self.reason}" if self.device == "cuda" else f"because {self.reason}"
+
+    @property
     def words(self) -> str:
-        """ "CPU, because no NVIDIA driver (nvidia-smi not found)", "CUDA on NVIDIA …"."""
-        if self.device == "cuda":
-            return f"CUDA on {self.reason}"
-        return f"CPU, because {self.reason}" if self.device == "cpu" else f"not available: {self.reason}"
+        """ "CPU, because no NVIDIA driver (nvidia-smi not found)", "CUDA, on NVIDIA …"."""
+        return f"{self.label}, {self.why}"
 
 
 class DeviceReport(msgspec.Struct, frozen=True, kw_only=True):
