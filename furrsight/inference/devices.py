@@ -20,8 +20,6 @@ import functools
 import io
 import logging
 import os
-import shutil
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -29,29 +27,19 @@ from typing import Any, Literal
 
 import msgspec
 
+from furrsight.inference.nvidia import DRIVER_FOR_CUDA, Driver, cuda_major, driver_fix, nvidia_driver
+
 logger = logging.getLogger(__name__)
 
 Device = Literal["cuda", "cpu", "none"]
 CUDA_PROVIDERS = ["CUDAExecutionProvider", "CPUExecutionProvider"]
 CPU_PROVIDERS = ["CPUExecutionProvider"]
-NO_DRIVER = "no NVIDIA driver (nvidia-smi not found)"
 PIP_CUDA = "pip install 'onnxruntime-gpu[cuda,cudnn]' (the installer does this)"
 LLAMA_CUDA = (
     "CMAKE_ARGS=-DGGML_CUDA=on pip install --force-reinstall --no-cache-dir llama-cpp-python "
     "(needs a CUDA toolkit; the installer does this where nvidia-smi finds a GPU)"
 )
-# the first driver branch that supports each CUDA major version (NVIDIA's CUDA release notes)
-DRIVER_FOR_CUDA = {12: "525", 13: "580"}
 PUBLISHED = Path("runtime") / "devices.json"
-
-
-class Driver(msgspec.Struct, frozen=True, kw_only=True):
-    """What ``nvidia-smi`` says; ``problem`` is empty when it lists a GPU."""
-
-    problem: str = ""
-    version: str = ""  # the driver's version, "580.65.06"
-    cuda: str = ""  # the CUDA version the driver supports, "13.0"
-    gpus: list[str] = []
 
 
 class RuntimeDevice(msgspec.Struct, frozen=True, kw_only=True):
@@ -88,41 +76,6 @@ class Published(msgspec.Struct, frozen=True, kw_only=True):
     at: float  # unix time
 
 
-def nvidia_driver(timeout: float = 15.0) -> Driver:
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return Driver(problem=NO_DRIVER)
-    try:
-        done = subprocess.run([smi, "-q"], capture_output=True, text=True, timeout=timeout, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return Driver(problem=f"nvidia-smi did not answer: {exc}")
-    if done.returncode != 0:
-        said = (done.stdout.strip() or done.stderr.strip() or f"exit status {done.returncode}").splitlines()[0]
-        return Driver(problem=f"nvidia-smi cannot use the NVIDIA driver: {said}")
-    fields: dict[str, list[str]] = {}
-    for line in done.stdout.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            fields.setdefault(key.strip(), []).append(value.strip())
-    version, cuda = fields.get("Driver Version", [""])[0], fields.get("CUDA Version", [""])[0]
-    gpus = fields.get("Product Name", [])
-    if not gpus:
-        return Driver(problem=f"nvidia-smi lists no GPU (driver {version})", version=version, cuda=cuda)
-    return Driver(version=version, cuda=cuda, gpus=gpus)
-
-
-def driver_fix(driver: Driver) -> str:
-    """Nothing to fix on a machine without an NVIDIA driver (the CPU is the device there)."""
-    if driver.problem == NO_DRIVER:
-        return ""
-    return "make nvidia-smi list the GPU: (re)install the NVIDIA driver, or reboot after a driver update"
-
-
-def _major(version: str) -> int:
-    head = version.split(".")[0]
-    return int(head) if head.isdigit() else 0
-
-
 def _load_library(name: str, wheels: Path) -> str:
     """Load ``name`` as onnxruntime's ``preload_dlls()`` would (the ``nvidia-*`` wheels' copy
     first, then the system's search path); "" when it loaded, else what went wrong."""
@@ -156,8 +109,8 @@ def onnx_device(driver: Driver) -> RuntimeDevice:
     if not built_for or "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
         return RuntimeDevice(runtime="onnx", device="cpu", reason=f"{package} has no CUDA provider",
                              fix="pip uninstall onnxruntime; " + PIP_CUDA)  # fmt: skip
-    need = _major(built_for)
-    if _major(driver.cuda) < need:
+    need = cuda_major(built_for)
+    if cuda_major(driver.cuda) < need:
         newer = DRIVER_FOR_CUDA.get(need)
         supports = driver.cuda or "(unknown)"
         return RuntimeDevice(
