@@ -267,3 +267,23 @@ async def test_the_models_page_says_each_runtimes_device_as_the_gpu_worker_found
         lines = log.read_text().splitlines()
         assert [line for line in lines if not line.startswith("[20")] == []  # nothing raw on stderr (onnxruntime's)
         assert [line for line in lines if "[furrsight" in line and ("[WARNING]" in line or "[ERROR]" in line)] == []
+
+
+def test_preload_dlls_failures_go_to_the_log_not_to_stdout() -> None:
+    """onnxruntime's ``preload_dlls()`` reports each library it cannot load with ``print``; called
+    before a CUDA session (only where the probe found the libraries), its words reach the log."""
+    code = (
+        "import logging, sys\n"
+        "logging.basicConfig(stream=sys.stderr, format='%(levelname)s %(name)s: %(message)s')\n"
+        "from furrsight.inference import devices\n"
+        "devices.prepare_onnx_cuda()\n"
+        "devices.prepare_onnx_cuda()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.splitlines()[0] == (
+        "WARNING furrsight.inference.devices: onnxruntime.preload_dlls(): Failed to load libcublasLt.so.13: "
+        "libcublasLt.so.13: cannot open shared object file: No such file or directory"
+    )
+    assert done.stderr.count("WARNING") == 1  # once per process
