@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from furrsight.auth.cli import app as users_app
@@ -183,9 +184,10 @@ def doctor(
     failed = False
     for check in run_checks(settings):
         colour = {"ok": "green", "warn": "yellow", "FAIL": "red"}[check.label]
-        console.print(f"[{colour}]{check.label:>4}[/{colour}]  {check.name}: {check.detail}", highlight=False)
+        line = escape(f"{check.name}: {check.detail}")  # words, not markup: "onnxruntime-gpu[cuda,cudnn]"
+        console.print(f"[{colour}]{check.label:>4}[/{colour}]  {line}", highlight=False)
         if not check.ok and check.fix:
-            console.print(f"      fix: {check.fix}", highlight=False)
+            console.print(escape(f"      fix: {check.fix}"), highlight=False)
         failed = failed or (not check.ok and check.required)
     if deep:
         for finding in run_deep(settings):

@@ -9,6 +9,8 @@ from typing import Any, Callable
 
 import redis
 
+from furrsight.inference import devices
+from furrsight.inference.devices import RuntimeDevice
 from furrsight.settings import Settings
 from furrsight.supervisor import broker_server_binary
 
@@ -117,37 +119,22 @@ def check_models(settings: Settings) -> Check:
     return Check("models", True, f"{len(names)} installed: {', '.join(names)}")
 
 
-def onnx_provider_probe() -> list[str]:
-    """Open a one-node ONNX session asking for CUDA; returns the providers it really got."""
-    import onnxruntime
-    from onnx import TensorProto, helper
-
-    node = helper.make_node("Identity", ["x"], ["y"])
-    graph = helper.make_graph(
-        [node], "probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
-    )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 4
-    session = onnxruntime.InferenceSession(
-        model.SerializeToString(),
-        sess_options=options,
-        providers=["CUDAExecutionProvider", "CPUExecutionProvider"],
-    )
-    return list(session.get_providers())
+def _device_check(name: str, runtime: RuntimeDevice, required: bool) -> Check:
+    """CUDA, or the CPU on a machine without an NVIDIA driver, is as it should be; the CPU where a
+    driver is (a library missing, a version mismatch, a CPU-only build) is a warning with its fix."""
+    if runtime.device == "none":
+        return Check(name, False, runtime.words, runtime.fix, required=required)
+    return Check(name, runtime.device == "cuda" or not runtime.fix, runtime.words, runtime.fix, required=False)
 
 
-def check_cuda(settings: Settings) -> Check:
-    try:
-        providers = onnx_provider_probe()
-    except ImportError as exc:
-        return Check("onnxruntime", False, f"not importable: {exc}", "pip install onnxruntime-gpu")
-    if "CUDAExecutionProvider" in providers:
-        return Check("CUDA", True, "an ONNX session got the CUDA provider: models run on the GPU")
-    return Check("CUDA", False, f"CUDA asked for, got {', '.join(providers)}: models run on the CPU",
-                 "install the NVIDIA driver and the CUDA 12 / cuDNN 9 libraries for onnxruntime-gpu",
-                 required=False)  # fmt: skip
+def check_onnx_device(settings: Settings) -> Check:
+    """Which device ONNX models (embeddings, breed tags) use in a GPU worker here, and why."""
+    return _device_check("ONNX runtime", devices.probe().onnx, required=True)
+
+
+def check_gguf_device(settings: Settings) -> Check:
+    """Which device GGUF models (the query LLM, pair analysis) use in a GPU worker here, and why."""
+    return _device_check("GGUF runtime", devices.probe().gguf, required=False)
 
 
 def check_scrapers(settings: Settings) -> Check:
@@ -201,7 +188,8 @@ CHECKS: list[Callable[[Settings], Check]] = [
     check_broker,
     check_workers,
     check_models,
-    check_cuda,
+    check_onnx_device,
+    check_gguf_device,
     check_scrapers,
     check_default_model,
     check_ocr,

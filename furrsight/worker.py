@@ -17,8 +17,9 @@ import dramatiq
 from dramatiq.asyncio import get_event_loop_thread
 
 from furrsight.db.setup import open_database
+from furrsight.inference import devices
 from furrsight.inference.residency import RESIDENCY, IdleSweeper
-from furrsight.jobs.broker import DEFAULT_QUEUE, create_broker, valkey_client
+from furrsight.jobs.broker import DEFAULT_QUEUE, GPU_QUEUE, create_broker, valkey_client
 from furrsight.jobs.workers import WorkerRecord
 from furrsight.pipeline import register_tasks
 from furrsight.schedules.scheduler import Scheduler
@@ -37,6 +38,8 @@ def setup() -> None:
     )
     open_database(settings)
     IdleSweeper(RESIDENCY, settings.search.idle_unload_s).start()  # idle models leave the GPU
+    if GPU_QUEUE in _queues(sys.argv):  # the devices models run on here, for the models page
+        threading.Thread(target=devices.publish, args=(settings.data_path,), name="device-probe", daemon=True).start()
     if DEFAULT_QUEUE in _queues(sys.argv) and settings.ingest.processes != 1:
         _start_ingest_pool(settings.ingest.processes)
     if DEFAULT_QUEUE in _queues(sys.argv):  # each default-queue process runs one; Valkey picks who fires

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from furrsight.inference.gguf_runtime import GGUFChat, GGUFOutputError
 from furrsight.inference.install import ModelStore, manifest_toml
 from furrsight.inference.manifest import ModelError, catalogue, parse_manifest
-from furrsight.inference.onnx_runtime import WANTED, OnnxModel
+from furrsight.inference.onnx_runtime import OnnxModel
 from furrsight.inference.residency import Residency
 from furrsight.settings import Settings
 from tests.conftest import WorkerProcess, wait_for_job
@@ -64,16 +64,6 @@ def file_server() -> Iterator[FileServer]:
     server = FileServer({"weights.bin": bytes(range(256)) * 4000, "other.bin": b"x" * 5000})
     yield server
     server.httpd.shutdown()
-
-
-def provider_onnxruntime_gives(path: Path) -> str:
-    """What onnxruntime itself answers a session that asks for CUDA first: the CPU on a machine
-    without a GPU (it falls back without raising)."""
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3
-    return str(onnxruntime.InferenceSession(str(path), options, providers=WANTED).get_providers()[0])
 
 
 REV = "0123456789abcdef0123456789abcdef01234567"  # a commit the test server pretends to serve
@@ -265,12 +255,13 @@ def test_residency_keeps_one_large_model_and_unloads_idle_ones() -> None:
     assert residency.resident() == ["llm"]
 
 
-def test_onnx_asks_for_cuda_and_reports_the_provider_it_got(tmp_path: Path) -> None:
+def test_onnx_asks_for_what_the_device_probe_allows_and_reports_the_provider_it_got(tmp_path: Path) -> None:
     image_dir, _ = make_tiny_clip(tmp_path)
     model = OnnxModel(image_dir / "visual.onnx")
     assert not model.loaded
-    assert model.wanted[0] == "CUDAExecutionProvider"
-    assert model.provider == provider_onnxruntime_gives(image_dir / "visual.onnx")
+    # no NVIDIA driver on this machine: CUDA is not even asked for (the cases: tests/test_gpu_runtime.py)
+    assert model.wanted == ["CPUExecutionProvider"]
+    assert model.provider == "CPUExecutionProvider"
     assert model.loaded
     model.unload()
     assert not model.loaded

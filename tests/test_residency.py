@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from litestar.testing import AsyncTestClient
 
+from furrsight.inference import devices
 from furrsight.inference.install import ModelStore
 from furrsight.inference.residency import RESIDENCY, IdleSweeper, Residency
 from furrsight.inference.service import onnx_model
@@ -36,10 +37,11 @@ async def test_the_web_process_answers_single_images_on_cpu_sessions_only(client
     model = web.peek(key)
     assert model.wanted == ["CPUExecutionProvider"]  # never asked for CUDA ...
     assert model.load().get_providers() == ["CPUExecutionProvider"]  # ... and got the CPU
-    # elsewhere (the GPU worker's residency) the same model asks for CUDA first
+    # elsewhere (the GPU worker's residency) the same model asks for what the device probe allows:
+    # the CPU only on this machine without an NVIDIA driver (the cases: tests/test_gpu_runtime.py)
     store = ModelStore(client.app.state.settings.data_path / "models")
     elsewhere = onnx_model(store, store.require("efficientnet-lite0"), Residency(device="gpu"))
-    assert elsewhere.wanted[0] == "CUDAExecutionProvider" and not elsewhere.loaded
+    assert elsewhere.wanted == devices.onnx_providers() == ["CPUExecutionProvider"] and not elsewhere.loaded
     page = await client.get("/models")
     assert page.status_code == 200 and f"{key} on <strong>CPUExecutionProvider</strong>" in page.text
     assert web.resident() == [key]  # drawing the models page loaded nothing more

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from furrsight.inference import devices
 from furrsight.inference.usage import Usage
 from furrsight.metrics.instruments import INFERENCE_SECONDS
 
@@ -27,7 +28,7 @@ class GGUFChat(Usage):
         model_path: Path,
         mmproj_path: Path | None = None,
         n_ctx: int = 4096,
-        n_gpu_layers: int = -1,
+        n_gpu_layers: int | None = None,
         seed: int = 0,
         n_threads: int = 0,
     ) -> None:
@@ -35,7 +36,8 @@ class GGUFChat(Usage):
         self.model_path = model_path
         self.mmproj_path = mmproj_path
         self.n_ctx = n_ctx
-        self.n_gpu_layers = n_gpu_layers
+        # None: every layer where the device probe says llama.cpp has a GPU, else none
+        self.n_gpu_layers = devices.gguf_layers() if n_gpu_layers is None else n_gpu_layers
         self.seed = seed
         self.n_threads = n_threads  # 0: llama.cpp's default
         self._llm: Any = None

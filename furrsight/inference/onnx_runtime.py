@@ -1,20 +1,23 @@
-"""The ONNX adapter: a session asking for the providers it is given (CUDA first, then the CPU, by
-default; the CPU only in the web process), loaded lazily under a lock, reporting the provider it
-really got (onnxruntime falls back without raising), and how long it has been idle."""
+"""The ONNX adapter: a session asking for the providers it is given (by default CUDA then the CPU
+where the device probe says CUDA will work, else the CPU only; the CPU only in the web process),
+loaded lazily under a lock, reporting the provider it really got, and how long it has been idle."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from furrsight.inference import devices
 from furrsight.inference.usage import Usage
 from furrsight.metrics.instruments import INFERENCE_SECONDS
 
-WANTED = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-CPU_ONLY = ["CPUExecutionProvider"]
+WANTED = devices.CUDA_PROVIDERS
+CPU_ONLY = devices.CPU_PROVIDERS
+logger = logging.getLogger(__name__)
 
 
 class OnnxModel(Usage):
@@ -22,7 +25,7 @@ class OnnxModel(Usage):
         super().__init__()
         self.path = path
         self.name = name or path.stem  # the metrics' model label
-        self.wanted = providers or WANTED
+        self.wanted = list(providers) if providers else devices.onnx_providers()
         self.threads = threads
         self._session: Any = None
         self._lock = threading.Lock()
@@ -39,7 +42,12 @@ class OnnxModel(Usage):
                 options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 if self.threads:
                     options.intra_op_num_threads = self.threads
+                if "CUDAExecutionProvider" in self.wanted:
+                    devices.prepare_onnx_cuda()  # the CUDA libraries of the nvidia-* wheels, loaded first
                 self._session = onnxruntime.InferenceSession(str(self.path), options, providers=self.wanted)
+                got = self._session.get_providers()[0]
+                if got != self.wanted[0]:  # asked for CUDA where the probe said it works: worth a warning
+                    logger.warning("%s asked for %s, got %s", self.path.name, self.wanted[0], got)
             return self._session
 
     def unload(self) -> None:

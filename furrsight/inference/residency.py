@@ -1,13 +1,14 @@
 """Model residency: which models a process holds, on which device, and for how long.
 
 A ``Residency`` loads models on demand through ``acquire``. Its ``device`` decides where they may
-live: ``"gpu"`` (the GPU worker: ONNX sessions ask for CUDA then the CPU, llama.cpp offloads every
-layer) or ``"cpu"`` (the web process: CPU sessions only, no layer offloaded — the web process never
-takes GPU memory, whatever a caller would like). At most ``max_large`` large models are resident
-at once (one GPU, one large model): before a large model loads, the least recently used other
-large model is unloaded. ``IdleSweeper`` unloads models unused for longer than the idle timeout;
-a model in the middle of a call is never idle. The bookkeeping is plain Python, so it is testable
-on a CPU-only machine.
+live: ``"gpu"`` (the GPU worker: where the device probe, ``furrsight.inference.devices``, says CUDA
+works, ONNX sessions ask for CUDA then the CPU and llama.cpp offloads every layer; elsewhere CPU
+sessions and no layer, quietly) or ``"cpu"`` (the web process: CPU sessions only, no layer
+offloaded — the web process never takes GPU memory, whatever a caller would like). At most
+``max_large`` large models are resident at once (one GPU, one large model): before a large model
+loads, the least recently used other large model is unloaded. ``IdleSweeper`` unloads models
+unused for longer than the idle timeout; a model in the middle of a call is never idle. The
+bookkeeping is plain Python, so it is testable on a CPU-only machine.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from furrsight.inference.onnx_runtime import CPU_ONLY, WANTED
+from furrsight.inference import devices
 
 Device = Literal["gpu", "cpu"]
 logger = logging.getLogger(__name__)
@@ -37,12 +38,13 @@ class Residency:
     @property
     def providers(self) -> list[str]:
         """The ONNX execution providers a session of this process may ask for, in order."""
-        return list(CPU_ONLY if self.device == "cpu" else WANTED)
+        return list(devices.CPU_PROVIDERS) if self.device == "cpu" else devices.onnx_providers()
 
     @property
     def gpu_layers(self) -> int:
-        """llama.cpp layers to offload: all of them on the GPU worker, none in a CPU-only process."""
-        return 0 if self.device == "cpu" else -1
+        """llama.cpp layers to offload: all of them on the GPU worker where llama.cpp has a GPU,
+        none in a CPU-only process."""
+        return 0 if self.device == "cpu" else devices.gguf_layers()
 
     def acquire(self, key: str, loader: Callable[[], Any], large: bool = False) -> Any:
         """The model for ``key``, loading it (after making room) when it is not resident."""

@@ -84,6 +84,12 @@ async def api_list_models(settings: SettingsDep) -> list[ModelStatus]:
     return service.list_models(settings)
 
 
+@get("/api/v1/devices", opt=ADMIN, responses=answers())
+async def api_devices(settings: SettingsDep) -> service.DevicesOut:
+    """Which device (``cuda`` / ``cpu``) each model runtime of the GPU worker uses, and why in words."""
+    return await asyncio.to_thread(service.device_report, settings)
+
+
 @post("/api/v1/models/{name:str}/pull", opt=ADMIN, status_code=202, response_headers=LOCATION,
       responses=answers(404, 409, 503), operation_class=OptionalBody)  # fmt: skip
 async def api_pull(
@@ -135,7 +141,8 @@ async def models_page(request: Request[Any, Any, Any], settings: SettingsDep, re
     """The models, and what this web process holds (it loads nothing to draw the page)."""
     message = request.query_params.get("message")
     return page(request, "models/list.html", models=service.list_models(settings), active=settings.search.model,
-                runtime=await asyncio.to_thread(service.runtime_report, residency), message=message)  # fmt: skip
+                runtime=await asyncio.to_thread(service.runtime_report, residency, settings),
+                message=message)  # fmt: skip
 
 
 @post("/models/{name:str}/{action:str}", opt=ADMIN)
@@ -167,6 +174,6 @@ async def models_action(
 
 router = feature_router(
     "models",
-    api=[api_list_models, api_pull, api_import, api_verify, api_remove],
+    api=[api_list_models, api_devices, api_pull, api_import, api_verify, api_remove],
     pages=[models_page, models_action],
 )

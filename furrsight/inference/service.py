@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from dramatiq import Broker
 
+from furrsight.inference import devices
 from furrsight.inference.install import ModelStatus, ModelStore, noncommercial_notice
 from furrsight.inference.manifest import Manifest, ModelError
 from furrsight.inference.onnx_runtime import OnnxModel
@@ -171,11 +174,36 @@ def onnx_model(store: ModelStore, manifest: Manifest, residency: Residency = RES
     return model  # type: ignore[no-any-return]
 
 
-def runtime_report(residency: Residency) -> dict[str, Any]:
-    """What this process holds and on which provider (loads nothing), and what onnxruntime offers."""
+class DevicesOut(devices.DeviceReport, frozen=True, kw_only=True):
+    """Which device each runtime of the GPU worker uses, and why; ``source`` says who found out:
+    ``gpu-worker`` (its own probe, written at its start) or ``web`` (this process's, until then)."""
+
+    source: str
+    pid: int
+    at: float
+
+
+def device_report(settings: Settings) -> DevicesOut:
+    """The GPU worker's devices as it published them, else as this process finds them (the web
+    process may be sandboxed away from the GPU: the worker's word counts). Blocking: runs
+    ``nvidia-smi`` once per process when no worker has reported."""
+    found = devices.published(settings.data_path)
+    source = "gpu-worker" if found else "web"
+    if found is None:
+        found = devices.Published(report=devices.probe(), pid=os.getpid(), at=time.time())
+    report = found.report
+    return DevicesOut(driver=report.driver, onnx=report.onnx, gguf=report.gguf, source=source, pid=found.pid,
+                      at=found.at)  # fmt: skip
+
+
+def runtime_report(residency: Residency, settings: Settings) -> dict[str, Any]:
+    """What this process holds and on which provider (loads nothing), what onnxruntime offers, and
+    which device each runtime of the GPU worker uses and why."""
     import onnxruntime
 
     out: dict[str, Any] = {
+        "devices": (found := device_report(settings)),
+        "devices_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(found.at)),
         "device": residency.device,
         "allowed": residency.providers,
         "available": onnxruntime.get_available_providers(),
