@@ -129,12 +129,14 @@ code() {
     echo "+ copy what git tracks or would track in $src (no .venv, caches, node_modules) to $PREFIX"
     git -C "$src" ls-files -z -co --exclude-standard |
       while IFS= read -r -d '' f; do [ -e "$src/$f" ] && printf '%s\0' "$f"; done |
-      tar -C "$src" --null -T - -cf - | tar -C "$PREFIX" -xf -
+      tar -C "$src" --null -T - -cf - | tar -C "$PREFIX" --no-same-owner -xf -
   else
     run tar -C "$src" --exclude=.git --exclude=.venv --exclude=node_modules --exclude=__pycache__ -cf "$PREFIX/.src.tar" .
-    run tar -C "$PREFIX" -xf "$PREFIX/.src.tar"
+    run tar -C "$PREFIX" --no-same-owner -xf "$PREFIX/.src.tar"
     run rm -f "$PREFIX/.src.tar"
   fi
+  # Root's, readable by all: a checkout made with umask 077 must still be readable by the service.
+  run find "$PREFIX" -path "$PREFIX/.venv" -prune -o -exec chmod a+rX {} +
 }
 
 dependencies() {
