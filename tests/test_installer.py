@@ -86,10 +86,18 @@ class Place:
         """Run the installer (the script's path, or piped on standard input); its output, or fail with it."""
         argv = ["bash", "-s", "--", *args] if stdin is not None else ["bash", str(INSTALLER), *args]
         started = time.monotonic()
-        result = subprocess.run(argv, input=stdin, env=self.env(**extra), capture_output=True, timeout=600)
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=self.env(**extra), start_new_session=True,
+        )  # fmt: skip
+        try:
+            out, _ = proc.communicate(stdin, timeout=600)
+        except subprocess.TimeoutExpired:  # the installer and whatever it runs (pip, git): its own group
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
         print(f"install.sh {' '.join(args)}: {time.monotonic() - started:.1f} s")
-        output = result.stdout.decode(errors="replace") + result.stderr.decode(errors="replace")
-        assert result.returncode == 0, output
+        output = out.decode(errors="replace")
+        assert proc.returncode == 0, output
         return output
 
     def service_pid(self) -> int | None:
