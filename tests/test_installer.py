@@ -10,6 +10,7 @@ nvidia-smi and --dry-run: no multi-GB download in a test.
 from __future__ import annotations
 
 import contextlib
+import http.cookiejar
 import json
 import os
 import pwd
@@ -21,6 +22,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from furrsight.auth.state import CSRF_COOKIE
 from furrsight.supervisor import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,6 +163,27 @@ def _health(port: int) -> tuple[int, dict[str, object]]:
         return exc.code, json.loads(exc.read())
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def _first_admin_through_setup(port: int, code: str) -> tuple[int, str]:
+    """What a browser does on /setup with the code the installer printed: the answer's status and
+    where it sends the new admin."""
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect)
+    browser.open(f"http://127.0.0.1:{port}/setup", timeout=10).read()
+    token = next(cookie.value for cookie in jar if cookie.name == CSRF_COOKIE)
+    form = {"code": code, "username": "ada", "password": "a long password", "password2": "a long password"}
+    body = urllib.parse.urlencode({**form, "_csrf_token": token}).encode()
+    try:
+        browser.open(f"http://127.0.0.1:{port}/setup", data=body, timeout=30)
+    except urllib.error.HTTPError as answer:  # the redirect, not followed
+        return answer.code, answer.headers["location"]
+    raise AssertionError("/setup did not redirect")
+
+
 def _git_snapshot(folder: Path) -> str:
     """A git repository holding this checkout's files as they are now, plus a marker file: the
     URL an upgrade is piped from (a fresh clone in CI is the same)."""
@@ -202,13 +226,9 @@ def test_install_upgrade_uninstall_purge_for_real(place: Place) -> None:
         verify = subprocess.run(["systemd-analyze", "verify", *paths], capture_output=True, text=True)
         assert (verify.returncode, verify.stdout + verify.stderr) == (0, "")
 
-    # 2. Between the runs: an account (a row), a file in the data folder, an edited env file.
-    added = subprocess.run(
-        [str(place.script), "run", "users", "add", "ada", "--role", "admin", "--password-stdin"],
-        input=b"a long enough password\n",
-        capture_output=True,
-    )
-    assert added.returncode == 0, added.stderr
+    # 2. Between the runs: the first admin made with the printed code (a row), a file in the data
+    # folder, an edited env file.
+    assert _first_admin_through_setup(place.port, code.group(1)) == (303, "/")
     (place.data / "keep.txt").write_text("mine\n")
     env_file = place.etc / "furrsight.env"
     env_file.write_text(env_file.read_text() + "# edited by the admin\n")
