@@ -75,7 +75,11 @@ def serve(
     )
 
 
-def _worker_argvs(settings: Settings) -> dict[str, list[str]]:
+WORKER_KINDS = ("default", "gpu")
+
+
+def _worker_argvs(settings: Settings, only: str | None = None) -> dict[str, list[str]]:
+    """The worker processes to run: the default-queue worker and the GPU-queue worker, or one of them."""
     from furrsight.jobs.broker import DEFAULT_QUEUE, GPU_QUEUE
 
     base = [
@@ -88,27 +92,42 @@ def _worker_argvs(settings: Settings) -> dict[str, list[str]]:
         "--worker-shutdown-timeout",
         "30000",
     ]
-    return {
+    argvs = {
         "worker": [*base, "--threads", str(settings.jobs.worker_threads), "--queues", DEFAULT_QUEUE],
         # One process, one thread: each model is loaded once and the GPU runs one job at a time.
         "gpu-worker": [*base, "--threads", "1", "--queues", GPU_QUEUE],
     }
+    if only is not None:
+        name = "worker" if only == "default" else "gpu-worker"
+        return {name: argvs[name]}
+    return argvs
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    only: str = typer.Option(
+        None,
+        "--only",
+        help="run only the default-queue worker (`default`) or only the GPU-queue worker (`gpu`), "
+        "e.g. one systemd unit each",
+    ),
+) -> None:
     """Run the background workers (default queue, and the single-threaded GPU queue); a worker
     process that dies is restarted."""
     from furrsight.runstatus import run_dir
     from furrsight.supervisor import Supervisor
 
+    if only is not None and only not in WORKER_KINDS:
+        err.print(f"[red]--only takes {' or '.join(WORKER_KINDS)}, not {only!r}[/red]")
+        raise typer.Exit(2)
     settings = _settings()
     if not settings.broker_url:
         err.print("[red]no broker: set FURRSIGHT_BROKER_URL (or use `furrsight up`)[/red]")
         raise typer.Exit(2)
-    _prepare_metrics(settings, "worker")
-    sup = Supervisor(status_path=run_dir(settings.data_path) / "worker.json")
-    for name, argv in _worker_argvs(settings).items():
+    role = "worker" if only is None else f"worker-{only}"  # apart, so two units never share a file
+    _prepare_metrics(settings, role)
+    sup = Supervisor(status_path=run_dir(settings.data_path) / f"{role}.json")
+    for name, argv in _worker_argvs(settings, only).items():
         sup.start(name, argv)
     raise typer.Exit(sup.run_until_signal())
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from furrsight.settings import Settings
 from furrsight.supervisor import free_port
-from tests.conftest import WorkerProcess, worker_env
+from tests.conftest import BrokerServer, WorkerProcess, beating_workers, worker_env
 from tests.images import photo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -238,6 +238,38 @@ def test_up_restarts_the_web_process_and_the_broker_and_work_goes_on(tmp_path: P
     assert "furrsight: broker was killed by SIGKILL; restarting it in" in output
     assert "furrsight: web was killed by SIGKILL; restarting it in" in output
     assert proc.returncode == 0, output
+
+
+def test_worker_only_gpu_runs_just_the_gpu_queue_worker(tmp_path: Path, broker_server: BrokerServer) -> None:
+    """`furrsight worker --only gpu` (the GPU unit's command): one supervised child, the GPU-queue
+    worker, heart-beating, with its own status file; SIGTERM stops it cleanly."""
+    env = _env(tmp_path / "data", FURRSIGHT_BROKER_URL=broker_server.url, FURRSIGHT_BROKER_NAMESPACE="only-gpu")
+    subprocess.run([sys.executable, "-m", "furrsight", "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
+    status = tmp_path / "data" / "run" / "worker-gpu.json"
+    proc = subprocess.Popen([sys.executable, "-m", "furrsight", "worker", "--only", "gpu"], env=env, cwd=ROOT)
+    try:
+        _wait(lambda: beating_workers(broker_server.url, namespace="only-gpu"), "the GPU worker's heartbeat")
+        children = json.loads(status.read_text())["children"]
+        assert {name: child["state"] for name, child in children.items()} == {"gpu-worker": "running"}
+        argv = _cmdline(children["gpu-worker"]["pid"])
+        assert argv.endswith("--threads 1 --queues gpu ")
+        assert not (tmp_path / "data" / "run" / "worker.json").exists()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        assert not status.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_worker_only_refuses_an_unknown_kind(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "furrsight", "worker", "--only", "cpu"], env=_env(tmp_path / "data"), cwd=ROOT,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--only takes default or gpu, not 'cpu'" in result.stderr
 
 
 def test_doctor_reports_each_check_and_fails_on_a_required_one(tmp_path: Path) -> None:
