@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import msgspec
+import numpy as np
 from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -44,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.photos import make_photos
 from furrsight.db.setup import migrate
 from furrsight.images import collage, steps, work
-from furrsight.images.analysis import analyse, gray
+from furrsight.images.analysis import analyse, gray8
 from furrsight.images.decode import ANALYSIS_SIZE, draft, thumbnail_jpeg
 from furrsight.images.service import IMPORT_KIND, run_import
 from furrsight.images.steps import Run
@@ -148,9 +149,10 @@ def step_by_step(path: Path, limits: IngestSettings, store: FileStore, spent: di
     timed("header", steps.read_header, run)
     timed("decode", steps.decode_once, run)
     assert run.decoded is not None and run.header is not None
-    g = timed("analyse", gray, run.decoded.array)
-    timed("analyse", analyse, g, run.header.width, run.header.height, limits)
-    timed("collage", collage.detect, g, run.decoded.work if limits.collage_captions else None)
+    g8 = timed("analyse", gray8, run.decoded.array)
+    g = timed("analyse", g8.astype, np.float32)
+    timed("analyse", analyse, g, run.header.width, run.header.height, limits, g8)
+    timed("collage", collage.detect, g, run.decoded.array if limits.collage_captions else None)
     timed("store", steps.store_original, run)
     timed("store", steps.store_thumb, run)
 

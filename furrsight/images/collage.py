@@ -258,9 +258,10 @@ def _layout(views: tuple[_Lines, _Lines]) -> Cut | None:
     return max(found, key=lambda c: c.confidence) if found else None
 
 
-def detect(g: np.ndarray, rgb: Image.Image | None = None) -> Cut | None:
+def detect(g: np.ndarray, rgb: Image.Image | np.ndarray | None = None) -> Cut | None:
     """The most confident cut of a grey working image into two panels, or None for an ordinary
-    photo. With ``rgb`` (the same image in colour) and Tesseract installed, captions are read
+    photo. With ``rgb`` (the same image in colour, as an image or an array: only whether it is
+    given matters, OCR reads the grey one) and Tesseract installed, captions are read
     where they can change the outcome: they set the order of a found cut, and make a cut of a
     weak join that has caption-like lines in both halves. Without, the layout alone decides."""
     views = _views(g)

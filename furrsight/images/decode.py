@@ -42,8 +42,7 @@ class Header:
 
 @dataclass(frozen=True)
 class Decoded:
-    work: Image.Image  # upright RGB, longest side at most ANALYSIS_SIZE
-    array: np.ndarray  # the same pixels (height x width x 3, uint8)
+    array: np.ndarray  # upright RGB, longest side at most ANALYSIS_SIZE (height x width x 3, uint8)
     thumb: bytes  # JPEG
 
 
@@ -162,7 +161,7 @@ def decode(header: Header, thumb_size: int) -> Decoded:
         raise Refused("corrupt", f"the image data cannot be decoded: {exc!r}") from exc
     array = shrink(upright, ANALYSIS_SIZE)
     thumb = thumbnail_jpeg(array if thumb_size <= ANALYSIS_SIZE else upright, thumb_size)
-    return Decoded(Image.fromarray(array), array, thumb)
+    return Decoded(array, thumb)
 
 
 def decode_full(data: bytes) -> Image.Image:

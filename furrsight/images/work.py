@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 import multiprocessing
 import multiprocessing.util
 import os
@@ -136,6 +137,12 @@ def _stored(db_path: str, sha256: str) -> bool:
     return conn.execute("SELECT 1 FROM images WHERE sha256 = ?", (sha256,)).fetchone() is not None
 
 
+@functools.lru_cache(maxsize=8)
+def _store(root: str) -> FileStore:
+    """The file store at ``root``, made once per process (``FileStore`` resolves its path)."""
+    return FileStore(Path(root))
+
+
 def prepare(
     data: bytes, limits: IngestSettings, root: str, db_path: str, is_panel: bool, fault: str = "", dedup: bool = True
 ) -> Prepared | Refusal | Known:
@@ -148,7 +155,7 @@ def prepare(
     checkpoint(prefix + "dedup", fault)
     if dedup and _stored(db_path, sha256):
         return Known(sha256)
-    run = Run(data, sha256, limits, FileStore(Path(root)), is_panel)
+    run = Run(data, sha256, limits, _store(root), is_panel)
     try:
         for name, step in WORK_STEPS:
             checkpoint(prefix + name, fault)
