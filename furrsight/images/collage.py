@@ -56,6 +56,7 @@ class _Lines:
     step: np.ndarray  # the mean step at each column
     strong: np.ndarray  # the share of rows stepping more than 25 there
     std: np.ndarray  # the standard deviation of each column
+    typical: float  # the median step
     joins: list[tuple[np.ndarray, int, float]] = field(default_factory=list, compare=False)  # _peaks, once
 
 
@@ -83,6 +84,16 @@ class _Moments:
         return float(np.sqrt(max(float(self.square.mean()) - mean * mean, 0.0)))
 
 
+def _median(a: np.ndarray) -> float:
+    """``np.median`` of a 1-d array, the same value without its generic machinery (a fifth of
+    the time on a line profile)."""
+    k = a.size // 2
+    if a.size % 2:
+        return float(np.partition(a, k)[k])
+    low, high = np.partition(a, (k - 1, k))[k - 1 : k + 1]
+    return float((low + high) / 2)
+
+
 def _strong(e: np.ndarray, axis: int) -> np.ndarray:
     """The share of rows (axis 0) or columns (axis 1) of ``e`` over 25 (OpenCV: a third of the
     time of numpy's ``count_nonzero(e > 25, axis=...)``)."""
@@ -93,7 +104,7 @@ def _strong(e: np.ndarray, axis: int) -> np.ndarray:
 def _lines(g: np.ndarray, moments: _Moments) -> _Lines:
     e = cv2.absdiff(g[:, 1:], g[:, :-1])
     step = cv2.reduce(e, 0, cv2.REDUCE_AVG, dtype=cv2.CV_64F).ravel()
-    return _Lines(g, e, step, _strong(e, 0), moments.std())
+    return _Lines(g, e, step, _strong(e, 0), moments.std(), _median(step))
 
 
 def _rows(g: np.ndarray, moments: _Moments) -> _Lines:
@@ -101,7 +112,7 @@ def _rows(g: np.ndarray, moments: _Moments) -> _Lines:
     memory; OpenCV cannot take a transposed view), then handed out as transposed views."""
     d = cv2.absdiff(g[1:], g[:-1])
     step = cv2.reduce(d, 1, cv2.REDUCE_AVG, dtype=cv2.CV_64F).ravel()
-    return _Lines(g.T, d.T, step, _strong(d, 1), moments.std())
+    return _Lines(g.T, d.T, step, _strong(d, 1), moments.std(), _median(step))
 
 
 def _views(g: np.ndarray) -> tuple[_Lines, _Lines] | None:
@@ -132,11 +143,10 @@ def _divider(lines: _Lines) -> Cut | None:
     lo, hi = int(w * _MIDDLE[0]), int(w * _MIDDLE[1])
     uniform = lines.std < 6.0
     x = lo
-    while x < hi:
-        if not uniform[x]:
-            x += 1
-            continue
-        end = x
+    for start in (np.flatnonzero(uniform[lo:hi]) + lo).tolist():  # a photo has few uniform columns
+        if start < x:
+            continue  # inside a band already looked at
+        x, end = start, start
         while end + 1 < w and uniform[end + 1]:
             end += 1
         left, right = x - 2, end + 2
@@ -151,7 +161,7 @@ def _alone(profile: np.ndarray, i: int) -> bool:
     """A cut is one line, not one of a row of lines like it (stripes, a fence, a pattern): above
     the profile's median (a texture's level), at most one other group of columns farther than 3
     from the cut comes within 60 % of it (measured: 80 % let striped wallpapers through)."""
-    excess = profile - float(np.median(profile))
+    excess = profile - _median(profile)
     close = [x for x in np.flatnonzero(excess >= 0.6 * float(excess[i])).tolist() if abs(x - i) > 3]
     groups = sum(1 for k, x in enumerate(close) if k == 0 or x - close[k - 1] > 3)
     return groups <= 1
@@ -161,7 +171,7 @@ def _seam(lines: _Lines) -> Cut | None:
     w = lines.g.shape[1]
     step, strong = lines.step, lines.strong
     lo, hi = int(w * _MIDDLE[0]), int(w * _MIDDLE[1])
-    typical = float(np.median(step)) + 1e-3
+    typical = lines.typical + 1e-3
     x = lo + int(np.argmax(step[lo:hi]))
     if strong[x] > 0.6 and step[x] > 5 * typical and _alone(step[lo:hi], x - lo):
         return Cut("vertical", (x + 1) / w, (x + 1) / w, 0.75, "seam")
@@ -174,7 +184,7 @@ def _similar_halves(lines: _Lines) -> Cut | None:
     mid = w // 2
     step, strong = lines.step, lines.strong
     near = slice(mid - 2, mid + 2)
-    if step[near].max() < 3 * (float(np.median(step)) + 1e-3) or strong[near].max() < 0.35:
+    if step[near].max() < 3 * (lines.typical + 1e-3) or strong[near].max() < 0.35:
         return None
     left, right = g[:, :mid], g[:, w - mid :]
 
