@@ -152,7 +152,7 @@ def step_by_step(path: Path, limits: IngestSettings, store: FileStore, spent: di
     g8 = timed("analyse", gray8, run.decoded.array)
     g = timed("analyse", g8.astype, np.float32)
     timed("analyse", analyse, g, run.header.width, run.header.height, limits, g8)
-    timed("collage", collage.detect, g, run.decoded.array if limits.collage_captions else None)
+    timed("collage", collage.detect, g, run.decoded.array if limits.collage_captions else None, g8)
     timed("store", steps.store_original, run)
     timed("store", steps.store_thumb, run)
 

@@ -90,7 +90,7 @@ def analyse_image(run: Run) -> None:
         g = g8.astype(np.float32)
         run.analysis = analyse(g, run.header.width, run.header.height, run.limits, g8)
         if not run.is_panel and run.limits.split_collages:
-            cut = collage.detect(g, run.decoded.array if run.limits.collage_captions else None)
+            cut = collage.detect(g, run.decoded.array if run.limits.collage_captions else None, g8)
             if cut and cut.confidence >= run.limits.collage_min_confidence:
                 run.cut = _fits(cut, run)
     except Exception as exc:  # an odd image the analysis cannot handle is kept, marked failed
