@@ -76,7 +76,7 @@ class _Moments:
 
     @staticmethod
     def of(g8: np.ndarray, squared: np.ndarray, axis: int) -> _Moments:
-        squares = squared.sum(axis=axis, dtype=np.int64) * (1.0 / g8.shape[axis])  # uint16 squares
+        squares = squared.sum(axis=axis, dtype=np.uint32) * (1.0 / g8.shape[axis])  # exact below 66,000 px a line
         return _Moments(_means(g8, axis), squares)
 
     def std(self) -> np.ndarray:

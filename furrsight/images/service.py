@@ -24,7 +24,7 @@ from furrsight.settings import Settings
 from furrsight.store import FileStore
 
 IMPORT_KIND = "images.import"
-FILES_PER_BATCH = 4  # files handed to a worker at once (see ``Ingestor.ingest_files``)
+FILES_PER_BATCH = 8  # files handed to a worker at once (see ``Ingestor.ingest_files``; 4: 0.2 ms more a file)
 
 
 class ImportPathError(ValueError):
