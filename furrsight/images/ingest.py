@@ -67,6 +67,7 @@ class Ingestor:
         self.seen = 0
         self._root, self._db = str(store.root), str(settings.db_path)  # resolved once, not per file
         self._warming: asyncio.Future[None] | None = None
+        self._pooled = False  # this engine's CPU work has gone to the worker pool
 
     def start_pool(self) -> None:
         """A job with many files ahead: start the worker pool in the background now, while the
@@ -94,7 +95,10 @@ class Ingestor:
         """Run CPU work (for ``files`` files) in the pool once it pays, or else in a thread; a
         crashed pool is replaced and the work tried again, ``attempts`` times in all."""
         self.seen += files
-        if self.processes <= 1 or not (work.is_warm() or self.seen > POOL_AFTER):
+        # Once on the pool, stay on it: a pool replaced after a crash is not warm yet, and a file
+        # that crashed a worker must be tried again in a worker, never in this process.
+        self._pooled = self._pooled or (self.processes > 1 and (work.is_warm() or self.seen > POOL_AFTER))
+        if not self._pooled:
             worker = asyncio.ensure_future(asyncio.to_thread(fn, *args))
             try:
                 return await asyncio.shield(worker)

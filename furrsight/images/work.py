@@ -58,7 +58,8 @@ def _keep_heap() -> None:
         pass
 
 
-FAULT_ENV = "FURRSIGHT_TEST_INGEST_FAULT"  # tests only: "kill:STEP" or "raise:STEP" (child.STEP)
+FAULT_ENV = "FURRSIGHT_TEST_INGEST_FAULT"  # tests only: "kill:STEP" or "raise:STEP" (child.STEP); "...@NAME":
+# only for a file (handed by path) whose name is NAME
 
 
 class InjectedFault(RuntimeError):
@@ -184,9 +185,11 @@ def prepare_files(
     instead of bytes spares the job's process reading each file and pickling it into the pool,
     and the worker unpickling it; a batch of files per trip spares the pool's hand-over per file."""
     found: list[Found] = []
+    hook, _, only = fault.partition("@")
     for path in paths:
         try:
-            found.append(_prepare_file(path, limits, root, db_path, fault, dedup))
+            here = hook if not only or Path(path).name == only else ""
+            found.append(_prepare_file(path, limits, root, db_path, here, dedup))
         except Exception as exc:  # one file's failure is not its batch's
             found.append(Failed(repr(exc)))
     return found
