@@ -229,7 +229,8 @@ async def run_import(ctx: JobContext) -> None:
                     _record(ctx, name, outcome)
             await ctx.advance(len(chunk))
 
-        batches = [items[i : i + FILES_PER_BATCH] for i in range(0, len(items), FILES_PER_BATCH)]
+        size = min(FILES_PER_BATCH, max(1, len(items) // engine.lanes))  # a few files: one a lane
+        batches = [items[i : i + size] for i in range(0, len(items), size)]
         await for_each(batches, engine.lanes, batch)
     if ctx.params.get("staging"):
         shutil.rmtree(settings.data_path / ctx.params["staging"], ignore_errors=True)
