@@ -38,7 +38,7 @@ from typing import Any, Callable, TypeVar
 
 import msgspec
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -46,7 +46,7 @@ from bench.photos import make_photos
 from furrsight.db.setup import migrate
 from furrsight.images import collage, steps, work
 from furrsight.images.analysis import analyse, gray8
-from furrsight.images.decode import ANALYSIS_SIZE, draft, thumbnail_jpeg
+from furrsight.images.decode import ANALYSIS_SIZE, draft, thumbnail_jpeg, upright_rgb
 from furrsight.images.service import IMPORT_KIND, run_import
 from furrsight.images.steps import Run
 from furrsight.jobs.runner import run_job
@@ -77,7 +77,7 @@ def bare_share(paths: list[Path], thumb_size: int) -> float:
         hashlib.sha256(data).hexdigest()
         with Image.open(io.BytesIO(data)) as img:
             draft(img, max(ANALYSIS_SIZE, thumb_size))  # the decode ingest does (its analysis needs 512 px)
-            view = (ImageOps.exif_transpose(img) or img).convert("RGB")
+            view = upright_rgb(img)  # as ingest orients it (exif_transpose and convert would copy it twice)
             thumbnail_jpeg(view, thumb_size)  # ingest's own thumbnail recipe
     return time.process_time() - start
 

@@ -84,6 +84,13 @@ def _upright(img: Image.Image) -> Image.Image:
         return img
 
 
+def upright_rgb(img: Image.Image) -> Image.Image:
+    """The image as the derived images see it: EXIF orientation applied, 8-bit RGB; an upright
+    RGB image is returned as is (``exif_transpose`` and ``convert`` each copy it: 0.15 ms at
+    800x600)."""
+    return _to_rgb(_upright(img))
+
+
 def draft(img: Image.Image, side: int) -> None:
     """Ask the JPEG decoder for the smallest 1/2, 1/4 or 1/8 scale whose longest side is still at
     least ``side``. The request is the target's own shape: asking (512, 512) of a 1024x768 photo
@@ -149,7 +156,7 @@ def decode(header: Header, thumb_size: int) -> Decoded:
         draft(img, max(ANALYSIS_SIZE, thumb_size))  # decode at 1/2..1/8 scale: much faster
         img.seek(0)  # GIF and other animations: the first frame
         img.load()
-        upright = _to_rgb(_upright(img))
+        upright = upright_rgb(img)
     except Image.DecompressionBombError as exc:
         raise Refused("decompression_bomb", f"too many pixels to decode safely: {exc}") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

@@ -120,15 +120,6 @@ class Ingestor:
         """Take one file in through every step; refusals come back as a result, never raised."""
         return _counted(await self._ingest(data, source, panel_of))
 
-    async def ingest_file(self, path: Path, source: Provenance) -> IngestResult:
-        """The same path for a file on this server (a folder import, a staged upload): the worker
-        reads it, so its bytes never pass through this process. Raises ``Unreadable`` (an
-        ``OSError``) when it cannot be read; refusals come back as a result."""
-        (outcome,) = await self.ingest_files([(path, source)])
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
     async def ingest_files(self, items: list[tuple[Path, Provenance]]) -> list[IngestResult | Exception]:
         """Several files on this server in one trip to a worker (which reads them itself), their
         rows in one group commit: a folder import's per-file costs in this process (the event
@@ -258,7 +249,7 @@ class Ingestor:
 
 
 class Unreadable(OSError):
-    """A file handed to ``Ingestor.ingest_file`` could not be read (the message says why)."""
+    """A file handed to ``Ingestor.ingest_files`` could not be read (the message says why)."""
 
 
 class FileFailed(RuntimeError):
