@@ -37,15 +37,16 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import msgspec
-from PIL import Image, ImageOps
+import numpy as np
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.photos import make_photos
 from furrsight.db.setup import migrate
 from furrsight.images import collage, steps, work
-from furrsight.images.analysis import analyse, gray
-from furrsight.images.decode import ANALYSIS_SIZE, draft, thumbnail_jpeg
+from furrsight.images.analysis import analyse, gray8
+from furrsight.images.decode import ANALYSIS_SIZE, draft, thumbnail_jpeg, upright_rgb
 from furrsight.images.service import IMPORT_KIND, run_import
 from furrsight.images.steps import Run
 from furrsight.jobs.runner import run_job
@@ -76,7 +77,7 @@ def bare_share(paths: list[Path], thumb_size: int) -> float:
         hashlib.sha256(data).hexdigest()
         with Image.open(io.BytesIO(data)) as img:
             draft(img, max(ANALYSIS_SIZE, thumb_size))  # the decode ingest does (its analysis needs 512 px)
-            view = (ImageOps.exif_transpose(img) or img).convert("RGB")
+            view = upright_rgb(img)  # as ingest orients it (exif_transpose and convert would copy it twice)
             thumbnail_jpeg(view, thumb_size)  # ingest's own thumbnail recipe
     return time.process_time() - start
 
@@ -148,9 +149,10 @@ def step_by_step(path: Path, limits: IngestSettings, store: FileStore, spent: di
     timed("header", steps.read_header, run)
     timed("decode", steps.decode_once, run)
     assert run.decoded is not None and run.header is not None
-    g = timed("analyse", gray, run.decoded.array)
-    timed("analyse", analyse, g, run.header.width, run.header.height, limits)
-    timed("collage", collage.detect, g, run.decoded.work if limits.collage_captions else None)
+    g8 = timed("analyse", gray8, run.decoded.array)
+    g = timed("analyse", g8.astype, np.float32)
+    timed("analyse", analyse, g, run.header.width, run.header.height, limits, g8)
+    timed("collage", collage.detect, g, run.decoded.array if limits.collage_captions else None, g8)
     timed("store", steps.store_original, run)
     timed("store", steps.store_thumb, run)
 

@@ -10,14 +10,15 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from furrsight.db.engine import connect
 from furrsight.images import neardup, work
-from furrsight.images.ingest import FAULT_ENV, Ingestor
+from furrsight.images.ingest import FAULT_ENV, Ingestor, Unreadable
 from furrsight.images.recorder import Recorder, Tx
-from furrsight.images.schemas import Provenance
+from furrsight.images.schemas import IngestResult, Provenance
 from furrsight.images.tables import Image
 from furrsight.settings import Settings
 from furrsight.store import FileStore
@@ -39,7 +40,7 @@ ANOTHER_PROCESS = """
 import asyncio, sys
 from furrsight.db.setup import open_database
 from furrsight.images.ingest import ingest
-from furrsight.images.schemas import Provenance
+from furrsight.images.schemas import IngestResult, Provenance
 from furrsight.settings import load_settings
 from furrsight.store import FileStore
 
@@ -205,6 +206,30 @@ def test_a_killed_job_process_leaves_no_pool_workers_behind() -> None:
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [p for p in pids if _alive(p)]
+
+
+async def test_a_batch_whose_worker_dies_is_done_again_file_by_file(
+    migrated: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Files handed to the workers by path, eight at a time: a decoder crash on one (the hook
+    SIGKILLs the worker at that file's `header`) loses the batch's work; the batch is done again
+    file by file, so only the file that crashes is refused, and an unreadable one is said so."""
+    store = FileStore(migrated.data_path)
+    paths = [tmp_path / f"batch-{i}.jpg" for i in range(4)]
+    for i, path in enumerate(paths):
+        path.write_bytes(corpus.ordinary(7400 + i))
+    missing = tmp_path / "gone.jpg"
+    async with Ingestor(store, migrated, processes=2) as engine:
+        await asyncio.to_thread(work.warm, 2)
+        monkeypatch.setenv(FAULT_ENV, f"kill:header@{paths[1].name}")
+        outcomes = await engine.ingest_files([(p, _src(p.name)) for p in [*paths, missing]])
+        monkeypatch.delenv(FAULT_ENV)
+    results = [o for o in outcomes if isinstance(o, IngestResult)]
+    assert [r.outcome for r in results] == ["new", "refused", "new", "new"]
+    assert results[1].reason == "worker_crashed" and "retry" in (results[1].message or "")
+    assert isinstance(outcomes[4], Unreadable) and "gone.jpg" in str(outcomes[4])
+    assert not await Image.exists().where(Image.sha256 == hashlib.sha256(corpus.ordinary(7401)).hexdigest())
+    assert len({r.image_id for r in results if r.outcome == "new"}) == 3
 
 
 async def test_a_cancelled_ingest_whose_row_is_recorded_keeps_its_file(migrated: Settings) -> None:

@@ -21,6 +21,7 @@ import asyncio
 import functools
 import os
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, TypeVar
@@ -34,12 +35,22 @@ from furrsight.images.rows import PanelOf
 from furrsight.images.schemas import IngestResult, Provenance
 from furrsight.images.steps import STEP_NAMES, check_bytes, sniff_type
 from furrsight.images.tables import Image
-from furrsight.images.work import FAULT_ENV, InjectedFault, Prepared, checkpoint
+from furrsight.images.work import FAULT_ENV, Found, InjectedFault, Prepared, checkpoint
 from furrsight.metrics.instruments import IMAGES_INGESTED, IMAGES_REFUSED
 from furrsight.settings import Settings
 from furrsight.store import FileStore
 
-__all__ = ["FAULT_ENV", "STEP_NAMES", "Ingestor", "InjectedFault", "PanelOf", "cut_panels", "ingest"]
+__all__ = [
+    "FAULT_ENV",
+    "STEP_NAMES",
+    "FileFailed",
+    "Ingestor",
+    "InjectedFault",
+    "PanelOf",
+    "Unreadable",
+    "cut_panels",
+    "ingest",
+]
 T = TypeVar("T")
 POOL_AFTER = 32  # files an engine sees in-process before the pool is worth using
 
@@ -56,6 +67,7 @@ class Ingestor:
         self.seen = 0
         self._root, self._db = str(store.root), str(settings.db_path)  # resolved once, not per file
         self._warming: asyncio.Future[None] | None = None
+        self._pooled = False  # this engine's CPU work has gone to the worker pool
 
     def start_pool(self) -> None:
         """A job with many files ahead: start the worker pool in the background now, while the
@@ -79,10 +91,14 @@ class Ingestor:
             await asyncio.gather(self._warming, return_exceptions=True)
         await self.recorder.aclose()
 
-    async def work(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run CPU work in the pool (once it pays) or a thread; a crashed pool is replaced once."""
-        self.seen += 1
-        if self.processes <= 1 or not (work.is_warm() or self.seen > POOL_AFTER):
+    async def work(self, fn: Callable[..., T], *args: Any, files: int = 1, attempts: int = 2) -> T:
+        """Run CPU work (for ``files`` files) in the pool once it pays, or else in a thread; a
+        crashed pool is replaced and the work tried again, ``attempts`` times in all."""
+        self.seen += files
+        # Once on the pool, stay on it: a pool replaced after a crash is not warm yet, and a file
+        # that crashed a worker must be tried again in a worker, never in this process.
+        self._pooled = self._pooled or (self.processes > 1 and (work.is_warm() or self.seen > POOL_AFTER))
+        if not self._pooled:
             worker = asyncio.ensure_future(asyncio.to_thread(fn, *args))
             try:
                 return await asyncio.shield(worker)
@@ -90,24 +106,66 @@ class Ingestor:
                 await asyncio.wait([worker])
                 raise
         loop = asyncio.get_running_loop()
-        for attempt in (1, 2):
+        for attempt in range(1, attempts + 1):
             executor = work.pool(self.processes)
             try:
                 return await loop.run_in_executor(executor, functools.partial(fn, *args))
             except BrokenProcessPool:
                 work.discard_pool(executor)  # a decoder crashed a worker (or it was killed): a fresh pool
-                if attempt == 2:
+                if attempt == attempts:
                     raise
         raise AssertionError("unreachable")
 
     async def ingest(self, data: bytes, source: Provenance, *, panel_of: PanelOf | None = None) -> IngestResult:
         """Take one file in through every step; refusals come back as a result, never raised."""
-        result = await self._ingest(data, source, panel_of)
-        if result.outcome == "refused":
-            IMAGES_REFUSED.labels(result.reason or "unknown").inc()
-        else:
-            IMAGES_INGESTED.labels(result.outcome).inc()
-        return result
+        return _counted(await self._ingest(data, source, panel_of))
+
+    async def ingest_files(self, items: list[tuple[Path, Provenance]]) -> list[IngestResult | Exception]:
+        """Several files on this server in one trip to a worker (which reads them itself), their
+        rows in one group commit: a folder import's per-file costs in this process (the event
+        loop, the pool's hand-over, the recorder's wake-ups) are paid once per batch. Each
+        file's outcome in order: a result, ``Unreadable``, or the exception that failed it.
+
+        A batch whose worker died (a decoder crash) is done again file by file, each of them
+        tried twice more before it is refused as ``worker_crashed``."""
+        fault = os.environ.get(FAULT_ENV, "")
+        paths = [str(path) for path, _ in items]
+        single = len(items) == 1
+        try:
+            found = await self.work(
+                work.prepare_files, paths, self.limits, self._root, self._db, fault,
+                files=len(items), attempts=2 if single else 1,
+            )  # fmt: skip
+        except BrokenProcessPool:
+            if single:
+                return [_counted(_crashed())]
+            return [outcome for item in items for outcome in await self.ingest_files([item])]
+        settled = (
+            self._settle(f, path, source, fault) for f, path, (_, source) in zip(found, paths, items, strict=True)
+        )
+        return list(await asyncio.gather(*settled))
+
+    async def _settle(self, found: Found, path: str, source: Provenance, fault: str) -> IngestResult | Exception:
+        """What a worker found about one file, recorded: a row, a sighting, or a refusal."""
+        try:
+            if isinstance(found, work.Known):
+                seen = await self.recorder.run(rows.sighting(found.sha256, source))
+                if seen is not None:
+                    return _counted(IngestResult(outcome="duplicate", image_id=seen.image_id, state=seen.state))
+                # removed since the look-up: take it in after all
+                (found,) = await self.work(work.prepare_files, [path], self.limits, self._root, self._db, fault, False)
+            if isinstance(found, work.Unreadable):
+                return Unreadable(found.message)
+            if isinstance(found, work.Failed):
+                return FileFailed(found.message)
+            if isinstance(found, work.Refusal):
+                return _counted(IngestResult(outcome="refused", reason=found.reason, message=found.message))
+            assert isinstance(found, Prepared)
+            return _counted(await self._record(found, source, None))
+        except BrokenProcessPool:
+            return _counted(_crashed())
+        except Exception as exc:  # this file's failure is this file's: the batch carries on
+            return exc
 
     async def _ingest(self, data: bytes, source: Provenance, panel_of: PanelOf | None) -> IngestResult:
         prefix = "child." if panel_of else ""
@@ -129,25 +187,22 @@ class Ingestor:
                 # removed since the look-up: take it in after all
                 prepared = await self.work(work.prepare, data, self.limits, root, db, bool(panel_of), fault, False)
         except BrokenProcessPool:
-            message = (
-                "the worker process decoding it died twice (a decoder crash on a hostile file, or memory "
-                "ran out); retry the job to try again"
-            )
-            return IngestResult(outcome="refused", reason="worker_crashed", message=message)
+            return _crashed()
         if isinstance(prepared, work.Refusal):
             return IngestResult(outcome="refused", reason=prepared.reason, message=prepared.message)
         assert isinstance(prepared, Prepared)
-        return await self._record(data, prepared.sha256, fmt, prepared, source, panel_of)
+        return await self._record(replace(prepared, format=fmt), source, panel_of, data)
 
     async def _record(
-        self, data: bytes, sha256: str, fmt: str, p: Prepared, source: Provenance, panel_of: PanelOf | None
+        self, p: Prepared, source: Provenance, panel_of: PanelOf | None, data: bytes | None = None
     ) -> IngestResult:
+        """The row, then a collage's panels (cut from ``data``, or else from the stored original)."""
         a = p.analysis
         state = "failed" if p.failure else ("stored" if p.cut else "processed")
         new = rows.NewImage(
-            sha256=sha256, format=fmt, mime=PILImage.MIME.get(fmt, "image/" + fmt.lower()), width=p.width,
-            height=p.height, bytes=len(data), state=state, reason=p.failure, phash=a.phash if a else None,
-            blur=a.blur if a else None, flags=a.flags if a else [], panel_of=panel_of,
+            sha256=p.sha256, format=p.format, mime=PILImage.MIME.get(p.format, "image/" + p.format.lower()),
+            width=p.width, height=p.height, bytes=p.size, state=state, reason=p.failure,
+            phash=a.phash if a else None, blur=a.blur if a else None, flags=a.flags if a else [], panel_of=panel_of,
         )  # fmt: skip
         prefix = "child." if panel_of else ""
         try:
@@ -165,7 +220,8 @@ class Ingestor:
         children: list[int] = []
         checkpoint(prefix + "split")
         if p.cut is not None:
-            children = await self.cut_panels(data, recorded.image_id, p.cut, p.width, p.height, source.job_id)
+            original = data if data is not None else str(self.store.file_path(p.sha256))
+            children = await self.cut_panels(original, recorded.image_id, p.cut, p.width, p.height, source.job_id)
             await self.recorder.run(rows.set_state(recorded.image_id, "processed"))
             state = "processed"
         return IngestResult(
@@ -174,10 +230,11 @@ class Ingestor:
         )  # fmt: skip
 
     async def cut_panels(
-        self, data: bytes, parent_id: int, cut: collage.Cut, width: int, height: int, job_id: int | None,
+        self, data: bytes | str, parent_id: int, cut: collage.Cut, width: int, height: int, job_id: int | None,
         first: str | None = None,
     ) -> list[int]:  # fmt: skip
-        """Ingest the two panels of ``cut`` as children of ``parent_id``; returns their ids."""
+        """Ingest the two panels of ``cut`` as children of ``parent_id`` (``data``: the original's
+        bytes, or the path of its stored copy); returns their ids."""
         first = first or cut.first  # read from captions, or left/top by default
         order = ["before", "after"] if first == "before" else ["after", "before"]
         confidence = 1.0 if cut.method == "manual" else cut.order_confidence
@@ -189,6 +246,30 @@ class Ingestor:
             if result.image_id is not None:
                 ids.append(result.image_id)
         return ids
+
+
+class Unreadable(OSError):
+    """A file handed to ``Ingestor.ingest_files`` could not be read (the message says why)."""
+
+
+class FileFailed(RuntimeError):
+    """A file failed in a worker for a reason of its own (the message is the exception's repr)."""
+
+
+def _crashed() -> IngestResult:
+    message = (
+        "the worker process decoding it died twice (a decoder crash on a hostile file, or memory "
+        "ran out); retry the job to try again"
+    )
+    return IngestResult(outcome="refused", reason="worker_crashed", message=message)
+
+
+def _counted(result: IngestResult) -> IngestResult:
+    if result.outcome == "refused":
+        IMAGES_REFUSED.labels(result.reason or "unknown").inc()
+    else:
+        IMAGES_INGESTED.labels(result.outcome).inc()
+    return result
 
 
 async def ingest(

@@ -71,10 +71,11 @@ def find(tx: Tx, sha256: str) -> tuple[int, str] | None:
     return (row[0], row[1]) if row else None
 
 
-def add_source(tx: Tx, image_id: int, source: Provenance) -> None:
-    """One row per sighting; a redelivered job seeing the same file again adds none."""
+def add_source(tx: Tx, image_id: int, source: Provenance, new: bool = False) -> None:
+    """One row per sighting; a redelivered job seeing the same file again adds none (an image
+    ``new`` in this transaction has no sightings to look through)."""
     values = [getattr(source, f) for f in SOURCE_FIELDS]
-    if source.job_id is not None:
+    if source.job_id is not None and not new:
         same = tx.conn.execute(
             "SELECT 1 FROM sources WHERE image = ? AND kind = ? AND job IS ? AND file_name IS ? AND url IS ?",
             (image_id, source.kind, source.job_id, source.file_name, source.url),
@@ -128,7 +129,7 @@ def record(new: NewImage, source: Provenance, distance: int) -> Callable[[Tx], R
         )  # fmt: skip
         image_id = int(cursor.lastrowid or 0)
         group = assign_group(tx.conn, tx.index, image_id, new.phash, distance) if new.phash else None
-        add_source(tx, image_id, source)
+        add_source(tx, image_id, source, new=True)
         return Recorded(image_id, new.state, duplicate=False, group=group)
 
     return op

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import uuid
@@ -14,7 +13,7 @@ import msgspec
 from dramatiq import Broker
 
 from furrsight.auth import audit
-from furrsight.images.ingest import POOL_AFTER, Ingestor
+from furrsight.images.ingest import POOL_AFTER, Ingestor, Unreadable
 from furrsight.images.lanes import for_each
 from furrsight.images.schemas import ChildOut, ImageOut, ImagePage, IngestResult, Provenance, SourceOut
 from furrsight.images.tables import Image, Source, Takedown
@@ -25,6 +24,7 @@ from furrsight.settings import Settings
 from furrsight.store import FileStore
 
 IMPORT_KIND = "images.import"
+FILES_PER_BATCH = 8  # files handed to a worker at once (see ``Ingestor.ingest_files``; 4: 0.2 ms more a file)
 
 
 class ImportPathError(ValueError):
@@ -196,12 +196,6 @@ def _record(ctx: JobContext, name: str, result: IngestResult) -> None:
         ctx.log(f"refused {name}: {result.reason}: {result.message}")
 
 
-def _read_head(path: Path, limit: int) -> bytes:
-    """The file's first ``limit`` bytes (a larger file is refused as too large by ingest)."""
-    with path.open("rb") as handle:
-        return handle.read(limit)
-
-
 async def run_import(ctx: JobContext) -> None:
     """Ingest the staged uploads, or every file below a folder, a few files at a time."""
     settings = ctx.settings
@@ -219,23 +213,25 @@ async def run_import(ctx: JobContext) -> None:
         if len(items) > POOL_AFTER:
             engine.start_pool()
 
-        async def one(item: tuple[Path, str, str]) -> None:
-            path, name, kind = item
-            try:  # one hop to a thread (aiofiles took three: open, read, close)
-                data = await asyncio.to_thread(_read_head, path, settings.ingest.max_file_bytes + 1)
-            except OSError as exc:
-                ctx.count("failed")
-                ctx.log(f"cannot read {name}: {exc}")
-            else:
-                source = Provenance(kind=kind, file_name=name, job_id=ctx.job_id)  # type: ignore[arg-type]
-                try:
-                    _record(ctx, name, await engine.ingest(data, source))
-                except Exception as exc:  # one file's unexpected failure must not stop the job
+        async def batch(chunk: list[tuple[Path, str, str]]) -> None:
+            sources = [Provenance(kind=kind, file_name=name, job_id=ctx.job_id) for _, name, kind in chunk]  # type: ignore[arg-type]
+            outcomes = await engine.ingest_files(
+                [(path, src) for (path, _, _), src in zip(chunk, sources, strict=True)]
+            )
+            for (_, name, _), outcome in zip(chunk, outcomes, strict=True):
+                if isinstance(outcome, Unreadable):
                     ctx.count("failed")
-                    ctx.log(f"failed {name}: {exc!r}")
-            await ctx.advance()
+                    ctx.log(f"cannot read {name}: {outcome}")
+                elif isinstance(outcome, Exception):  # one file's unexpected failure must not stop the job
+                    ctx.count("failed")
+                    ctx.log(f"failed {name}: {outcome!r}")
+                else:
+                    _record(ctx, name, outcome)
+            await ctx.advance(len(chunk))
 
-        await for_each(items, engine.lanes, one)
+        size = min(FILES_PER_BATCH, max(1, len(items) // engine.lanes))  # a few files: one a lane
+        batches = [items[i : i + size] for i in range(0, len(items), size)]
+        await for_each(batches, engine.lanes, batch)
     if ctx.params.get("staging"):
         shutil.rmtree(settings.data_path / ctx.params["staging"], ignore_errors=True)
 

@@ -12,10 +12,11 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from PIL import Image as PILImage
 
 from furrsight.images import collage
-from furrsight.images.analysis import Analysis, analyse, gray
+from furrsight.images.analysis import Analysis, analyse, gray8
 from furrsight.images.decode import Decoded, Header, Refused, decode, open_header
 from furrsight.images.sniff import describe_refused, sniff
 from furrsight.settings import IngestSettings
@@ -85,10 +86,11 @@ def analyse_image(run: Run) -> None:
     """Hash, flags and (for a top-level image) collage detection, all on the working image."""
     assert run.decoded is not None and run.header is not None
     try:
-        g = gray(run.decoded.array)
-        run.analysis = analyse(g, run.header.width, run.header.height, run.limits)
+        g8 = gray8(run.decoded.array)
+        g = g8.astype(np.float32)
+        run.analysis = analyse(g, run.header.width, run.header.height, run.limits, g8)
         if not run.is_panel and run.limits.split_collages:
-            cut = collage.detect(g, run.decoded.work if run.limits.collage_captions else None)
+            cut = collage.detect(g, run.decoded.array if run.limits.collage_captions else None, g8)
             if cut and cut.confidence >= run.limits.collage_min_confidence:
                 run.cut = _fits(cut, run)
     except Exception as exc:  # an odd image the analysis cannot handle is kept, marked failed

@@ -12,6 +12,8 @@ process. Results come back as plain values (a refusal too: an exception with a c
 from __future__ import annotations
 
 import ctypes
+import dataclasses
+import functools
 import multiprocessing
 import multiprocessing.util
 import os
@@ -22,6 +24,7 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 from furrsight.images import collage
 from furrsight.images.analysis import Analysis
@@ -29,8 +32,10 @@ from furrsight.images.decode import Refused, encode_panel
 from furrsight.images.steps import (
     WORK_STEPS,
     Run,
+    check_bytes,
     crop_panels,
     hash_bytes,
+    sniff_type,
 )  # fmt: skip
 from furrsight.settings import IngestSettings
 from furrsight.store import FileStore
@@ -53,7 +58,8 @@ def _keep_heap() -> None:
         pass
 
 
-FAULT_ENV = "FURRSIGHT_TEST_INGEST_FAULT"  # tests only: "kill:STEP" or "raise:STEP" (child.STEP)
+FAULT_ENV = "FURRSIGHT_TEST_INGEST_FAULT"  # tests only: "kill:STEP" or "raise:STEP" (child.STEP); "...@NAME":
+# only for a file (handed by path) whose name is NAME
 
 
 class InjectedFault(RuntimeError):
@@ -87,11 +93,27 @@ class Prepared:
     failure: str | None
     wrote: list[str]  # files this run created (the caller removes them if recording fails)
     durable: list[str]  # files to fsync before the row that points at them commits
+    size: int = 0  # bytes of the original
+    format: str = ""  # as sniffed (``prepare_file``; ``prepare``'s caller sniffed it itself)
 
 
 @dataclass(frozen=True)
 class Refusal:
     reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """The file could not be read (``prepare_file``): the caller says so in words."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    """An unexpected error on one file of a batch (the others go on): its ``repr``."""
+
     message: str
 
 
@@ -116,6 +138,12 @@ def _stored(db_path: str, sha256: str) -> bool:
     return conn.execute("SELECT 1 FROM images WHERE sha256 = ?", (sha256,)).fetchone() is not None
 
 
+@functools.lru_cache(maxsize=8)
+def _store(root: str) -> FileStore:
+    """The file store at ``root``, made once per process (``FileStore`` resolves its path)."""
+    return FileStore(Path(root))
+
+
 def prepare(
     data: bytes, limits: IngestSettings, root: str, db_path: str, is_panel: bool, fault: str = "", dedup: bool = True
 ) -> Prepared | Refusal | Known:
@@ -128,7 +156,7 @@ def prepare(
     checkpoint(prefix + "dedup", fault)
     if dedup and _stored(db_path, sha256):
         return Known(sha256)
-    run = Run(data, sha256, limits, FileStore(Path(root)), is_panel)
+    run = Run(data, sha256, limits, _store(root), is_panel)
     try:
         for name, step in WORK_STEPS:
             checkpoint(prefix + name, fault)
@@ -142,8 +170,46 @@ def prepare(
     assert run.header is not None
     return Prepared(
         sha256, run.header.width, run.header.height, run.analysis, run.cut, run.failure,
-        [str(p) for p in run.wrote], [str(p) for p in run.durable],
+        [str(p) for p in run.wrote], [str(p) for p in run.durable], len(data),
     )  # fmt: skip
+
+
+Found: TypeAlias = "Prepared | Refusal | Known | Unreadable | Failed"
+
+
+def prepare_files(
+    paths: list[str], limits: IngestSettings, root: str, db_path: str, fault: str = "", dedup: bool = True
+) -> list[Found]:
+    """Files on this server (a folder import, staged uploads), read here in the worker, each
+    through the caller's two cheap checks (size, type) and ``prepare``. Handing the worker paths
+    instead of bytes spares the job's process reading each file and pickling it into the pool,
+    and the worker unpickling it; a batch of files per trip spares the pool's hand-over per file."""
+    found: list[Found] = []
+    hook, _, only = fault.partition("@")
+    for path in paths:
+        try:
+            here = hook if not only or Path(path).name == only else ""
+            found.append(_prepare_file(path, limits, root, db_path, here, dedup))
+        except Exception as exc:  # one file's failure is not its batch's
+            found.append(Failed(repr(exc)))
+    return found
+
+
+def _prepare_file(path: str, limits: IngestSettings, root: str, db_path: str, fault: str, dedup: bool) -> Found:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limits.max_file_bytes + 1)  # a larger file is refused as too large
+    except OSError as exc:
+        return Unreadable(str(exc))
+    try:
+        checkpoint("check_bytes", fault)
+        check_bytes(data, limits)
+        checkpoint("sniff", fault)
+        fmt = sniff_type(data)
+    except Refused as refused:
+        return Refusal(refused.reason, refused.message)
+    prepared = prepare(data, limits, root, db_path, False, fault, dedup)
+    return dataclasses.replace(prepared, format=fmt) if isinstance(prepared, Prepared) else prepared
 
 
 def reanalyse(data: bytes, sha256: str, limits: IngestSettings, root: str, is_panel: bool) -> Prepared | Refusal:
@@ -159,8 +225,11 @@ def reanalyse(data: bytes, sha256: str, limits: IngestSettings, root: str, is_pa
     return Prepared(sha256, run.header.width, run.header.height, run.analysis, run.cut, run.failure, [], [])
 
 
-def panels(data: bytes, cut: collage.Cut, width: int, height: int) -> list[tuple[list[int], bytes]]:
-    """A collage's two panels as JPEG files of their own, with their crop boxes."""
+def panels(data: bytes | str, cut: collage.Cut, width: int, height: int) -> list[tuple[list[int], bytes]]:
+    """A collage's two panels as JPEG files of their own, with their crop boxes; ``data`` is
+    the original's bytes or the path of its stored copy."""
+    if isinstance(data, str):
+        data = Path(data).read_bytes()
     return [(box, encode_panel(img)) for box, img in crop_panels(data, cut, width, height)]
 
 
