@@ -39,7 +39,8 @@ from furrsight.exports.exporter import _fsync_tree, write_export
 from furrsight.exports.hf_parquet import schema
 from furrsight.exports.pictures import phash
 from furrsight.exports.rows import Row, fields, key_of
-from furrsight.exports.splits import SPLITS, split_of
+from furrsight.exports.splits import SPLITS
+from furrsight.exports.stratify import stratify
 from furrsight.jobs.runner import JobContext
 from furrsight.jobs.tables import Job
 from furrsight.settings import Settings, load_settings
@@ -69,6 +70,7 @@ def image_record(i: int, sha: str, phash: str) -> dict[str, Any]:
 
 def version_items(shas: list[str], hashes: list[str], pairs: int) -> list[dict[str, Any]]:
     n = len(shas)
+    placed = stratify({p: f"pair:{p}" for p in range(1, pairs + 1)}, {}, {}, "bench", (0.8, 0.1, 0.1))
     items = []
     for p in range(1, pairs + 1):
         a, b = p % n, (p * 7 + 3) % n
@@ -89,7 +91,7 @@ def version_items(shas: list[str], hashes: list[str], pairs: int) -> list[dict[s
             "prompt_version": "v1",
             "reviewed_by": "ann",
         }
-        split = split_of(f"pair:{p}", "bench", (0.8, 0.1, 0.1))
+        split = placed[p]
         items.append(
             {
                 "pair_id": p,
