@@ -11,9 +11,9 @@ import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from furrsight.exports import card, pictures, splits
+from furrsight.exports import card, durable, pictures, splits
 from furrsight.exports.attribution import attribution_file
 from furrsight.exports.hf_parquet import ParquetWriter
 from furrsight.exports.imagefolder import ImageFolderWriter
@@ -31,6 +31,7 @@ BATCH = 128  # pairs prepared per thread hop
 
 class Writer(Protocol):
     name: str
+    finished: list[Path]  # files closed since the exporter last took them (to fsync)
 
     def begin_split(self, split: str, count: int) -> None: ...
     def add(self, row: Row) -> None: ...
@@ -53,39 +54,57 @@ def make_writer(fmt: str, root: Path, class_names: list[str], conf: ExportSettin
     return WebDatasetWriter(root, conf.webdataset_shard_pairs, mtime)
 
 
-def prepare(store: FileStore, conf: ExportSettings, image: dict[str, Any]) -> tuple[bytes, str]:
-    """The exported file of one image and its perceptual hash, measured on the exported pixels
-    (the stored hash where the pixels are the stored ones, byte for byte)."""
+class Prepared(NamedTuple):
+    data: bytes  # the exported file
+    phash: str  # its perceptual hash, measured on the exported pixels
+    measured: bool  # the hash was measured now (pixels re-encoded, or no stored hash)
+
+
+def prepare(store: FileStore, conf: ExportSettings, image: dict[str, Any]) -> Prepared:
+    """The exported file of one image and its perceptual hash (the stored one where the pixels
+    are the stored ones, byte for byte: the compressed picture is copied as it is)."""
     data = store.file_path(image["sha256"]).read_bytes()
     out, changed = pictures.export_bytes(
         data, image["format"], image["width"], image["height"], conf.max_side, conf.jpeg_quality
     )
-    return out, (image.get("phash") if not changed else None) or pictures.phash(out)
+    if not changed and image.get("phash"):
+        return Prepared(out, image["phash"], False)
+    return Prepared(out, pictures.phash(out), True)
 
 
-def _prepare_batch(
-    store: FileStore, conf: ExportSettings, items: list[dict[str, Any]]
-) -> list[tuple[bytes, bytes, str, str]]:
+def _write_batch(
+    store: FileStore, conf: ExportSettings, writer: Writer, split: str, index: dict[str, int],
+    batch: list[dict[str, Any]],
+) -> list[tuple[tuple[str, bool], tuple[str, bool]]]:  # fmt: skip
+    """Read, prepare and write one batch of pairs (one thread: reading and writing in two
+    threads made them wait on each other's GIL hand-offs); each image's hash and whether it was
+    measured now."""
     out = []
-    for item in items:
-        (before, hb), (after, ha) = prepare(store, conf, item["before"]), prepare(store, conf, item["after"])
-        out.append((before, after, hb, ha))
+    for item in batch:
+        before, after = prepare(store, conf, item["before"]), prepare(store, conf, item["after"])
+        label = index.get(item["labels"]["breed"] or "")
+        writer.add(Row(key_of(item["pair_id"]), split, item, label, before.data, after.data))
+        out.append(((before.phash, before.measured), (after.phash, after.measured)))
     return out
 
 
-def _write_rows(writer: Writer, rows: list[Row]) -> None:
-    for row in rows:
-        writer.add(row)
-
-
-def _fsync_tree(root: Path) -> None:
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+def _exported_leaks(
+    version: dict[str, Any], conf: ExportSettings, image_splits: dict[int, set[str]], hashes: dict[int, str],
+    measured: set[int],
+) -> dict[str, int]:  # fmt: skip
+    """The perceptual-hash leak check on the exported files. Two images whose hashes are both the
+    version's (pixels byte for byte as stored) were compared when the version was made, at the
+    same threshold and in the same splits (an export holds a subset of the version's pairs):
+    when that found none, only pairs with an image measured now are compared again —
+    ``len(measured) × images`` instead of ``images²``."""
+    reuse = (
+        version.get("settings", {}).get("leak_hamming") == conf.leak_hamming
+        and version.get("report", {}).get("leaks", {}).get("phash_cross_split") == 0
+    )
+    only = measured if reuse else None
+    leaks = splits.leak_check(image_splits, hashes, {}, conf.leak_hamming, conf.leak_cosine, only=only)
+    leaks = {k: v for k, v in leaks.items() if not k.startswith("embedding") and k != "images_with_embedding"}
+    return {**leaks, "images_measured": len(measured) if reuse else len(hashes)}
 
 
 async def write_export(
@@ -104,31 +123,27 @@ async def write_export(
         writer = make_writer(fmt, tmp, names, conf, mtime)
         image_splits: dict[int, set[str]] = {}
         hashes: dict[int, str] = {}
+        measured: set[int] = set()
+        syncer = durable.Syncer()
         await ctx.set_total(len(items))
         for split in splits.SPLITS:
             chosen = [i for i in items if i["split"] == split]
             writer.begin_split(split, len(chosen))
-            batches = [chosen[lo : lo + BATCH] for lo in range(0, len(chosen), BATCH)]
-            # Two threads in step: the next batch is read and prepared while this one is written.
-            pending = (
-                asyncio.ensure_future(asyncio.to_thread(_prepare_batch, store, conf, batches[0])) if batches else None
-            )
-            for k, batch in enumerate(batches):
-                assert pending is not None
-                prepared = await pending
-                if k + 1 < len(batches):
-                    pending = asyncio.ensure_future(asyncio.to_thread(_prepare_batch, store, conf, batches[k + 1]))
-                rows = [
-                    Row(key_of(item["pair_id"]), split, item, index.get(item["labels"]["breed"] or ""), before, after)
-                    for item, (before, after, _, _) in zip(batch, prepared, strict=True)
-                ]
-                await asyncio.to_thread(_write_rows, writer, rows)
-                for item, (_, _, hb, ha) in zip(batch, prepared, strict=True):
-                    for side, digest in (("before", hb), ("after", ha)):
+            for lo in range(0, len(chosen), BATCH):
+                batch = chosen[lo : lo + BATCH]
+                facts = await asyncio.to_thread(_write_batch, store, conf, writer, split, index, batch)
+                syncer.done(writer.finished)
+                writer.finished.clear()
+                for item, pair in zip(batch, facts, strict=True):
+                    for side, (digest, now) in zip(("before", "after"), pair, strict=True):
                         image_splits.setdefault(item[side]["id"], set()).add(split)
                         hashes[item[side]["id"]] = digest
+                        if now:
+                            measured.add(item[side]["id"])
                 await ctx.advance(len(batch))
             writer.end_split()
+            syncer.done(writer.finished)
+            writer.finished.clear()
         corrections = await human_corrections([i["pair_id"] for i in items])
         texts = ["origin", "caption", "breed_source", *(f"{s}_{f}" for s in ("before", "after") for f in IMAGE_FIELDS)]
         features = card.card_features(names, texts, list(CONFIDENCES))
@@ -139,14 +154,17 @@ async def write_export(
         )
         (tmp / "README.md").write_text(text, encoding="utf-8")
         (tmp / "ATTRIBUTION").write_text(attribution_file(version, items), encoding="utf-8")
-        leaks = splits.leak_check(image_splits, hashes, {}, conf.leak_hamming, conf.leak_cosine)
-        await asyncio.to_thread(_fsync_tree, tmp)
+        syncer.done([tmp / "README.md", tmp / "ATTRIBUTION"])
+        leaks = await asyncio.to_thread(_exported_leaks, version, conf, image_splits, hashes, measured)
+        await asyncio.to_thread(syncer.finish, tmp)  # every file and folder on disk before the rename
         old = target.parent / f".old-{target.name}"
         if target.exists():  # a rebuild: the new folder replaces the old in two renames
             os.replace(target, old)
         os.replace(tmp, target)
+        durable.renamed(target)
         shutil.rmtree(old, ignore_errors=True)
     except BaseException:
+        syncer.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     files = [p for p in target.rglob("*") if p.is_file()]
@@ -154,9 +172,7 @@ async def write_export(
         "files": len(files),
         "bytes": sum(p.stat().st_size for p in files),
         "splits": {s: sum(1 for i in items if i["split"] == s) for s in splits.SPLITS},
-        "leaks_exported": {
-            k: v for k, v in leaks.items() if not k.startswith("embedding") and k != "images_with_embedding"
-        },
+        "leaks_exported": leaks,
     }
 
 
