@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import io
 import os
+import random
 import tarfile
 import time
 from collections import Counter
@@ -24,7 +25,7 @@ from PIL import Image, ImageOps
 
 from furrsight.exports import service as exports
 from furrsight.exports.pictures import strip_jpeg
-from furrsight.exports.splits import Member, components
+from furrsight.exports.splits import Member, components, leak_check, phash_neighbours
 from furrsight.exports.stratify import deviation, stratify
 from furrsight.images.ingest import ingest
 from furrsight.images.schemas import Provenance
@@ -259,7 +260,10 @@ async def test_hf_parquet_loads_with_datasets_images_and_class_labels(
     assert 'license_name: "Public Domain"' in card
     attribution = (folder / "ATTRIBUTION").read_text()
     assert '"Taken at the salon" by Ann Groomer (https://photos.example/' in attribution
-    assert export.report["leaks_exported"]["phash_cross_split"] == 0
+    assert export.report["leaks_exported"] == {
+        "images_in_two_splits": 0, "phash_cross_split": 0, "images_checked": version.counts["images"],
+        "images_measured": 2,  # re-encoded (the turned GPS photo, the PNG): the others are the version's hashes
+    }  # fmt: skip
     single = datasets.load_dataset("parquet", data_files=str(folder / "data" / "train-*.parquet"))["train"]
     assert isinstance(single.features["before"], datasets.Image)  # the Parquet metadata alone types it
 
@@ -355,7 +359,10 @@ async def test_resized_exports_keep_the_picture_within_the_longest_side(own: Set
     small = msgspec.structs.replace(own, exports=msgspec.structs.replace(own.exports, max_side=200))
     version = (await exports.list_versions()).items[-1]
     items = {i["pair_id"]: i for i in await exports.all_items(version.id)}
-    folder = folder_of(own, await export_inline(small, version.id, "webdataset"))
+    export = await export_inline(small, version.id, "webdataset")
+    assert export.report["leaks_exported"]["images_measured"] == version.counts["images"]  # all resized
+    assert export.report["leaks_exported"]["phash_cross_split"] == 0
+    folder = folder_of(own, export)
     for sample in wds.WebDataset(sorted(str(p) for p in folder.glob("*.tar")), shardshuffle=False).decode("pil"):
         item = items[sample["json"]["pair_id"]]
         picture = sample["before.jpg"]
@@ -433,6 +440,23 @@ def test_three_uneven_breeds_are_stratified_exactly_where_components_allow() -> 
     again = stratify({m.pair_id: keys[m.pair_id] for m in members}, {m.pair_id: m.breed for m in members}, {},
                      "seed", (0.8, 0.1, 0.1))  # fmt: skip
     assert again == placed
+
+
+def test_the_exported_leak_check_compares_only_re_measured_images_and_still_finds_their_leaks() -> None:
+    rng = random.Random(3)
+    hashes = {i: rng.getrandbits(64) for i in range(1, 301)}
+    hashes[7] = hashes[3] ^ 0b101  # near-duplicates of 3 and 5
+    hashes[9] = hashes[5] ^ 0b1
+    text = {i: f"{h:016x}" for i, h in hashes.items()}
+    where = {i: {"train"} for i in hashes} | {7: {"test"}}  # 3 and 7 across splits: a leak
+    full = phash_neighbours(sorted(text), [text[i] for i in sorted(text)], 6)
+    assert (3, 7) in full and (5, 9) in full
+    for only in ({7}, {9}, set(), set(rng.sample(range(1, 301), 40)) | {3}):
+        some = phash_neighbours(sorted(text), [text[i] for i in sorted(text)], 6, only)
+        assert some == [p for p in full if p[0] in only or p[1] in only]
+    assert leak_check(where, text, {}, 6, 0.95)["phash_cross_split"] == 1
+    assert leak_check(where, text, {}, 6, 0.95, only={7})["phash_cross_split"] == 1
+    assert leak_check(where, text, {}, 6, 0.95, only={9})["phash_cross_split"] == 0
 
 
 def test_anchored_components_keep_their_split_and_a_merge_follows_its_larger_part() -> None:
