@@ -459,6 +459,21 @@ def test_the_exported_leak_check_compares_only_re_measured_images_and_still_find
     assert leak_check(where, text, {}, 6, 0.95, only={9})["phash_cross_split"] == 0
 
 
+def test_webdataset_shards_are_the_bytes_tarfile_writes(tmp_path: Path) -> None:
+    from furrsight.exports.wds import _member, _Tar
+
+    members = [("p1.before.jpg", os.urandom(90_001)), ("p1.after.jpg", os.urandom(512)), ("p1.json", b"{}"),
+               ("p2.json", b"")]  # fmt: skip
+    with tarfile.open(tmp_path / "by-tarfile.tar", "w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members:
+            tar.addfile(_member(name, len(data), 1_700_000_000), io.BytesIO(data))
+    ours = _Tar(tmp_path / "ours.tar")
+    for name, data in members:
+        ours.add(_member(name, len(data), 1_700_000_000), data)
+    ours.close()
+    assert (tmp_path / "ours.tar").read_bytes() == (tmp_path / "by-tarfile.tar").read_bytes()
+
+
 def test_anchored_components_keep_their_split_and_a_merge_follows_its_larger_part() -> None:
     keys = {1: "pair:1", 2: "pair:1", 3: "pair:1", 4: "pair:1", 5: "pair:5", 6: "pair:6", 7: "pair:6"}
     anchors = {1: "test", 2: "test", 3: "train", 5: "validation", 6: "train"}  # 1-3 were two components
