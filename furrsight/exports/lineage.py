@@ -27,10 +27,15 @@ async def anchors(base: int, seed: str, ratios: tuple[float, float, float]) -> d
     alike = [r["id"] for r in rows if same_split_rules(r["selection"], seed, ratios)]
     if not alike:
         return {}
-    found = await VersionItem.select(VersionItem.pair_id, VersionItem.split).where(
-        VersionItem.version.is_in(alike)
-    ).order_by(VersionItem.version)  # fmt: skip
-    return {int(r["pair_id"]): r["split"] for r in found}  # later versions overwrite earlier ones
+    # One row per pair: with max(), SQLite takes the bare columns from the row holding the maximum
+    # (its documented "bare columns in an aggregate query"), i.e. the newest version's split.
+    marks = ", ".join("{}" for _ in alike)  # placeholders only: the ids are passed as values
+    found = await VersionItem.raw(
+        f"SELECT pair_id, split, max(version) AS newest FROM dataset_version_items WHERE version IN ({marks})"  # noqa: S608
+        " GROUP BY pair_id",
+        *alike,
+    )
+    return {int(r["pair_id"]): r["split"] for r in found}
 
 
 def same_split_rules(selection: dict[str, Any], seed: str, ratios: tuple[float, float, float]) -> bool:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 
 from furrsight.exports.splits import SPLITS
 
@@ -51,6 +52,7 @@ def stratify(
         members[keys[pid]].append(pid)
     totals = Counter(breeds.get(p) or NO_BREED for p in keys)
     counts = {s: Counter[str]() for s in SPLITS}
+    sizes = dict.fromkeys(SPLITS, 0)
     placed: dict[str, str] = {}
     fresh = []
     for key, pairs in members.items():
@@ -59,19 +61,25 @@ def stratify(
             continue
         placed[key] = split
         counts[split].update(breeds.get(p) or NO_BREED for p in pairs)
+        sizes[split] += len(pairs)
     for key in sorted(fresh, key=lambda k: (-len(members[k]), _point(seed, k))):
         need = Counter(breeds.get(p) or NO_BREED for p in members[key])
-        placed[key] = min(SPLITS, key=lambda s: _cost(need, counts[s], totals, shares[SPLITS.index(s)], len(keys)))
-        counts[placed[key]].update(need)
+        costs = [
+            _cost(need, counts[s], totals, share)
+            + _cost({"": len(members[key])}, {"": sizes[s]}, {"": len(keys)}, share)
+            for s, share in zip(SPLITS, shares, strict=True)
+        ]
+        split = SPLITS[costs.index(min(costs))]  # a tie: the first in train, validation, test
+        placed[key] = split
+        counts[split].update(need)
+        sizes[split] += len(members[key])
     return {pid: placed[key] for pid, key in keys.items()}
 
 
-def _cost(need: Counter[str], have: Counter[str], totals: Counter[str], share: float, n: int) -> float:
-    """How much adding ``need`` to a split changes the squared distance to its targets
-    (per breed, and the split's size): Σ need·(need − 2·deficit)."""
-    breed = sum(k * (k - 2 * (share * totals[b] - have[b])) for b, k in need.items())
-    size = sum(need.values())
-    return breed + size * (size - 2 * (share * n - sum(have.values())))
+def _cost(need: Mapping[str, int], have: Mapping[str, int], totals: Mapping[str, int], share: float) -> float:
+    """How much adding ``need`` to a split changes its squared distance to the targets
+    ``share × totals``: Σ need·(need − 2·deficit). Used per breed, and for the split's size."""
+    return sum(k * (k - 2 * (share * totals[b] - have.get(b, 0))) for b, k in need.items())
 
 
 def deviation(
