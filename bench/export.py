@@ -26,6 +26,7 @@ import os
 import random
 import secrets
 import shutil
+import statistics
 import tarfile
 import tempfile
 import time
@@ -237,15 +238,20 @@ def fsync_all(root: Path) -> None:
 
 
 def report(fmt: str, pairs: int, runs: dict[str, list[tuple[float, float]]]) -> None:
-    """Best wall time of each (the run least disturbed by the machine's other work), the CPU
-    seconds of that run, and the ratios of throughput (baseline time / ours)."""
+    """Best wall time of each (the run least disturbed by the machine's other work) with the CPU
+    seconds of that run, the ratios of throughput (baseline time / ours), and the median of the
+    ratios of each run's pair (bare loop and export run back to back, under the same load)."""
     best = {k: min(v) for k, v in runs.items()}
     walls = "  ".join(f"{k} {w:5.1f} s ({c:4.1f} s CPU)" for k, (w, c) in best.items())
     (wb, cb), (wd, _), (wo, co) = best["bare"], best["bare+fsync"], best["ours"]
+    paired = sorted(b / o for (b, _), (o, _) in zip(runs["bare"], runs["ours"], strict=True))
     print(f"{fmt:11s} {walls}   ours {pairs / wo:5.0f} pairs/s")
     print(
-        f"{'':11s} ratio {wb / wo:.2f}x vs the bare loop, {wd / wo:.2f}x vs the bare loop + fsync, "
-        f"CPU {cb / co:.2f}x; all runs (wall s): "
+        f"{'':11s} ratio {wb / wo:.2f}x vs the bare loop (paired runs: median {statistics.median(paired):.2f}x, "
+        f"{' '.join(f'{r:.2f}' for r in paired)}), {wd / wo:.2f}x vs the bare loop + fsync, CPU {cb / co:.2f}x"
+    )
+    print(
+        f"{'':11s} all runs (wall s): "
         + "; ".join(f"{k} " + " ".join(f"{w:.1f}" for w, _ in v) for k, v in runs.items())
     )
 

@@ -27,7 +27,7 @@ from furrsight.pairs.batches import human_corrections
 from furrsight.settings import ExportSettings, Settings
 from furrsight.store import FileStore
 
-BATCH = 128  # pairs prepared per thread hop
+HOP_S = 0.5  # seconds of reading and writing per hop to the worker thread
 
 
 def exports_root(settings: Settings, version_id: int) -> Path:
@@ -49,20 +49,23 @@ def make_writer(fmt: str, root: Path, class_names: list[str], conf: ExportSettin
 async def _write_pairs(
     ctx: JobContext, writer: Writer, syncer: durable.Syncer, items: list[dict[str, Any]], index: dict[str, int]
 ) -> batch.Seen:
-    """Every pair, split by split, a batch per thread hop; finished files handed to the syncer."""
+    """Every pair, split by split, about ``HOP_S`` seconds of work per thread hop (progress and
+    cancellation between hops); finished files handed to the syncer."""
     store, conf, seen = FileStore(ctx.settings.data_path), ctx.settings.exports, batch.Seen()
     await ctx.set_total(len(items))
     for split in splits.SPLITS:
         chosen = [i for i in items if i["split"] == split]
         writer.begin_split(split, len(chosen))
-        for lo in range(0, len(chosen), BATCH):
-            pairs = chosen[lo : lo + BATCH]
-            facts = await asyncio.to_thread(batch.write_batch, store, conf, writer, split, index, pairs)
+        lo = 0
+        while lo < len(chosen):
+            rest = chosen[lo:]
+            facts = await asyncio.to_thread(batch.write_batch, store, conf, writer, split, index, rest, HOP_S)
             syncer.done(writer.finished)
             writer.finished.clear()
-            for item, pair in zip(pairs, facts, strict=True):
+            for item, pair in zip(rest, facts, strict=False):  # the pairs written: the first len(facts)
                 seen.add(item, split, pair)
-            await ctx.advance(len(pairs))
+            lo += len(facts)
+            await ctx.advance(len(facts))
         writer.end_split()
         syncer.done(writer.finished)
         writer.finished.clear()
