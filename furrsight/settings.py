@@ -240,7 +240,7 @@ class ExportSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     split_ratios: Annotated[
         list[float], Doc("Default train, validation, test shares of a version (comma-separated).")
     ] = msgspec.field(default_factory=lambda: [0.8, 0.1, 0.1])
-    split_seed: Annotated[str, Doc("Default seed of the split hash (a version may name its own).")] = "furrsight"
+    split_seed: Annotated[str, Doc("Default split seed: the order new components are placed in.")] = "furrsight"
     leak_cosine: Annotated[
         float, Doc("Embedding cosine at or above which two images are near-duplicates for splits and the leak check.")
     ] = 0.95

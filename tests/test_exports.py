@@ -9,8 +9,10 @@ import asyncio
 import hashlib
 import io
 import os
+import random
 import tarfile
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ from PIL import Image, ImageOps
 
 from furrsight.exports import service as exports
 from furrsight.exports.pictures import strip_jpeg
+from furrsight.exports.splits import Member, components, leak_check, phash_neighbours
+from furrsight.exports.stratify import deviation, stratify
 from furrsight.images.ingest import ingest
 from furrsight.images.schemas import Provenance
 from furrsight.pairs import service as pairs
@@ -256,7 +260,10 @@ async def test_hf_parquet_loads_with_datasets_images_and_class_labels(
     assert 'license_name: "Public Domain"' in card
     attribution = (folder / "ATTRIBUTION").read_text()
     assert '"Taken at the salon" by Ann Groomer (https://photos.example/' in attribution
-    assert export.report["leaks_exported"]["phash_cross_split"] == 0
+    assert export.report["leaks_exported"] == {
+        "images_in_two_splits": 0, "phash_cross_split": 0, "images_checked": version.counts["images"],
+        "images_measured": 2,  # re-encoded (the turned GPS photo, the PNG): the others are the version's hashes
+    }  # fmt: skip
     single = datasets.load_dataset("parquet", data_files=str(folder / "data" / "train-*.parquet"))["train"]
     assert isinstance(single.features["before"], datasets.Image)  # the Parquet metadata alone types it
 
@@ -352,7 +359,10 @@ async def test_resized_exports_keep_the_picture_within_the_longest_side(own: Set
     small = msgspec.structs.replace(own, exports=msgspec.structs.replace(own.exports, max_side=200))
     version = (await exports.list_versions()).items[-1]
     items = {i["pair_id"]: i for i in await exports.all_items(version.id)}
-    folder = folder_of(own, await export_inline(small, version.id, "webdataset"))
+    export = await export_inline(small, version.id, "webdataset")
+    assert export.report["leaks_exported"]["images_measured"] == version.counts["images"]  # all resized
+    assert export.report["leaks_exported"]["phash_cross_split"] == 0
+    folder = folder_of(own, export)
     for sample in wds.WebDataset(sorted(str(p) for p in folder.glob("*.tar")), shardshuffle=False).decode("pil"):
         item = items[sample["json"]["pair_id"]]
         picture = sample["before.jpg"]
@@ -364,20 +374,114 @@ async def test_resized_exports_keep_the_picture_within_the_longest_side(own: Set
 
 
 async def test_splits_stay_put_when_a_new_version_adds_pairs(own: Settings, world: World) -> None:
+    from furrsight.exports.lineage import derive_splits
+
     first = (await exports.list_versions()).items[-1]
     added = [
         await accepted(await image(own, seed(8500 + 2 * i)), await image(own, seed(8501 + 2 * i))) for i in range(8)
     ]
     second = await make_version(own, "v2")
+    assert second.selection["base"] == (await exports.list_versions()).items[1].id  # the newest before it
     before = {i["pair_id"]: i["split"] for i in await exports.all_items(first.id)}
     after = {i["pair_id"]: i["split"] for i in await exports.all_items(second.id)}
     assert {p: after[p] for p in before} == before
+    assert second.report["anchors"] == {"kept": len(before), "moved_by_merge": 0, "new": len(added)}
     diff = await exports.diff(first.id, second.id)
     assert (diff.added, diff.removed, diff.relabelled, diff.moved) == (sorted(added), [], [], [])
+    # a new pair that joins two components of different splits: the younger one moves, nothing else
+    items = {i["pair_id"]: i for i in await exports.all_items(second.id)}
+    sizes = Counter(i["component"] for i in items.values())
+    alone = [p for p in world.plain if sizes[items[p]["component"]] == 1]
+    older = next(p for p in alone if after[p] == "train")
+    younger = next(p for p in alone if after[p] != "train" and p > older)
+    joining = await accepted(items[older]["before"]["id"], items[younger]["after"]["id"], breed="Poodle")
     await pairs.change_pair(world.plain[0], PairPatch(version=2, breed="Maltese"), "exports-test", "review")
     third = await make_version(own, "v3")
-    relabelled = (await exports.diff(second.id, third.id)).relabelled
+    moved = await exports.diff(second.id, third.id)
+    assert (moved.added, moved.moved) == ([joining], [younger])
+    final = {i["pair_id"]: i["split"] for i in await exports.all_items(third.id)}
+    assert final[younger] == final[joining] == "train"
+    assert {p: s for p, s in final.items() if p not in (younger, joining)} == {
+        p: s for p, s in after.items() if p != younger
+    }
+    assert third.report["anchors"] == {"kept": len(after) - 1, "moved_by_merge": 1, "new": 1}
+    relabelled = moved.relabelled
     assert [(r.pair_id, r.fields["breed"]) for r in relabelled] == [(world.plain[0], ["Poodle", "Maltese"])]
+    for version in (first, second, third):  # each version's splits follow from its record alone
+        assert await derive_splits(version.id) == {
+            i["pair_id"]: i["split"] for i in await exports.all_items(version.id)
+        }, version.name
+    fresh = await make_version(own, "fresh", base=0)
+    assert fresh.selection["base"] == 0 and fresh.report["anchors"]["kept"] == 0
+
+
+def test_three_uneven_breeds_are_stratified_exactly_where_components_allow() -> None:
+    """Breed A 10 pairs, B 20, C 30 (one component of C holds 3 pairs, one mixes A and B):
+    every breed lands in train, validation and test at exactly 80/10/10."""
+    members, groups = [], []
+    for pid in range(1, 61):
+        breed = "A" if pid <= 10 else "B" if pid <= 30 else "C"
+        keys = ["post:c3"] if pid in (31, 32, 33) else ["post:ab"] if pid in (1, 11) else []
+        members.append(Member(pair_id=pid, images=(2 * pid, 2 * pid + 1), keys=keys, breed=breed))
+    groups.append([500, 501])  # near-duplicate images of no pair here: they join nothing
+    keys = components(members, groups)
+    assert len(set(keys.values())) == 57 and keys[32] == keys[33] == "pair:31" and keys[11] == "pair:1"
+    placed = stratify({m.pair_id: keys[m.pair_id] for m in members}, {m.pair_id: m.breed for m in members}, {},
+                      "seed", (0.8, 0.1, 0.1))  # fmt: skip
+    counts = Counter((placed[m.pair_id], m.breed) for m in members)
+    assert counts == {
+        ("train", "A"): 8, ("validation", "A"): 1, ("test", "A"): 1,
+        ("train", "B"): 16, ("validation", "B"): 2, ("test", "B"): 2,
+        ("train", "C"): 24, ("validation", "C"): 3, ("test", "C"): 3,
+    }  # fmt: skip
+    assert len({placed[31], placed[32], placed[33]}) == 1 and placed[1] == placed[11]
+    report = deviation({m.pair_id: m.breed for m in members}, placed, (0.8, 0.1, 0.1))
+    assert report["misplaced_share"] == 0.0 and report["sizes"] == {"train": 0.0, "validation": 0.0, "test": 0.0}
+    again = stratify({m.pair_id: keys[m.pair_id] for m in members}, {m.pair_id: m.breed for m in members}, {},
+                     "seed", (0.8, 0.1, 0.1))  # fmt: skip
+    assert again == placed
+
+
+def test_the_exported_leak_check_compares_only_re_measured_images_and_still_finds_their_leaks() -> None:
+    rng = random.Random(3)
+    hashes = {i: rng.getrandbits(64) for i in range(1, 301)}
+    hashes[7] = hashes[3] ^ 0b101  # near-duplicates of 3 and 5
+    hashes[9] = hashes[5] ^ 0b1
+    text = {i: f"{h:016x}" for i, h in hashes.items()}
+    where = {i: {"train"} for i in hashes} | {7: {"test"}}  # 3 and 7 across splits: a leak
+    full = phash_neighbours(sorted(text), [text[i] for i in sorted(text)], 6)
+    assert (3, 7) in full and (5, 9) in full
+    for only in ({7}, {9}, set(), set(rng.sample(range(1, 301), 40)) | {3}):
+        some = phash_neighbours(sorted(text), [text[i] for i in sorted(text)], 6, only)
+        assert some == [p for p in full if p[0] in only or p[1] in only]
+    assert leak_check(where, text, {}, 6, 0.95)["phash_cross_split"] == 1
+    assert leak_check(where, text, {}, 6, 0.95, only={7})["phash_cross_split"] == 1
+    assert leak_check(where, text, {}, 6, 0.95, only={9})["phash_cross_split"] == 0
+
+
+def test_webdataset_shards_are_the_bytes_tarfile_writes(tmp_path: Path) -> None:
+    from furrsight.exports.wds import _member, _Tar
+
+    members = [("p1.before.jpg", os.urandom(90_001)), ("p1.after.jpg", os.urandom(512)), ("p1.json", b"{}"),
+               ("p2.json", b"")]  # fmt: skip
+    with tarfile.open(tmp_path / "by-tarfile.tar", "w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members:
+            tar.addfile(_member(name, len(data), 1_700_000_000), io.BytesIO(data))
+    ours = _Tar(tmp_path / "ours.tar")
+    for name, data in members:
+        ours.add(_member(name, len(data), 1_700_000_000), data)
+    ours.close()
+    assert (tmp_path / "ours.tar").read_bytes() == (tmp_path / "by-tarfile.tar").read_bytes()
+
+
+def test_anchored_components_keep_their_split_and_a_merge_follows_its_larger_part() -> None:
+    keys = {1: "pair:1", 2: "pair:1", 3: "pair:1", 4: "pair:1", 5: "pair:5", 6: "pair:6", 7: "pair:6"}
+    anchors = {1: "test", 2: "test", 3: "train", 5: "validation", 6: "train"}  # 1-3 were two components
+    breeds: dict[int, str | None] = dict.fromkeys(keys, "A")
+    placed = stratify(keys, breeds, anchors, "seed", (0.8, 0.1, 0.1))
+    assert placed == {1: "test", 2: "test", 3: "test", 4: "test", 5: "validation", 6: "train", 7: "train"}
+    tie = stratify({1: "pair:1", 2: "pair:1"}, {1: "A", 2: "A"}, {1: "test", 2: "train"}, "s", (0.8, 0.1, 0.1))
+    assert tie == {1: "test", 2: "test"}  # a tie goes to the oldest anchored pair's split
 
 
 # -- through the API, with a real worker -------------------------------------------------------
@@ -440,6 +544,8 @@ async def test_versions_and_exports_through_the_api_and_a_worker_streamed_as_one
     assert {"id": version_id, "name": "api-1"}.items() <= listed[0].items()
     assert listed[0]["counts"]["pairs"] == len(await exports.all_items(version_id))
     assert {i["labels"]["breed"] for i in await exports.all_items(version_id)} == {"Poodle"}
+    no_base = await admin.post("/api/v1/datasets/versions", json={"name": "api-x", "base": 999999})
+    assert no_base.status_code == 400 and "there is no version 999999" in no_base.json()["error"]
     again = await admin.post("/api/v1/datasets/versions", json={"name": "api-1"})
     assert again.status_code == 409 and "exists already" in again.json()["error"]
     bad = await admin.post(f"/api/v1/datasets/versions/{version_id}/exports", json={"format": "zip"})

@@ -44,6 +44,7 @@ def version(
         None, "--license", help="an allowed licence family or id (repeat; default: setting)"
     ),
     allow_unknown_license: bool = typer.Option(False, help="let images without a known licence in"),
+    base: int = typer.Option(None, help="keep the splits of this version (default: the newest; 0: a fresh split)"),
     fmt: list[str] = typer.Option(
         None, "--format", help="then export it: hf-parquet, imagefolder, webdataset (repeat)"
     ),
@@ -52,6 +53,7 @@ def version(
     request = {
         "name": name, "notes": notes, "breed": breed, "service": service, "origin": origin,
         "min_confidence": min_confidence, "licenses": license or None, "allow_unknown_license": allow_unknown_license,
+        "base": base,
     }  # fmt: skip
     ok = asyncio.run(_version_then_exports(_settings(), {k: v for k, v in request.items() if v is not None}, fmt or []))
     raise typer.Exit(0 if ok else 1)

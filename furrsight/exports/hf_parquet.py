@@ -73,7 +73,9 @@ class ParquetWriter:
         self.shard_pairs, self.row_group = shard_pairs, row_group
         (root / "data").mkdir(parents=True, exist_ok=True)
         self.writer: pq.ParquetWriter | None = None
+        self.path: Path | None = None
         self.buffer: list[dict[str, Any]] = []
+        self.finished: list[Path] = []  # closed files, for the exporter to fsync
 
     def begin_split(self, split: str, count: int) -> None:
         self.split, self.shards, self.written, self.shard = split, max(1, math.ceil(count / self.shard_pairs)), 0, -1
@@ -81,9 +83,9 @@ class ParquetWriter:
     def _open_next(self) -> None:
         self._close_shard()
         self.shard += 1
-        path = self.root / "data" / f"{self.split}-{self.shard:05d}-of-{self.shards:05d}.parquet"
+        self.path = self.root / "data" / f"{self.split}-{self.shard:05d}-of-{self.shards:05d}.parquet"
         self.writer = pq.ParquetWriter(
-            path, self.schema, compression=COMPRESSION, use_dictionary=DICTIONARY, write_statistics=False
+            self.path, self.schema, compression=COMPRESSION, use_dictionary=DICTIONARY, write_statistics=False
         )
 
     def add(self, row: Row) -> None:
@@ -105,9 +107,10 @@ class ParquetWriter:
 
     def _close_shard(self) -> None:
         self._flush()
-        if self.writer is not None:
+        if self.writer is not None and self.path is not None:
             self.writer.close()
             self.writer = None
+            self.finished.append(self.path)
 
     def end_split(self) -> None:
         if self.written == 0:  # an empty split is still one (empty) file, as its name promises

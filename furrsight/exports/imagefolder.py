@@ -28,6 +28,7 @@ class ImageFolderWriter:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.meta: IO[str] | None = None
+        self.finished: list[Path] = []  # written files, for the exporter to fsync
 
     def begin_split(self, split: str, count: int) -> None:
         self.folder = self.root / split
@@ -37,8 +38,9 @@ class ImageFolderWriter:
     def add(self, row: Row) -> None:
         assert self.meta is not None
         names = {"before_file_name": f"{row.key}_before.jpg", "after_file_name": f"{row.key}_after.jpg"}
-        (self.folder / names["before_file_name"]).write_bytes(row.before)
-        (self.folder / names["after_file_name"]).write_bytes(row.after)
+        for name, data in ((names["before_file_name"], row.before), (names["after_file_name"], row.after)):
+            (self.folder / name).write_bytes(data)
+            self.finished.append(self.folder / name)
         record = {k: _typed(k, v) for k, v in fields(row, breed_as="name").items()}
         self.meta.write(json.dumps({**names, **record}, ensure_ascii=False, sort_keys=True) + "\n")
 
@@ -46,3 +48,4 @@ class ImageFolderWriter:
         if self.meta is not None:
             self.meta.close()
             self.meta = None
+            self.finished.append(self.folder / "metadata.jsonl")

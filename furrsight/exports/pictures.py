@@ -21,7 +21,6 @@ from furrsight.images.analysis import gray, perceptual_hash
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
 _DROP_APP = {0xED, 0xFE}  # APP13 (Photoshop / IPTC), COM
-_XMP = (b"http://ns.adobe.com/xap/1.0/\x00", b"http://ns.adobe.com/xmp/extension/\x00")
 
 
 class Unsupported(ValueError):
@@ -60,7 +59,9 @@ def _exif_without_gps(segment: bytes) -> bytes | None:
 
 
 def strip_jpeg(data: bytes) -> bytes:
-    """The JPEG without location metadata; the compressed picture is untouched."""
+    """The JPEG without location metadata; the compressed picture is untouched. A file with
+    nothing to take out (no EXIF GPS, XMP, IPTC or comment: most scraped files) is returned as
+    it is, without a copy — walking its few header segments is all it costs."""
     segments, rest = _segments(data)
     kept = [b"\xff\xd8"]
     for marker, segment in segments:
@@ -68,8 +69,6 @@ def strip_jpeg(data: bytes) -> bytes:
             continue
         if marker == 0xE1:
             payload = segment[4:]
-            if payload.startswith(_XMP):
-                continue
             if payload.startswith(b"Exif\x00\x00"):
                 try:
                     cleaned = _exif_without_gps(segment)
@@ -80,9 +79,10 @@ def strip_jpeg(data: bytes) -> bytes:
                 if cleaned is None:
                     raise Unsupported("EXIF too large to rewrite")
                 kept.append(cleaned)
-                continue
-            continue  # another APP1 kind: dropped
+            continue  # XMP or another APP1 kind: dropped
         kept.append(segment)
+    if len(kept) == len(segments) + 1 and all(k is s for k, (_, s) in zip(kept[1:], segments, strict=True)):
+        return data  # nothing taken out: the segments and the rest are the file itself
     return b"".join(kept) + rest
 
 

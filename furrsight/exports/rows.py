@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 IMAGE_FIELDS = ("source_url", "page_url", "author", "license", "license_url", "attribution")
 CONFIDENCES = ("breed_confidence", "same_dog_confidence", "order_confidence")
@@ -38,3 +39,12 @@ def fields(row: Row, breed_as: str = "label") -> dict[str, Any]:
     for side in ("before", "after"):
         out.update({f"{side}_{name}": row.item[side][name] for name in IMAGE_FIELDS})
     return out
+
+
+class Writer(Protocol):
+    name: str
+    finished: list[Path]  # files closed since the exporter last took them (to fsync)
+
+    def begin_split(self, split: str, count: int) -> None: ...
+    def add(self, row: Row) -> None: ...
+    def end_split(self) -> None: ...

@@ -26,6 +26,8 @@ class VersionRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     allow_unknown_license: bool = False
     ratios: Annotated[list[Ratio], msgspec.Meta(min_length=3, max_length=3)] | None = None  # train, validation, test
     seed: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    # the version whose splits this one keeps (default: the newest version; 0: none, a fresh split)
+    base: Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)] | None = None
 
 
 class VersionOut(msgspec.Struct, kw_only=True):

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 from dramatiq import Broker
 
-from furrsight.exports import exporter, versions
+from furrsight.exports import exporter, lineage, versions
 from furrsight.exports.schemas import (
     FORMATS,
     DiffOut,
@@ -59,7 +59,23 @@ async def start_version(broker: Broker, settings: Settings, creator: str | None,
             raise ExportError(f"no {kind[:-1]} matches {text!r}")
     params = msgspec.to_builtins(request)
     params = {k: v for k, v in params.items() if v is not None}
+    params["base"] = await _base(request, settings)
     return await submit(broker, settings.data_path, VERSION_KIND, {"request": params, "creator": creator}, creator)
+
+
+async def _base(request: VersionRequest, settings: Settings) -> int:
+    """The version to anchor on, fixed when the job is queued (a redelivery keeps it)."""
+    if request.base is None:
+        return await lineage.newest_version()
+    if request.base:
+        row = await DatasetVersion.select(DatasetVersion.selection).where(DatasetVersion.id == request.base).first()
+        if row is None:
+            raise ExportError(f"base: there is no version {request.base}")
+        seed = request.seed or settings.exports.split_seed
+        ratios = tuple(float(r) for r in request.ratios or settings.exports.split_ratios)
+        if not lineage.same_split_rules(msgspec.json.decode(row["selection"]), seed, ratios):  # type: ignore[arg-type]
+            raise ExportError(f"base: version {request.base} was split with another seed or other ratios")
+    return request.base
 
 
 async def run_version(ctx: JobContext) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from furrsight.db.piccolo_conf import DATABASE
-from furrsight.exports import licences, splits
+from furrsight.exports import licences, lineage, splits, stratify
 from furrsight.exports.attribution import sentence
 from furrsight.exports.tables import DatasetVersion, VersionItem
 from furrsight.images import groups
@@ -134,17 +134,20 @@ class Split(msgspec.Struct, kw_only=True):
 
 def split_pairs(
     chosen: list[pairs.PairOut], seen: dict[int, groups.ImageProvenance], vectors: dict[int, Any],
-    conf: ExportSettings, seed: str, ratios: tuple[float, float, float],
+    conf: ExportSettings, seed: str, ratios: tuple[float, float, float], anchors: dict[int, str],
 ) -> Split:  # fmt: skip
     """Components (shared images, near-duplicates by hash or embedding, posts, collages), their
-    splits by the stable hash, and the leak check measured over the result (CPU work: a thread)."""
+    splits (anchored, stratified by breed), and the leak check measured over the result (CPU
+    work: a thread)."""
     images = sorted({i for p in chosen for i in (p.before_id, p.after_id)})
     hashes: dict[int, str] = {i: h for i in images if (h := seen[i].phash)}
     hash_ids = sorted(hashes)
     near = splits.phash_neighbours(hash_ids, [hashes[i] for i in hash_ids], conf.leak_hamming)
     dup_groups: list[list[int]] = [list(g) for g in near] + splits.embedding_neighbours(vectors, conf.leak_cosine)
     members = _members(chosen, seen)
-    assigned = splits.assign(members, dup_groups, seed, ratios)
+    keys = splits.components(members, dup_groups)
+    placed = stratify.stratify(keys, {m.pair_id: m.breed for m in members}, anchors, seed, ratios)
+    assigned = {pid: (placed[pid], key) for pid, key in keys.items()}
     image_splits: dict[int, set[str]] = {}
     for p in chosen:
         for i in (p.before_id, p.after_id):
@@ -176,11 +179,20 @@ def _counts(items: list[dict[str, Any]], result: Split, left_out: dict[str, int]
     }
 
 
-def _report(items: list[dict[str, Any]], result: Split) -> dict[str, Any]:
+def _report(
+    items: list[dict[str, Any]], result: Split, anchors: dict[int, str], ratios: tuple[float, float, float]
+) -> dict[str, Any]:
     licence_counts = Counter(i[side]["license"] for i in items for side in ("before", "after"))
     names = {pid: s for pid, (s, _) in result.assigned.items()}
+    held = [pid for pid in names if pid in anchors]
     return {
         "breeds": splits.breed_distribution(result.members, names),
+        "stratification": stratify.deviation({m.pair_id: m.breed for m in result.members}, names, ratios),
+        "anchors": {
+            "kept": sum(1 for pid in held if names[pid] == anchors[pid]),
+            "moved_by_merge": sum(1 for pid in held if names[pid] != anchors[pid]),
+            "new": len(names) - len(held),
+        },
         "leaks": result.leaks,
         "licenses": dict(sorted(licence_counts.items())),
     }
@@ -195,8 +207,9 @@ async def build(ctx: JobContext, request: dict[str, Any], creator: str | None) -
     conf = settings.exports
     families = request.get("licenses") or conf.licenses
     allow_unknown = bool(request.get("allow_unknown_license"))
-    ratios: tuple[float, float, float] = tuple(request.get("ratios") or conf.split_ratios)  # type: ignore[assignment]
+    ratios: tuple[float, float, float] = tuple(float(r) for r in request.get("ratios") or conf.split_ratios)  # type: ignore[assignment]
     seed = request.get("seed") or conf.split_seed
+    base = int(request["base"]) if "base" in request else await lineage.newest_version()
     candidates = await accepted_pairs(request)
     await ctx.set_total(len(candidates))
     ids = sorted({i for p in candidates for i in (p.before_id, p.after_id)})
@@ -212,11 +225,12 @@ async def build(ctx: JobContext, request: dict[str, Any], creator: str | None) -
     images = sorted({i for p in chosen for i in (p.before_id, p.after_id)})
     ctx.log(f"{len(chosen)} pairs of {len(candidates)} selected, {len(images)} images")
     vectors = await search_facts.embeddings(settings, images)
-    result = await asyncio.to_thread(split_pairs, chosen, seen, vectors, conf, seed, ratios)
+    held = await lineage.anchors(base, seed, ratios)
+    result = await asyncio.to_thread(split_pairs, chosen, seen, vectors, conf, seed, ratios, held)
     items = [_item(p, seen, result.assigned[p.id]) for p in chosen]
     names = await class_names(chosen)
     selection = {**request, "licenses": families, "allow_unknown_license": allow_unknown, "ratios": list(ratios)}
-    selection["seed"] = seed
+    selection["seed"], selection["base"] = seed, base
     used = {
         "leak_cosine": conf.leak_cosine,
         "leak_hamming": conf.leak_hamming,
@@ -230,8 +244,8 @@ async def build(ctx: JobContext, request: dict[str, Any], creator: str | None) -
     version_id = await _save(
         DatasetVersion(
             name=request["name"], notes=request.get("notes", ""), created_by=creator, job_id=ctx.job_id,
-            selection=selection, settings=used, class_names=names, counts=counts, report=_report(items, result),
-            excluded=excluded, content_hash=digest,
+            selection=selection, settings=used, class_names=names, counts=counts,
+            report=_report(items, result, held, ratios), excluded=excluded, content_hash=digest,
         ),
         items,
     )  # fmt: skip
