@@ -16,6 +16,8 @@ import numpy as np
 import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from furrsight.images.pixels import with_rgbx
+
 pillow_heif.register_heif_opener()  # HEIC through Pillow; AVIF is Pillow's own
 cv2.setNumThreads(1)  # ingest spreads files over processes; OpenCV's own threads would only contend
 
@@ -134,6 +136,10 @@ def shrink(img: Image.Image | np.ndarray, side: int) -> np.ndarray:
         else:
             img = cv2.resize(img, (width // factor, height // factor), interpolation=cv2.INTER_AREA)
     target = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if isinstance(img, Image.Image) and img.size != target:  # resized in place, not copied first
+        resized = with_rgbx(img, lambda rgbx: cv2.resize(rgbx, target, interpolation=cv2.INTER_LINEAR))
+        if resized is not None:
+            return cv2.cvtColor(resized, cv2.COLOR_RGBA2RGB)  # the padding byte dropped
     array = np.asarray(img)
     if (array.shape[1], array.shape[0]) == target:
         return array
