@@ -22,8 +22,9 @@ class Analysis:
 
 
 def gray8(rgb: np.ndarray) -> np.ndarray:
-    """The grey working image (uint8) from the RGB one (uint8, height x width x 3)."""
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    """The grey working image (uint8) from the RGB one (uint8, height x width x 3; or x 4, RGBX:
+    the same grey, the padding byte ignored)."""
+    return cv2.cvtColor(rgb, cv2.COLOR_RGBA2GRAY if rgb.shape[2] == 4 else cv2.COLOR_RGB2GRAY)
 
 
 def gray(rgb: np.ndarray) -> np.ndarray:
