@@ -244,7 +244,8 @@ def _peaks(lines: _Lines) -> tuple[np.ndarray, int, float]:
         return band[k : k + m] if rows_are_lines else band[:, k : k + m]
 
     beside = cv2.max(cv2.max(cv2.max(at(0), at(1)), at(3)), at(4))  # columns x-2, x-1, x+1, x+2
-    peak = cv2.compare(at(2), cv2.add(beside, 4), cv2.CMP_GT)  # 255 where a row steps more
+    higher = cv2.add(beside, 4)  # type: ignore[call-overload]  # a scalar: OpenCV takes it, its stubs do not say
+    peak = cv2.compare(at(2), higher, cv2.CMP_GT)  # 255 where a row steps more
     across = 1 if rows_are_lines else 0
     share = (cv2.reduce(peak, across, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255) / peak.shape[across]
     i = int(np.argmax(share))
