@@ -227,18 +227,29 @@ def join_score(lines: _Lines, alone: bool = True) -> tuple[float, float, float]:
 
 def _peaks(lines: _Lines) -> tuple[np.ndarray, int, float]:
     """For each column near the middle, the share of rows stepping more there than at the two
-    columns on each side; the first such column; the best column's least share over quarters."""
+    columns on each side; the first such column; the best column's least share over quarters.
+
+    In uint8 with OpenCV, where numpy took a signed copy: a saturating ``beside + 4`` (255 at
+    most) answers "step > beside + 4" exactly as the signed sum did. The stacked view's band is
+    a block of rows of the untransposed image (contiguous), its candidates the rows."""
     w, e = lines.g.shape[1], lines.e
     lo, hi = max(int(w * _JOIN_MIDDLE[0]), 3), min(int(w * _JOIN_MIDDLE[1]) + 1, w - 4)
     if hi <= lo:
         return np.zeros(0), lo, 0.0
-    e = e[:, lo - 2 : hi + 2].astype(np.int16)  # the columns near the middle, signed: "+ 4" must not wrap
     m = hi - lo
-    beside = np.maximum(np.maximum(e[:, 0:m], e[:, 1 : m + 1]), e[:, 3 : m + 3])  # columns x-2, x-1, x+1
-    np.maximum(beside, e[:, 4 : m + 4], out=beside)  # and x+2 (slices are views: no copies)
-    peak = e[:, 2 : m + 2] > beside + 4
-    share = np.count_nonzero(peak, axis=0) / peak.shape[0]
-    best = peak[:, int(np.argmax(share))]
+    rows_are_lines = not e.flags.c_contiguous and e.T.flags.c_contiguous
+    band = e.T[lo - 2 : hi + 2] if rows_are_lines else e[:, lo - 2 : hi + 2]
+
+    def at(k: int) -> np.ndarray:  # the candidates' neighbours k - 2 away
+        return band[k : k + m] if rows_are_lines else band[:, k : k + m]
+
+    beside = cv2.max(cv2.max(cv2.max(at(0), at(1)), at(3)), at(4))  # columns x-2, x-1, x+1, x+2
+    higher = cv2.add(beside, 4)  # type: ignore[call-overload]  # a scalar: OpenCV takes it, its stubs do not say
+    peak = cv2.compare(at(2), higher, cv2.CMP_GT)  # 255 where a row steps more
+    across = 1 if rows_are_lines else 0
+    share = (cv2.reduce(peak, across, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() // 255) / peak.shape[across]
+    i = int(np.argmax(share))
+    best = (peak[i] if rows_are_lines else peak[:, i]) > 0
     return share, lo, min(float(q.mean()) for q in np.array_split(best, 4))
 
 
