@@ -38,11 +38,15 @@ IMAGE_TYPES = ("image/", "application/octet-stream", "binary/octet-stream")
 BATCH = 64
 WINDOW_PER_SLOT = 16  # candidates in progress per transfer slot: most of them wait on their host
 BACKLOG_BYTES = 256 * 1024 * 1024
-INSERT_HEAD = (
-    "INSERT INTO scrape_urls (key, url, plugin, status, reason, message, image_id, candidate, job, updated_at) VALUES "
-)
-UPSERT_TAIL = (
-    " ON CONFLICT(key) DO UPDATE SET status=excluded.status, reason=excluded.reason, message=excluded.message, "
+# One statement per batch whatever its size: the rows go in as one JSON parameter that SQLite
+# unpacks itself (json_each), instead of ten placeholders a row that the query builder assembles
+# in Python (a few per cent of the fetching process's CPU on a long list). ``WHERE true``: an
+# upsert after a SELECT needs one (SQLite's parser).
+UPSERT = (
+    "INSERT INTO scrape_urls (key, url, plugin, status, reason, message, image_id, candidate, job, updated_at) "
+    "SELECT {} || ' ' || (r.value ->> 0), r.value ->> 0, {}, r.value ->> 1, r.value ->> 2, r.value ->> 3, "
+    "r.value ->> 4, r.value -> 5, {}, CURRENT_TIMESTAMP FROM json_each({}) AS r WHERE true "
+    "ON CONFLICT(key) DO UPDATE SET status=excluded.status, reason=excluded.reason, message=excluded.message, "
     "image_id=excluded.image_id, candidate=excluded.candidate, updated_at=excluded.updated_at"
 )
 
@@ -130,7 +134,7 @@ class Backlog:
 class ScrapeRun:
     def __init__(self, job: JobContext, client: PoliteClient, ingester: Ingestor, plugin: str) -> None:
         self.job, self.client, self.ingester, self.plugin = job, client, ingester, plugin
-        self.pending: list[dict[str, Any]] = []
+        self.pending: list[tuple[str, str, str | None, str | None, int | None, Candidate]] = []
         self.seen: set[str] = set()
         self.window_size = WINDOW_PER_SLOT * client.config.concurrency  # candidates in progress
         self.window = asyncio.Semaphore(self.window_size)
@@ -139,22 +143,13 @@ class ScrapeRun:
     def _record(self, candidate: Candidate, status: str, reason: str | None = None, message: str | None = None,
                 image_id: int | None = None) -> None:  # fmt: skip
         if candidate.url:
-            self.pending.append({"url": candidate.url, "status": status, "reason": reason, "message": message,
-                                 "image_id": image_id, "candidate": msgspec.to_builtins(candidate)})  # fmt: skip
+            self.pending.append((candidate.url, status, reason, message, image_id, candidate))
 
     async def flush(self) -> None:
         rows, self.pending = self.pending, []
-        if not rows:
-            return
-        values = [
-            (f"{self.job.job_id} {r['url']}", r["url"], self.plugin, r["status"], r["reason"], r["message"],
-             r["image_id"], msgspec.json.encode(r["candidate"]).decode(), self.job.job_id)
-            for r in rows
-        ]  # fmt: skip
-        placeholders = ",".join(["({},{},{},{},{},{},{},{},{},CURRENT_TIMESTAMP)"] * len(values))
-        flat = [v for row in values for v in row]
-        sql = INSERT_HEAD + placeholders + UPSERT_TAIL  # one statement per batch; only placeholders added
-        await ScrapeUrl.raw(sql, *flat)
+        if rows:
+            batch = msgspec.json.encode(rows).decode()
+            await ScrapeUrl.raw(UPSERT, self.job.job_id, self.plugin, self.job.job_id, batch)
 
     async def _fresh(self, batch: list[Candidate]) -> list[Candidate]:
         """Drop candidates already fetched (by an earlier run, or earlier in this one)."""
