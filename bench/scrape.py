@@ -197,6 +197,7 @@ def scenario_round(
             print(f"  {name:8} {side:11} {result['done']:5} images in {result['seconds']:5.1f} s = {rate:6.1f}/s, "
                   f"cpu {cpu_ms:4.1f} ms/image{extra}", flush=True)  # fmt: skip
             rates[side] = rate
+            rates[side + " cpu"] = cpu_ms
     return rates
 
 
@@ -233,12 +234,17 @@ def main() -> None:
                 results[name].append(scenario_round(name, args, paths, Path(tmp), order))
     for name, runs in results.items():
         for side in sides:
-            rates = [r[side] for r in runs]
-            line = f"{name}: {side:11} {min(rates):6.1f}–{max(rates):6.1f} images/s"
+            rates, cpu = [r[side] for r in runs], [r[side + " cpu"] for r in runs]
+            line = (f"{name}: {side:11} {min(rates):6.1f}–{max(rates):6.1f} images/s, "
+                    f"{min(cpu):4.1f}–{max(cpu):4.1f} ms CPU/image")  # fmt: skip
             if side != "img2dataset" and "img2dataset" in sides:
                 ratio = [r[side] / r["img2dataset"] for r in runs]
-                line += (f", ratio to img2dataset {min(ratio):.2f}–{max(ratio):.2f}x "
-                         f"(median {statistics.median(ratio):.2f}x of each round's pair)")  # fmt: skip
+                cpu_ratio = statistics.median(r["img2dataset cpu"] / r[side + " cpu"] for r in runs)
+                line += (
+                    f"; ratio to img2dataset {min(ratio):.2f}–{max(ratio):.2f}x "
+                    f"(median {statistics.median(ratio):.2f}x of each round's pair), CPU per image "
+                    f"img2dataset's/ours {cpu_ratio:.2f}"
+                )
             print(f"{line} over {len(runs)} rounds")
 
 
