@@ -65,7 +65,9 @@ def img2dataset_binary(given: str) -> str:
 def hosts_server(folder: Path, hosts: int, latency_ms: float) -> Iterator[int]:
     """bench/hosts.py in its own process: yields the port every host listens on."""
     cmd = [sys.executable, "-m", "bench.hosts", str(folder), "--hosts", str(hosts), "--latency-ms", str(latency_ms)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    # its own session: the kernel's autogroup scheduler shares the CPU between sessions, and the
+    # hosts stand for other machines, so their serving must not come out of the measured tool's share
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert proc.stdout is not None
         yield int(proc.stdout.readline())
