@@ -21,11 +21,13 @@ import msgspec
 
 from furrsight.images.ingest import Ingestor
 from furrsight.images.schemas import Provenance
+from furrsight.images.service import staging_folder
 from furrsight.jobs.broker import valkey_client
 from furrsight.jobs.runner import JobCancelled, JobContext
 from furrsight.queries.service import enabled_queries
 from furrsight.scraping.contract import Candidate, ScrapeContext
 from furrsight.scraping.discovery import plugin_settings
+from furrsight.scraping.handoff import Handoff
 from furrsight.scraping.hosts import TransferGate
 from furrsight.scraping.http import ClientConfig, FetchError, PoliteClient
 from furrsight.scraping.pacing import SharedPacer
@@ -132,7 +134,7 @@ class Backlog:
 
 
 class ScrapeRun:
-    def __init__(self, job: JobContext, client: PoliteClient, ingester: Ingestor, plugin: str) -> None:
+    def __init__(self, job: JobContext, client: PoliteClient, ingester: Handoff, plugin: str) -> None:
         self.job, self.client, self.ingester, self.plugin = job, client, ingester, plugin
         self.pending: list[tuple[str, str, str | None, str | None, int | None, Candidate]] = []
         self.seen: set[str] = set()
@@ -259,7 +261,8 @@ async def run_scrape(ctx: JobContext) -> None:
     ingester = Ingestor(FileStore(settings.data_path), settings, processes=settings.ingest.processes)
     ingester.start_pool()  # scrapes are large as a rule; the pool outlives the job
     sctx = plugin_context(ctx, client, plugin)
-    run = ScrapeRun(ctx, client, ingester, plugin)
+    handoff = Handoff(ingester, staging_folder(settings))
+    run = ScrapeRun(ctx, client, handoff, plugin)
     try:
         await run.run(_candidates(ctx, sctx))
     except BaseExceptionGroup as failed:
@@ -267,6 +270,7 @@ async def run_scrape(ctx: JobContext) -> None:
         raise (JobCancelled() if isinstance(first, JobCancelled) else first) from None
     finally:
         await run.flush()
+        await handoff.aclose()
         await ingester.aclose()
         await client.aclose()
         for handler in list(sctx.log.handlers):
