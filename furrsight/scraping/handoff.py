@@ -4,7 +4,7 @@
 (copied in this process and again in the worker) and each file pays the pool's hand-over and the
 recorder's wake-up on its own. ``Ingestor.ingest_files`` takes paths, which the worker reads
 itself, in batches whose rows go in one group commit. So each body is written to a staging folder
-(``incoming/<id>``, which the clean-up job removes if a crash leaves it) and handed over with the
+(``incoming/scrape-<job>``, which the clean-up job removes if a crash leaves it) and handed over with the
 others that arrive within a few milliseconds, up to ``BATCH`` at once.
 """
 
@@ -16,9 +16,14 @@ from pathlib import Path
 
 from furrsight.images.ingest import Ingestor
 from furrsight.images.schemas import IngestResult, Provenance
+from furrsight.settings import Settings
 
 BATCH = 8  # files per trip to a worker (what the folder import uses)
 GATHER_S = 0.02  # how long a first body waits for others to share its trip
+
+
+def staging_folder(settings: Settings, job_id: int) -> Path:
+    return settings.data_path / "incoming" / f"scrape-{job_id}"
 
 
 class Handoff:
@@ -27,6 +32,7 @@ class Handoff:
         self.queue: list[tuple[Path, Provenance, asyncio.Future[IngestResult | Exception]]] = []
         self.files = 0
         self.trips: set[asyncio.Task[None]] = set()
+        self.trip_sizes: list[int] = []  # files per trip, in order (for tests and figures)
         self._timer: asyncio.TimerHandle | None = None
 
     async def ingest(self, data: bytes, source: Provenance) -> IngestResult:
@@ -57,6 +63,7 @@ class Handoff:
             self._timer = None
         batch, self.queue = self.queue, []
         if batch:
+            self.trip_sizes.append(len(batch))
             trip = asyncio.create_task(self._trip(batch))
             self.trips.add(trip)
             trip.add_done_callback(self.trips.discard)

@@ -21,13 +21,12 @@ import msgspec
 
 from furrsight.images.ingest import Ingestor
 from furrsight.images.schemas import Provenance
-from furrsight.images.service import staging_folder
 from furrsight.jobs.broker import valkey_client
 from furrsight.jobs.runner import JobCancelled, JobContext
 from furrsight.queries.service import enabled_queries
 from furrsight.scraping.contract import Candidate, ScrapeContext
 from furrsight.scraping.discovery import plugin_settings
-from furrsight.scraping.handoff import Handoff
+from furrsight.scraping.handoff import Handoff, staging_folder
 from furrsight.scraping.hosts import TransferGate
 from furrsight.scraping.http import ClientConfig, FetchError, PoliteClient
 from furrsight.scraping.pacing import SharedPacer
@@ -261,7 +260,7 @@ async def run_scrape(ctx: JobContext) -> None:
     ingester = Ingestor(FileStore(settings.data_path), settings, processes=settings.ingest.processes)
     ingester.start_pool()  # scrapes are large as a rule; the pool outlives the job
     sctx = plugin_context(ctx, client, plugin)
-    handoff = Handoff(ingester, staging_folder(settings))
+    handoff = Handoff(ingester, staging_folder(settings, ctx.job_id))
     run = ScrapeRun(ctx, client, handoff, plugin)
     try:
         await run.run(_candidates(ctx, sctx))
