@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from furrsight.scraping.guard import check_address, parse_networks
-from furrsight.scraping.hosts import Hosts
+from furrsight.scraping.hosts import Hosts, TransferGate
 from furrsight.scraping.http import ClientConfig, FetchError, PoliteClient
 from furrsight.scraping.pacing import SharedPacer
 from furrsight.settings import Settings
@@ -291,6 +291,91 @@ async def test_no_more_transfers_than_the_limit_and_none_while_paused() -> None:
             assert sites[0].hits.count("/x.jpg") == 1 and not paused.done()
             http.gate.resume()
             assert (await paused).status == 200
+
+
+async def _queued(gate: TransferGate, count: int) -> None:
+    """Wait until ``count`` acquirers wait on ``gate`` (each task runs up to its wait)."""
+    while sum(len(queue) for queue in gate.queues) < count:
+        await asyncio.sleep(0)
+
+
+async def test_the_gate_serves_downloads_before_robots_lookups_each_in_order() -> None:
+    """At the start of a list over many hosts, a download (work for ingest now) goes before the
+    robots.txt of a host not started yet (work only after that host's delay)."""
+    gate = TransferGate(1)
+    await gate.acquire()  # the only slot: everyone below waits
+    order: list[str] = []
+
+    async def take(name: str, lookup: bool) -> None:
+        await gate.acquire(lookup)
+        order.append(name)
+
+    tasks = [asyncio.create_task(take(name, name.startswith("robots"))) for name in
+             ("robots-a", "download-1", "robots-b", "download-2")]  # fmt: skip
+    await _queued(gate, 4)
+    for served in range(1, 5):
+        gate.release()
+        while len(order) < served:
+            await asyncio.sleep(0)
+    await asyncio.gather(*tasks)
+    assert order == ["download-1", "download-2", "robots-a", "robots-b"]
+
+
+async def test_a_paused_gate_holds_downloads_but_lets_robots_lookups_through() -> None:
+    """Paused (ingest behind), no body may be fetched, but robots.txt look-ups go on, so the hosts
+    further down the list are ready when ingest catches up."""
+    gate = TransferGate(2)
+    gate.pause()
+    download = asyncio.create_task(gate.acquire())
+    await _queued(gate, 1)
+    await gate.acquire(lookup=True)  # straight through while paused
+    assert not download.done() and gate.free == 1
+    gate.resume()
+    await download
+    assert gate.free == 0
+    gate.release()
+    gate.release()
+    assert gate.free == 2
+
+
+async def test_a_host_s_robots_txt_is_read_while_downloads_are_paused() -> None:
+    with Site(routes={"/robots.txt": (404, {}, b""), "/x.jpg": jpeg(3)}) as site:
+        async with client() as http:
+            http.gate.pause()
+            paused = asyncio.create_task(http.get(site.url("/x.jpg")))
+            while not http.gate.queues[0]:  # robots.txt read, the download waits for the gate
+                await asyncio.sleep(0.01)
+            assert site.hits == ["/robots.txt"]
+            http.gate.resume()
+            assert (await paused).status == 200
+            assert site.hits == ["/robots.txt", "/x.jpg"]
+
+
+async def test_a_cancelled_waiter_gives_its_slot_to_the_next() -> None:
+    gate = TransferGate(1)
+    await gate.acquire()
+    first, second = asyncio.create_task(gate.acquire()), asyncio.create_task(gate.acquire())
+    await _queued(gate, 2)
+    first.cancel()
+    gate.release()
+    await second
+    assert first.cancelled() and gate.free == 0
+
+
+async def test_the_shared_pacer_claims_many_hosts_in_one_round_trip(settings: Settings) -> None:
+    """The claims of requests leaving together go to Valkey as one pipeline on one connection, not
+    a command and a connection each; a host claimed again within its delay still waits."""
+    from furrsight.jobs.broker import valkey_client
+
+    pacer = SharedPacer(valkey_client(settings), f"test-pace-batch-{time.monotonic_ns()}")
+    try:
+        await asyncio.gather(*(pacer.wait(f"http://host-{i}.example", 5.0) for i in range(50)))
+        assert (pacer.round_trips, pacer.waits) == (1, 0)
+        await pacer.wait("http://short.example", 0.2)
+        await pacer.wait("http://short.example", 0.2)  # the key (0.2 s) is still set: waits it out
+        assert pacer.waits == 1
+    finally:
+        await pacer.aclose()
 
 
 def test_a_long_host_list_forgets_idle_hosts_but_not_busy_ones() -> None:

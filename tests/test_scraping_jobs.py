@@ -14,6 +14,7 @@ from furrsight.doctor import check_scrapers
 from furrsight.images.ingest import FAULT_ENV
 from furrsight.images.tables import Source
 from furrsight.jobs.service import cancel_job, get_job
+from furrsight.scraping.handoff import staging_folder
 from furrsight.scraping.service import failures, list_scrapers, retry_params
 from furrsight.settings import Settings
 from tests import corpus, sites
@@ -154,6 +155,28 @@ async def test_many_candidates_go_through_the_process_pool(migrated: Settings) -
     assert job.status == "succeeded", job
     assert job.counters["new"] == 60 and (job.progress_done, job.progress_total) == (60, 60)
     assert (await get_job(job.id)).counters == job.counters
+    assert not staging_folder(settings, job.id).exists()  # the bodies' staging folder is gone
+
+
+async def test_bodies_go_to_ingest_as_staged_files_in_batches(migrated: Settings, tmp_path: Path) -> None:
+    """Bodies that arrive together share a trip to a worker (at most eight); each file's outcome
+    comes back to its own candidate, a refused one (not an image) included."""
+    from furrsight.images.ingest import Ingestor
+    from furrsight.images.schemas import Provenance
+    from furrsight.scraping.handoff import BATCH, Handoff
+    from furrsight.store import FileStore
+
+    settings = loopback_settings(migrated)
+    ingester = Ingestor(FileStore(settings.data_path), settings, processes=1)
+    handoff = Handoff(ingester, tmp_path / "staging")
+    bodies = [sites.jpeg(63400 + i)[2] for i in range(11)] + [b"<html>not an image</html>"]
+    results = await asyncio.gather(*(handoff.ingest(body, Provenance(kind="scrape")) for body in bodies))
+    await handoff.aclose()
+    await ingester.aclose()
+    assert [r.outcome for r in results] == ["new"] * 11 + ["refused"]
+    assert results[-1].reason == "not_an_image"
+    assert handoff.trip_sizes == [BATCH, len(bodies) - BATCH]
+    assert not (tmp_path / "staging").exists()
 
 
 def test_a_broken_plugin_is_reported_not_fatal(tmp_path: Path, settings: Settings) -> None:

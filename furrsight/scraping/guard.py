@@ -9,6 +9,7 @@ client checks those itself with ``check_literal`` before each request.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterable
@@ -55,11 +56,18 @@ def check_address(address: IPAddress, allowed: list[Network]) -> None:
 
 def check_literal(host: str, allowed: list[Network]) -> None:
     """A host that is an IP address already: check it (resolvers never see it)."""
+    address = _literal(host)
+    if address is not None:
+        check_address(address, allowed)
+
+
+@functools.lru_cache(maxsize=4096)
+def _literal(host: str) -> IPAddress | None:
+    """``host`` as an IP address, None for a name (parsed once per host, not once per request)."""
     try:
-        address = ipaddress.ip_address(host.strip("[]").split("%")[0])
+        return ipaddress.ip_address(host.strip("[]").split("%")[0])
     except ValueError:
-        return
-    check_address(address, allowed)
+        return None
 
 
 class GuardedResolver(AbstractResolver):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,30 +24,54 @@ DOWN_FOR = 300.0  # seconds a host whose robots.txt could not be reached is take
 
 
 class TransferGate:
-    """Requests on the wire at once, all hosts: at most ``limit``, and none starts while paused
-    (the scrape runner pauses it while ingest is behind, so fetched bodies cannot pile up)."""
+    """Requests on the wire at once, all hosts: at most ``limit``. While paused (the scrape runner
+    pauses it while ingest is behind, so fetched bodies cannot pile up) no download starts.
+
+    robots.txt look-ups yield to downloads: a downloaded body is work for ingest now, a robots.txt
+    answer only a host's delay later, so at the start of a list over many hosts ingest gets its
+    first files while the other hosts' robots.txt are still being read, instead of after all of
+    them. A pause holds back downloads only: look-ups go on then (they bring no body), so the
+    hosts further down the list are ready by the time ingest catches up."""
 
     def __init__(self, limit: int) -> None:
-        self.slots = asyncio.Semaphore(limit)
-        self.open = asyncio.Event()
-        self.open.set()
+        self.free = limit
+        self.paused = False
+        self.queues: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())  # downloads, look-ups
 
-    async def acquire(self) -> None:
-        while True:
-            await self.open.wait()
-            await self.slots.acquire()
-            if self.open.is_set():  # not paused while this one waited for its slot
-                return
-            self.slots.release()
+    async def acquire(self, lookup: bool = False) -> None:
+        if self.free > 0 and (lookup or not self.paused):  # then nobody of this kind waits (see _wake)
+            self.free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.queues[lookup].append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot just as it was cancelled: hand it on
+            raise
 
     def release(self) -> None:
-        self.slots.release()
+        self.free += 1
+        self._wake()
 
     def pause(self) -> None:
-        self.open.clear()
+        self.paused = True
 
     def resume(self) -> None:
-        self.open.set()
+        if self.paused:
+            self.paused = False
+            self._wake()
+
+    def _wake(self) -> None:
+        """Hand free slots to the waiters: downloads first (unless paused), then look-ups, each in
+        the order they came."""
+        for lookup, queue in enumerate(self.queues):
+            while queue and self.free > 0 and (lookup or not self.paused):
+                waiter = queue.popleft()
+                if not waiter.done():  # a cancelled waiter is skipped
+                    self.free -= 1
+                    waiter.set_result(None)
 
 
 class Host:
@@ -69,15 +94,18 @@ class Host:
         finally:
             self.users -= 1
 
-    async def take_turn(self, delay: float, gate: TransferGate, pacer: SharedPacer | None) -> None:
+    async def take_turn(
+        self, delay: float, gate: TransferGate, pacer: SharedPacer | None, lookup: bool = False
+    ) -> None:
         """Wait until ``delay`` after this host's last request, then for a transfer slot: returns
         holding one (the caller releases it). The host's clock starts when a request really
-        leaves, so a wait for a slot never brings two requests closer than ``delay``."""
+        leaves, so a wait for a slot never brings two requests closer than ``delay``. ``lookup``:
+        a robots.txt request, which yields its slot to downloads (see ``TransferGate``)."""
         async with self.turn:
             wait = self.last_at + delay - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            await gate.acquire()
+            await gate.acquire(lookup)
             try:
                 if pacer is not None:
                     await pacer.wait(self.key, delay)  # other jobs and processes on this host

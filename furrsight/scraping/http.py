@@ -245,7 +245,7 @@ class PoliteClient:
     async def _load_robots(self, url: str) -> Robots:
         for _hop in range(self.config.max_redirects + 1):  # RFC 9309: follow at least five
             try:
-                response = await self._request(url, ROBOTS_MAX_BYTES, 1, self.config.per_host_delay)
+                response = await self._request(url, ROBOTS_MAX_BYTES, 1, self.config.per_host_delay, lookup=True)
             except FetchError as exc:
                 if exc.reason in ("blocked_address", "connection", "timeout"):
                     raise  # the host itself is unreachable: the page fails for that reason (not cached)
@@ -280,13 +280,13 @@ class PoliteClient:
 
     async def _request(
         self, url: str, max_bytes: int, retries: int, delay: float, headers: dict[str, str] | None = None,
-        form: dict[str, str] | None = None,
+        form: dict[str, str] | None = None, lookup: bool = False,
     ) -> Response:  # fmt: skip
         with self._host(urlsplit(url)).used() as host:
             attempt = 0
             while True:
                 async with host.slots:
-                    await host.take_turn(delay, self.gate, self.pacer)
+                    await host.take_turn(delay, self.gate, self.pacer, lookup)
                     try:
                         response = await self._stream(url, max_bytes, headers, form)
                     except FetchError as exc:
