@@ -59,7 +59,7 @@ def _count(db: Path, table: str) -> int:
     return int(_rows(db, f'SELECT count(*) FROM "{table}"')[0][0])
 
 
-FILES = 150  # enough that the import is still writing when the database is copied (60 was not, once)
+FILES = 400  # enough that the import is still writing when the database is copied (batched ingest is quick)
 
 
 async def test_a_backup_during_an_import_restores_the_same_rows_and_identical_files(

@@ -148,7 +148,9 @@ def test_up_restarts_every_killed_worker_process_and_the_import_finishes_with_ev
 
     folder = tmp_path / "imports" / "killed"
     folder.mkdir(parents=True)
-    for i in range(200):
+    # Enough work that the kill lands mid-import: batched ingest takes 200 such photos in about
+    # a second on two idle cores, quicker than the first progress write can be polled.
+    for i in range(800):
         (folder / f"{i:04d}.jpg").write_bytes(photo(70_000 + i, size=(1024, 768)))
     env = _env(tmp_path / "data", FURRSIGHT_IMPORT_ROOTS=str(tmp_path / "imports"),
                FURRSIGHT_JOBS_HEARTBEAT_TIMEOUT_MS="3000", FURRSIGHT_JOBS_MAINTENANCE_CHANCE="200000")  # fmt: skip

@@ -146,7 +146,7 @@ async def test_worker_killed_mid_job_is_redelivered_and_finishes(
     from furrsight.app import create_app
     from furrsight.images.tables import Source
 
-    folder = _make_folder(Path(migrated.import_roots[0]), "killed", 150, size=(1024, 768), seed=20_000)
+    folder = _make_folder(Path(migrated.import_roots[0]), "killed", 600, size=(1024, 768), seed=20_000)
     env = worker_env({**settings_env, "FURRSIGHT_BROKER_NAMESPACE": "killtest"})
     app = create_app(msgspec.structs.replace(migrated, broker_namespace="killtest"))
     victim = WorkerProcess(env, log=tmp_root / "victim.log").start()
