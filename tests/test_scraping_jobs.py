@@ -161,9 +161,10 @@ async def test_many_candidates_go_through_the_process_pool(migrated: Settings) -
 async def test_bodies_go_to_ingest_as_staged_files_in_batches(migrated: Settings, tmp_path: Path) -> None:
     """Bodies that arrive together share a trip to a worker (at most eight); each file's outcome
     comes back to its own candidate, a refused one (not an image) included."""
+    from furrsight.images.ingest import FILES_PER_BATCH as BATCH
     from furrsight.images.ingest import Ingestor
     from furrsight.images.schemas import Provenance
-    from furrsight.scraping.handoff import BATCH, Handoff
+    from furrsight.scraping.handoff import Handoff
     from furrsight.store import FileStore
 
     settings = loopback_settings(migrated)

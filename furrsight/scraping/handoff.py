@@ -5,7 +5,7 @@
 recorder's wake-up on its own. ``Ingestor.ingest_files`` takes paths, which the worker reads
 itself, in batches whose rows go in one group commit. So each body is written to a staging folder
 (``incoming/scrape-<job>``, which the clean-up job removes if a crash leaves it) and handed over with the
-others that arrive within a few milliseconds, up to ``BATCH`` at once.
+others that arrive within a few milliseconds, up to ``FILES_PER_BATCH`` at once, as a folder import does.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ import asyncio
 import shutil
 from pathlib import Path
 
-from furrsight.images.ingest import Ingestor
+from furrsight.images.ingest import FILES_PER_BATCH, Ingestor
 from furrsight.images.schemas import IngestResult, Provenance
 from furrsight.settings import Settings
 
-BATCH = 8  # files per trip to a worker (what the folder import uses)
 GATHER_S = 0.02  # how long a first body waits for others to share its trip
 
 
@@ -45,7 +44,7 @@ class Handoff:
         loop = asyncio.get_running_loop()
         outcome: asyncio.Future[IngestResult | Exception] = loop.create_future()
         self.queue.append((path, source, outcome))
-        if len(self.queue) >= BATCH:
+        if len(self.queue) >= FILES_PER_BATCH:
             self._send()
         elif self._timer is None:
             self._timer = loop.call_later(GATHER_S, self._send)
