@@ -40,7 +40,6 @@ import pyarrow.parquet as pq
 
 from bench.photos import make_photos
 from furrsight.db.setup import migrate
-from furrsight.exports.durable import fsync_path
 from furrsight.exports.exporter import write_export
 from furrsight.exports.hf_parquet import schema
 from furrsight.exports.pictures import phash
@@ -50,7 +49,7 @@ from furrsight.exports.stratify import stratify
 from furrsight.jobs.runner import JobContext
 from furrsight.jobs.tables import Job
 from furrsight.settings import Settings, load_settings
-from furrsight.store import FileStore
+from furrsight.store import FileStore, fsync_path
 
 PHOTOS = Path(tempfile.gettempdir()) / "furrsight-bench-photos-640"
 

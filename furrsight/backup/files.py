@@ -29,14 +29,6 @@ def quiet(message: str) -> None:
     pass
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def copy_file(src: Path, dst: Path) -> tuple[str, int]:
     """Copy a file, fsynced; returns the sha256 and size of what was copied."""
     digest = hashlib.sha256()

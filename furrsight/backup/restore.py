@@ -18,9 +18,9 @@ from furrsight.backup.files import (
     Progress,
     copy_file,
     file_digest,
-    fsync_dir,
     noop,
 )  # fmt: skip
+from furrsight.store import fsync_path
 
 
 def read_manifest(src: Path) -> dict[str, Any]:
@@ -81,11 +81,11 @@ def restore_from(src: Path, data_dir: Path, progress: Progress = noop) -> dict[s
                 raise BackupError(f"{rel} changed while it was restored")
             progress(done, total)
         for folder in sorted({(staging / rel).parent for rel in files}, reverse=True):
-            fsync_dir(folder)
+            fsync_path(folder)
         if data_dir.exists():
             data_dir.rmdir()  # empty, checked above
         os.rename(staging, data_dir)
-        fsync_dir(data_dir.parent)
+        fsync_path(data_dir.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -40,12 +40,12 @@ from furrsight.backup.files import (
     Progress,
     copy_file,
     file_digest,
-    fsync_dir,
     noop,
     quiet,
 )  # fmt: skip
 from furrsight.db.engine import connect
 from furrsight.settings import Settings
+from furrsight.store import fsync_path
 
 
 def _snapshot_db(settings: Settings, target: Path) -> dict[str, int]:
@@ -149,7 +149,7 @@ def _write(
         files[rel] = {"sha256": sha, "size": size}
         progress(done, total)
     for folder in sorted({(partial / rel).parent for rel in files}, reverse=True):
-        fsync_dir(folder)
+        fsync_path(folder)
     manifest = {
         "format": "furrsight-backup", "version": FORMAT_VERSION, "furrsight": __version__, "created": created,
         "counts": counts, "images": len(images), "missing_originals": missing, "models": models,
@@ -161,9 +161,9 @@ def _write(
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, partial / MANIFEST)
-    fsync_dir(partial)
+    fsync_path(partial)
     final = dest / f"{PREFIX}{ident}"
     os.rename(partial, final)
-    fsync_dir(dest)
+    fsync_path(dest)
     log(f"backup complete: {final}")
     return final
