@@ -71,3 +71,85 @@ def test_the_older_two_level_layout_is_moved_into_place(tmp_path: Path) -> None:
     assert store.file_path(digest).read_bytes() == b"old layout" and not old.parent.exists()
     assert not thumb.exists() and store.iter_files() == [digest]
     assert store.upgrade_layout() == 0
+
+
+def test_a_new_images_files_are_written_in_place_and_a_torn_leftover_is_rewritten(tmp_path: Path) -> None:
+    """``fresh`` (no row has these bytes): written straight to its path, no temp file, no rename;
+    a file already there (a crash's torn leftover) is replaced atomically and is not new."""
+    store = FileStore(tmp_path)
+    digest = hashlib.sha256(b"whole").hexdigest()
+    assert store.put_sync(b"whole", digest, fresh=True) is True
+    assert store.file_path(digest).read_bytes() == b"whole"
+    assert store.put_thumb_sync(digest, b"thumb", fresh=True) is True
+    assert store.thumb_path(digest).read_bytes() == b"thumb"
+    store.file_path(digest).write_bytes(b"who")  # torn by a crash mid-write
+    assert store.put_sync(b"whole", digest, fresh=True) is False
+    assert store.file_path(digest).read_bytes() == b"whole"
+    assert store.put_thumb_sync(digest, b"thumb 2", fresh=True) is False
+    assert store.thumb_path(digest).read_bytes() == b"thumb 2"
+    assert list(tmp_path.glob("**/.tmp-*")) == []
+
+
+def test_an_interrupted_in_place_write_removes_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = FileStore(tmp_path)
+    digest = hashlib.sha256(b"z").hexdigest()
+
+    def full(*_args: object) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.write", full)
+    with pytest.raises(OSError, match="No space left"):
+        store.put_sync(b"z", digest, fresh=True)
+    monkeypatch.undo()
+    assert not store.file_path(digest).exists()
+
+
+def test_a_group_of_files_is_made_durable_at_once_and_a_missing_one_fails_its_own_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several files: each checked to be there, then one syncfs for their filesystem (no fsync
+    per file); a file gone since fails only the group that named it. One file: fsync as before."""
+    store = FileStore(tmp_path)
+    digests = [hashlib.sha256(bytes([i])).hexdigest() for i in range(3)]
+    for i, digest in enumerate(digests):
+        store.put_sync(bytes([i]), digest, fresh=True)
+    paths = [str(store.file_path(d)) for d in digests]
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr("os.fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    failed = FileStore.make_durable_groups([[paths[0]], [paths[1], str(tmp_path / "gone")], [paths[2]]])
+    assert [type(f) for f in failed] == [type(None), FileNotFoundError, type(None)]
+    assert synced == []  # one syncfs, no fsync
+    assert FileStore.make_durable_groups([[paths[0]]]) == [None]
+    assert len(synced) == 2  # one file: the file, then its folder
+
+
+def test_the_layout_is_made_with_the_data_directory(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    store.make_layout()
+    for base in (store.files, store.thumbs):
+        assert sorted(p.name for p in base.iterdir()) == [f"{i:02x}" for i in range(256)]
+    (store.files / "ab" / "keep").write_bytes(b"x")
+    store.make_layout()  # again: nothing changes, nothing is lost
+    assert (store.files / "ab" / "keep").read_bytes() == b"x"
+
+
+def test_a_write_back_error_fails_every_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """syncfs reporting a write-back error (stood in for: the kernel's cannot be made here):
+    none of the files is known to be safe, so no row may point at any of them."""
+    import ctypes
+    import errno
+
+    store = FileStore(tmp_path)
+    digests = [hashlib.sha256(bytes([i])).hexdigest() for i in range(2)]
+    for i, digest in enumerate(digests):
+        store.put_sync(bytes([i]), digest, fresh=True)
+
+    def failing(_fd: int) -> int:
+        ctypes.set_errno(errno.EIO)
+        return -1
+
+    monkeypatch.setattr("furrsight.store._SYNCFS", failing)
+    failed = FileStore.make_durable_groups([[str(store.file_path(d))] for d in digests])
+    assert [f.errno if f else None for f in failed] == [errno.EIO, errno.EIO]
+    assert "syncfs" in str(failed[0])

@@ -29,7 +29,9 @@ async def migrate(settings: Settings) -> str:
         raise RuntimeError(f"migration failed: {result.message}\n{out.getvalue()}")
     from furrsight.store import FileStore  # the file store's layout is part of the data's shape
 
-    moved = FileStore(settings.data_path).upgrade_layout()
+    store = FileStore(settings.data_path)
+    moved = store.upgrade_layout()
+    store.make_layout()
     seeded = await seed_apps()
     return (
         out.getvalue()

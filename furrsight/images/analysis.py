@@ -32,26 +32,31 @@ def gray(rgb: np.ndarray) -> np.ndarray:
     return gray8(rgb).astype(np.float32)
 
 
-def laplacian_variance(g: np.ndarray, g8: np.ndarray | None = None) -> float:
+def laplacian_variance(g: np.ndarray | None, g8: np.ndarray | None = None) -> float:
     """Sharpness: the variance of the Laplacian of the grey image (low: blurry). OpenCV's filter
     (0.06 ms at 512 px where scipy.ndimage took 1.9) and its sums, kept in float64: 0.1 ms where
     numpy's float32 ``var`` took 0.2 (the two agree to 1e-7, numpy's float32 rounding). From
     ``g8`` (the same image as uint8) the filter runs in int16: the Laplacian of whole tones is
     whole numbers under 2,041, so its sums, and the variance, are those of the float32 filter
     to the last bit, a little cheaper."""
-    lap = cv2.Laplacian(g8, cv2.CV_16S) if g8 is not None else cv2.Laplacian(g, cv2.CV_32F)
+    if g8 is not None:
+        lap = cv2.Laplacian(g8, cv2.CV_16S)
+    else:
+        assert g is not None
+        lap = cv2.Laplacian(g, cv2.CV_32F)
     mean = cv2.sumElems(lap)[0] / lap.size
     return max(0.0, cv2.norm(lap, cv2.NORM_L2SQR) / lap.size - mean * mean)
 
 
-def perceptual_hash(g: np.ndarray, g8: np.ndarray | None = None) -> str:
+def perceptual_hash(g: np.ndarray | None, g8: np.ndarray | None = None) -> str:
     """imagehash's pHash (DCT of a 32x32 grey image), handed a 64x64 box-filtered copy: its own
     Lanczos resize of the full working image cost 0.9 ms, this 0.15 ms (0.05 from ``g8``, the
     same grey image as uint8, when the sides are multiples of 64). The same steps as
     ``imagehash.phash``, bit for bit, without its per-call import and bit-string formatting."""
-    small = _box64(g8, g) if g8 is not None else None
+    small = _box64(g8) if g8 is not None and (g is None or g.shape == g8.shape) else None
     if small is None:
-        small = cv2.resize(g, (64, 64), interpolation=cv2.INTER_AREA)
+        grey = g if g is not None else g8.astype(np.float32)  # type: ignore[union-attr]
+        small = cv2.resize(grey, (64, 64), interpolation=cv2.INTER_AREA)
     pixels = np.asarray(
         Image.fromarray(np.clip(small, 0, 255).astype(np.uint8), "L").resize((32, 32), Image.Resampling.LANCZOS)
     )
@@ -60,12 +65,12 @@ def perceptual_hash(g: np.ndarray, g8: np.ndarray | None = None) -> str:
     return np.packbits(low > np.median(low)).tobytes().hex()  # imagehash's str(): 16 hex digits
 
 
-def _box64(g8: np.ndarray, g: np.ndarray) -> np.ndarray | None:
+def _box64(g8: np.ndarray) -> np.ndarray | None:
     """OpenCV's INTER_AREA reduction to 64x64, bit for bit, when both sides are whole multiples
     of 64 (its fast path: the mean of each block, ``sum * (1/area)`` in float32): the block
     sums are exact integers from an integral image (0.05 ms where the resize took 0.14)."""
     height, width = g8.shape
-    if height % 64 or width % 64 or g.shape != g8.shape:
+    if height % 64 or width % 64:
         return None
     fy, fx = height // 64, width // 64
     total = cv2.integral(g8)  # int32, (height + 1) x (width + 1)
@@ -74,24 +79,28 @@ def _box64(g8: np.ndarray, g: np.ndarray) -> np.ndarray | None:
     return blocks.astype(np.float32) * np.float32(1.0 / (fx * fy))
 
 
-def mostly_text(g: np.ndarray, g8: np.ndarray | None = None) -> bool:
+def mostly_text(g: np.ndarray | None, g8: np.ndarray | None = None) -> bool:
     """Cheap: a flat background (most pixels one light or dark tone) broken by many small,
     sharp strokes, like a screenshot, a text card or a big watermark on a plain field. ``g8``
-    is the same grey image as uint8, when there is one (its histogram is four times cheaper)."""
-    g = g[::2, ::2]  # every other pixel is plenty for a background share and a stroke count
+    is the same grey image as uint8, when there is one (its histogram is four times cheaper;
+    then ``g`` may be None)."""
     if g8 is None:
-        hist = np.bincount((g.astype(np.uint8) >> 4).ravel(), minlength=16) / g.size
-    else:  # the same 16 bins of 16 tones, counted by OpenCV
-        hist = cv2.calcHist([np.ascontiguousarray(g8[::2, ::2])], [0], None, [16], [0, 256]).ravel() / g.size
+        assert g is not None
+        g8 = np.ascontiguousarray(g).astype(np.uint8)
+    half = np.ascontiguousarray(g8[::2, ::2])  # every other pixel: plenty for a share and a stroke count
+    hist = cv2.calcHist([half], [0], None, [16], [0, 256]).ravel() / half.size  # 16 bins of 16 tones
     if float(hist.max()) <= 0.6:  # no flat background (most photos): no need to count strokes
         return False
-    edges = np.abs(np.diff(g, axis=1)) > 60
+    edges = np.abs(np.diff(half.astype(np.int16), axis=1)) > 60
     return float(edges.mean()) > 0.02
 
 
-def analyse(g: np.ndarray, width: int, height: int, limits: IngestSettings, g8: np.ndarray | None = None) -> Analysis:
-    """``width``/``height`` are the full image's (upright); ``g`` the grey working image (and
-    ``g8`` the same as uint8, if the caller has it)."""
+def analyse(
+    g: np.ndarray | None, width: int, height: int, limits: IngestSettings, g8: np.ndarray | None = None
+) -> Analysis:
+    """``width``/``height`` are the full image's (upright); ``g`` the grey working image as
+    float32, ``g8`` the same as uint8 (either may be None, not both: from ``g8`` alone no
+    float32 copy is made unless the pHash's sides are not multiples of 64)."""
     blur = laplacian_variance(g, g8)
     flags = []
     if min(width, height) < limits.small_side:

@@ -51,7 +51,7 @@ class _Lines:
     between neighbouring columns, computed once and shared by every finder: each used to compute
     the same differences again (detect took 5 ms a photo; 2 with this)."""
 
-    g: np.ndarray
+    g: np.ndarray  # the grey image (uint8), or its transpose
     e: np.ndarray  # |difference| between neighbouring columns, per row (uint8)
     step: np.ndarray  # the mean step at each column
     strong: np.ndarray  # the share of rows stepping more than 25 there
@@ -105,21 +105,28 @@ def _strong(e: np.ndarray, axis: int) -> np.ndarray:
     return cv2.reduce(over, axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel() / e.shape[axis]
 
 
-def _lines(g: np.ndarray, g8: np.ndarray, moments: _Moments) -> _Lines:
+def _lines(g8: np.ndarray, moments: _Moments) -> _Lines:
     e = cv2.absdiff(g8[:, 1:], g8[:, :-1])
     step = _means(e, 0)
-    return _Lines(g, e, step, _strong(e, 0), moments.std(), _median(step))
+    return _Lines(g8, e, step, _strong(e, 0), moments.std(), _median(step))
 
 
-def _rows(g: np.ndarray, g8: np.ndarray, moments: _Moments) -> _Lines:
-    """``_lines`` of the transposed image, computed along the rows of ``g`` itself (contiguous
+def _rows(g8: np.ndarray, moments: _Moments) -> _Lines:
+    """``_lines`` of the transposed image, computed along the rows of ``g8`` itself (contiguous
     memory; OpenCV cannot take a transposed view), then handed out as transposed views."""
     d = cv2.absdiff(g8[1:], g8[:-1])
     step = _means(d, 1)
-    return _Lines(g.T, d.T, step, _strong(d, 1), moments.std(), _median(step))
+    return _Lines(g8.T, d.T, step, _strong(d, 1), moments.std(), _median(step))
 
 
-def _views(g: np.ndarray, g8: np.ndarray | None = None) -> tuple[_Lines, _Lines] | None:
+def _grey8(g: np.ndarray | None, g8: np.ndarray | None) -> np.ndarray:
+    if g8 is not None:
+        return g8
+    assert g is not None, "detect needs the grey image, as float32 or uint8"
+    return np.ascontiguousarray(g).astype(np.uint8)
+
+
+def _views(g8: np.ndarray) -> tuple[_Lines, _Lines] | None:
     """Side by side (cuts are columns) and stacked (cuts are rows: the transposed image); None
     for an image too small or too plain to be two photos. The column and row moments give the
     dividers' spreads and the whole image's, in one pass each (numpy's ``std``, twice a
@@ -127,23 +134,23 @@ def _views(g: np.ndarray, g8: np.ndarray | None = None) -> tuple[_Lines, _Lines]
 
     The sums over whole lines are taken on the uint8 image (``g8``, or ``g``'s whole tones):
     a quarter of the memory to stream through, integer sums, the same values to the last bit
-    (0.25 ms a photo where the float32 image took 0.6)."""
-    if min(g.shape) < 32:
+    (0.25 ms a photo where the float32 image took 0.6). Every finder works on it too: the few
+    lines a divider or two halves need are made float32 where they are looked at (a float32
+    copy of the whole image cost 0.1-0.25 ms a photo that most never needed)."""
+    if min(g8.shape) < 32:
         return None
-    g = np.ascontiguousarray(g, dtype=np.float32)
-    g8 = g.astype(np.uint8) if g8 is None else g8
     squared = np.square(g8, dtype=np.uint16)
     columns = _Moments.of(g8, squared, 0)
     if columns.overall_std() < 5:
         return None
-    return _lines(g, g8, columns), _rows(g, g8, _Moments.of(g8, squared, 1))
+    return _lines(g8, columns), _rows(g8, _Moments.of(g8, squared, 1))
 
 
 def _contrasted(g: np.ndarray, first: int, last: int, left: int, right: int) -> bool:
     """A divider stands out from both panels along most of its length (a plain background line
     in a photo does not: its neighbours are the same background)."""
-    band = g[:, first : last + 1].mean(axis=1)
-    return all(float((np.abs(g[:, side] - band) > 20).mean()) > 0.5 for side in (left, right))
+    band = g[:, first : last + 1].astype(np.float32).mean(axis=1)
+    return all(float((np.abs(g[:, side].astype(np.float32) - band) > 20).mean()) > 0.5 for side in (left, right))
 
 
 def _divider(lines: _Lines) -> Cut | None:
@@ -200,7 +207,7 @@ def _similar_halves(lines: _Lines) -> Cut | None:
     def small(a: np.ndarray) -> np.ndarray:
         ys = np.linspace(0, a.shape[0] - 1, 16).astype(int)
         xs = np.linspace(0, a.shape[1] - 1, 16).astype(int)
-        v = a[np.ix_(ys, xs)].ravel()
+        v = a[np.ix_(ys, xs)].ravel().astype(np.float32)
         return (v - v.mean()) / (v.std() + 1e-3)
 
     corr = float(np.mean(small(left) * small(right)))
@@ -274,7 +281,7 @@ def _turned(cut: Cut) -> Cut:
 
 def layout(g: np.ndarray) -> Cut | None:
     """The most confident cut found from the picture alone (no captions)."""
-    views = _views(g)
+    views = _views(_grey8(g, None))
     return _layout(views) if views else None
 
 
@@ -290,20 +297,26 @@ def _layout(views: tuple[_Lines, _Lines]) -> Cut | None:
     return max(found, key=lambda c: c.confidence) if found else None
 
 
-def detect(g: np.ndarray, rgb: Image.Image | np.ndarray | None = None, g8: np.ndarray | None = None) -> Cut | None:
+def detect(
+    g: np.ndarray | None, rgb: Image.Image | np.ndarray | None = None, g8: np.ndarray | None = None
+) -> Cut | None:
     """The most confident cut of a grey working image into two panels, or None for an ordinary
     photo. With ``rgb`` (the same image in colour, as an image or an array: only whether it is
     given matters, OCR reads the grey one) and Tesseract installed, captions are read
     where they can change the outcome: they set the order of a found cut, and make a cut of a
     weak join that has caption-like lines in both halves. Without, the layout alone decides.
     ``g`` holds whole grey tones 0-255 (as OpenCV's and Pillow's grey conversions make them);
-    ``g8`` is the same as uint8, when the caller has it."""
-    views = _views(g, g8)
+    ``g8`` is the same as uint8, when the caller has it (then ``g`` may be None: the float32
+    image is made only if OCR is to read it)."""
+    g8 = _grey8(g, g8)
+    views = _views(g8)
     if views is None:
         return None
     cut = _layout(views)
     if rgb is None or not captions.available():
         return cut
+    if g is None:
+        g = g8.astype(np.float32)
     if cut is not None:  # the order: OCR of the panels' top and bottom quarters
         return _ordered(cut, captions.read_panels(g, _panels(cut, g.shape)), read_only=False)
     weak = _weak_join(views)  # the cheap pre-checks: a hint of a join, caption-like lines on both sides

@@ -9,8 +9,8 @@ An ``Ingestor`` is the engine one job uses: every lane of the job hands it files
 spread the CPU work over the cores, and one recorder thread writes the rows. ``ingest()`` is the
 same path for one file.
 
-Crash safety: files are written (atomically) before the row that points at them, and a run that
-stops with an exception before its row exists removes the files it created. A SIGKILL in that
+Crash safety: files are written (complete, and the original durable) before the row that points
+at them, and a run that stops with an exception before its row exists removes the files it created. A SIGKILL in that
 window leaves an unreferenced file that ``furrsight doctor --deep`` removes; a kill after the
 row leaves a collage in state ``stored`` that the re-process job (or doctor --deep) finishes.
 """

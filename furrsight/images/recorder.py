@@ -88,12 +88,9 @@ class Recorder:
     def _apply(self, ops: list[tuple[Operation, list[str]]]) -> list[tuple[bool, Any]]:
         conn = self._conn()
         tx = Tx(conn, self.index)
-        unsafe: dict[int, BaseException] = {}
-        for i, (_, files) in enumerate(ops):
-            try:
-                FileStore.make_durable(files)  # before the write lock: other writers need not wait
-            except OSError as exc:
-                unsafe[i] = exc
+        # before the write lock: other writers need not wait
+        failed = FileStore.make_durable_groups([files for _, files in ops])
+        unsafe = {i: exc for i, exc in enumerate(failed) if exc is not None}
         outcomes: list[tuple[bool, Any]] = []
         conn.execute("BEGIN IMMEDIATE")
         try:

@@ -161,11 +161,11 @@ def prepare(
         for name, step in WORK_STEPS:
             checkpoint(prefix + name, fault)
             step(run)
-    except Refused as refused:
-        return Refusal(refused.reason, refused.message)
-    except BaseException:
+    except BaseException as exc:
         for path in run.wrote:  # nothing will point at them
             path.unlink(missing_ok=True)
+        if isinstance(exc, Refused):
+            return Refusal(exc.reason, exc.message)
         raise
     assert run.header is not None
     return Prepared(
@@ -214,7 +214,7 @@ def _prepare_file(path: str, limits: IngestSettings, root: str, db_path: str, fa
 
 def reanalyse(data: bytes, sha256: str, limits: IngestSettings, root: str, is_panel: bool) -> Prepared | Refusal:
     """Re-processing a stored original: the worker's steps again, all but writing the original."""
-    run = Run(data, sha256, limits, FileStore(Path(root)), is_panel)
+    run = Run(data, sha256, limits, FileStore(Path(root)), is_panel, fresh=False)
     try:
         for name, step in WORK_STEPS:
             if name != "store_original":
