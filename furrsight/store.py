@@ -31,6 +31,7 @@ import aiofiles
 import aiofiles.os
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+LAYOUT_MARKER = ".layout"  # in files/: the store is in the one-level layout (upgrade_layout ran)
 _TEMP_NAMES = itertools.count()  # temp files' names: the process id and this counter
 _MADE: set[Path] = set()  # shard folders this process knows exist (a mkdir per write cost 0.6 ms)
 
@@ -268,7 +269,13 @@ class FileStore:
 
     def upgrade_layout(self) -> int:
         """Move originals of the older two-level layout (``files/ab/cd/<sha256>``) to their place
-        and drop its thumbnails (WebP; remade by ``doctor --deep``). Returns files moved."""
+        and drop its thumbnails (WebP; remade by ``doctor --deep``). Returns files moved. Done
+        once per store: a marker (``files/.layout``) says so, because looking for the old
+        folders lists every folder of the store (a million entries for a million images) and
+        ``migrate`` runs at every start."""
+        marker = self.files / LAYOUT_MARKER
+        if marker.exists():
+            return 0
         moved = 0
         for old in self.files.glob("??/??/*"):
             if _SHA256.match(old.name):
@@ -280,6 +287,8 @@ class FileStore:
                     leftover.unlink()
                 with contextlib.suppress(OSError):  # not empty: a temp file, left for sweep_temp
                     folder.rmdir()
+        self.files.mkdir(parents=True, exist_ok=True)
+        marker.write_text("one level: files/ab/<sha256>\n")
         return moved
 
     def sweep_temp(self) -> int:

@@ -71,6 +71,11 @@ def test_the_older_two_level_layout_is_moved_into_place(tmp_path: Path) -> None:
     assert store.file_path(digest).read_bytes() == b"old layout" and not old.parent.exists()
     assert not thumb.exists() and store.iter_files() == [digest]
     assert store.upgrade_layout() == 0
+    assert (tmp_path / "files" / ".layout").exists()  # once per store: later starts do not look again
+    stray = tmp_path / "files" / "cd" / "ef" / hashlib.sha256(b"late").hexdigest()
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"late")
+    assert store.upgrade_layout() == 0 and stray.exists()
 
 
 def test_a_new_images_files_are_written_in_place_and_a_torn_leftover_is_rewritten(tmp_path: Path) -> None:
