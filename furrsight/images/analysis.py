@@ -27,6 +27,14 @@ def gray8(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGBA2GRAY if rgb.shape[2] == 4 else cv2.COLOR_RGB2GRAY)
 
 
+def as_gray8(g: np.ndarray | None, g8: np.ndarray | None) -> np.ndarray:
+    """The uint8 grey image: ``g8`` when the caller has it, else made from ``g`` (whole tones)."""
+    if g8 is not None:
+        return g8
+    assert g is not None, "the grey image is needed, as float32 or uint8"
+    return np.ascontiguousarray(g).astype(np.uint8)
+
+
 def gray(rgb: np.ndarray) -> np.ndarray:
     """The grey working image as float32, what the analysis steps compute with."""
     return gray8(rgb).astype(np.float32)
@@ -84,10 +92,7 @@ def mostly_text(g: np.ndarray | None, g8: np.ndarray | None = None) -> bool:
     sharp strokes, like a screenshot, a text card or a big watermark on a plain field. ``g8``
     is the same grey image as uint8, when there is one (its histogram is four times cheaper;
     then ``g`` may be None)."""
-    if g8 is None:
-        assert g is not None
-        g8 = np.ascontiguousarray(g).astype(np.uint8)
-    half = np.ascontiguousarray(g8[::2, ::2])  # every other pixel: plenty for a share and a stroke count
+    half = np.ascontiguousarray(as_gray8(g, g8)[::2, ::2])  # every other pixel: plenty for a share and a stroke count
     hist = cv2.calcHist([half], [0], None, [16], [0, 256]).ravel() / half.size  # 16 bins of 16 tones
     if float(hist.max()) <= 0.6:  # no flat background (most photos): no need to count strokes
         return False

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from furrsight.images import captions, textlines
+from furrsight.images.analysis import as_gray8
 
 FIRST_IS_BEFORE_CONFIDENCE = 0.6  # the usual layout, not read from captions
 READ_ORDER_CONFIDENCE = 0.95  # both panels' captions read and agreeing
@@ -117,13 +118,6 @@ def _rows(g8: np.ndarray, moments: _Moments) -> _Lines:
     d = cv2.absdiff(g8[1:], g8[:-1])
     step = _means(d, 1)
     return _Lines(g8.T, d.T, step, _strong(d, 1), moments.std(), _median(step))
-
-
-def _grey8(g: np.ndarray | None, g8: np.ndarray | None) -> np.ndarray:
-    if g8 is not None:
-        return g8
-    assert g is not None, "detect needs the grey image, as float32 or uint8"
-    return np.ascontiguousarray(g).astype(np.uint8)
 
 
 def _views(g8: np.ndarray) -> tuple[_Lines, _Lines] | None:
@@ -281,7 +275,7 @@ def _turned(cut: Cut) -> Cut:
 
 def layout(g: np.ndarray) -> Cut | None:
     """The most confident cut found from the picture alone (no captions)."""
-    views = _views(_grey8(g, None))
+    views = _views(as_gray8(g, None))
     return _layout(views) if views else None
 
 
@@ -308,7 +302,7 @@ def detect(
     ``g`` holds whole grey tones 0-255 (as OpenCV's and Pillow's grey conversions make them);
     ``g8`` is the same as uint8, when the caller has it (then ``g`` may be None: the float32
     image is made only if OCR is to read it)."""
-    g8 = _grey8(g, g8)
+    g8 = as_gray8(g, g8)
     views = _views(g8)
     if views is None:
         return None
