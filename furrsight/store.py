@@ -79,6 +79,35 @@ def syncfs_path(path: Path | str) -> None:
         os.close(fd)
 
 
+def drop_cached(paths: list[str]) -> None:
+    """Let the kernel drop these files' pages from its page cache (best effort: a file gone
+    since, or a system without ``posix_fadvise``, is skipped). Ingest's recorder calls it for
+    the originals it has just made durable: clean pages go at once (dirty ones would only be
+    queued for write-back, so call it after ``syncfs``/fsync).
+
+    Why: an import writes each original once, and only the embedding job reads it again (from
+    disk then: 500 KiB, against tens of milliseconds of inference). Kept, a large import's
+    originals push out of memory what is read all the time: the database and the thumbnails
+    the gallery serves. And the memory each new original takes costs more as the cache grows:
+    measured on the two-core build machine (a VM whose host backs memory on first touch: 5-9
+    microseconds a fresh 4-KiB page), writing 5,000 originals of 500 KiB, made durable 16 at a
+    time, cost the writer 0.61 ms of CPU a photo at first and 1.94 by the 5,000th; dropping
+    them as they became durable, 0.60-0.62 throughout (their pages are reused)."""
+    if not hasattr(os, "posix_fadvise"):
+        return
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
 class FileStore:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()

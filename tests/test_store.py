@@ -1,10 +1,16 @@
+import ctypes
 import hashlib
+import mmap
 import os
 from pathlib import Path
 
 import pytest
 
-from furrsight.store import FileStore
+from furrsight.images.ingest import ingest
+from furrsight.images.schemas import Provenance
+from furrsight.settings import Settings
+from furrsight.store import FileStore, drop_cached, fsync_path
+from tests.images import photo
 
 
 async def test_same_bytes_are_stored_once_under_their_hash(tmp_path: Path) -> None:
@@ -158,3 +164,63 @@ def test_a_write_back_error_fails_every_group(tmp_path: Path, monkeypatch: pytes
     failed = FileStore.make_durable_groups([[str(store.file_path(d))] for d in digests])
     assert [f.errno if f else None for f in failed] == [errno.EIO, errno.EIO]
     assert "syncfs" in str(failed[0])
+
+
+def _resident_pages(path: Path) -> int:
+    """How many of the file's pages are in the kernel's page cache (``mincore`` on a mapping)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    size = path.stat().st_size
+    pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        assert addr not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())
+        try:
+            vec = ctypes.create_string_buffer(pages)
+            assert libc.mincore(addr, size, vec) == 0, os.strerror(ctypes.get_errno())
+            return sum(b & 1 for b in vec.raw)
+        finally:
+            libc.munmap(addr, size)
+    finally:
+        os.close(fd)
+
+
+def test_drop_cached_empties_a_durable_files_pages_and_skips_what_is_gone(tmp_path: Path) -> None:
+    if _fs_type(tmp_path) == "tmpfs":  # its pages are the files themselves: nothing to drop
+        pytest.skip("the temporary folder is on tmpfs")
+    path = tmp_path / "f"
+    path.write_bytes(os.urandom(64 * 1024))
+    assert _resident_pages(path) == 16
+    fsync_path(path)  # dirty pages would only be queued for write-back
+    drop_cached([str(path), str(tmp_path / "gone")])
+    assert _resident_pages(path) == 0
+
+
+async def test_ingested_originals_leave_the_page_cache_once_durable_thumbnails_stay(migrated: Settings) -> None:
+    """A bulk import's originals (written once, read again once by the embedding job) must not
+    push the database and the thumbnails the gallery reads out of memory."""
+    if _fs_type(migrated.data_path) == "tmpfs":
+        pytest.skip("the data directory is on tmpfs")
+    data = photo(4077, size=(1200, 900))
+    store = FileStore(migrated.data_path)
+    result = await ingest(store, migrated, data, Provenance(kind="upload", file_name="cache.jpg"))
+    assert result.outcome == "new"
+    digest = hashlib.sha256(data).hexdigest()
+    assert len(data) > 8 * mmap.PAGESIZE
+    assert _resident_pages(store.file_path(digest)) == 0  # written, made durable by the recorder, dropped
+    thumb = store.thumb_path(digest)
+    assert _resident_pages(thumb) == (thumb.stat().st_size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
+    assert store.file_path(digest).read_bytes() == data
+
+
+def _fs_type(path: Path) -> str:
+    best, kind = "", ""
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        mount, fstype = line.split()[1:3]
+        if str(path.resolve()).startswith(mount.rstrip("/") + "/") and len(mount) > len(best):
+            best, kind = mount, fstype
+    return kind

@@ -26,7 +26,7 @@ from typing import Any, Callable, TypeVar
 from furrsight.db.engine import connect
 from furrsight.images.neardup import PhashIndex, index_for, prune_log
 from furrsight.settings import Settings
-from furrsight.store import FileStore
+from furrsight.store import FileStore, drop_cached
 
 T = TypeVar("T")
 Operation = Callable[["Tx"], Any]
@@ -116,6 +116,8 @@ class Recorder:
                 conn.execute("ROLLBACK")
             self.index.invalidate()
             raise
+        # Durable now, so clean: out of the page cache at once (``drop_cached`` says why).
+        drop_cached([path for i, (_, files) in enumerate(ops) if i not in unsafe for path in files])
         return outcomes
 
     def _close_conn(self) -> None:
