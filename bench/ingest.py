@@ -1,7 +1,7 @@
 """Ingest on equal resources: the real path against a bare loop doing only the image work that
 any ingest must do, both spread over the same number of processes.
 
-    python bench/ingest.py [--count 200] [--size 1600x1200] [--processes N] [--rounds 2]
+    python bench/ingest.py [--count 200] [--size 1600x1200] [--processes N] [--rounds 2] [--data-dir DIR]
 
 Both read the same photo-like JPEGs (smooth colour fields plus sensor-like noise, as camera
 photos compress; cached in ``bench/_work/``). The bare loop runs in N worker processes, each
@@ -168,6 +168,30 @@ def step_by_step(path: Path, limits: IngestSettings, store: FileStore, spent: di
     timed("store", steps.store_thumb, run)
 
 
+def filesystem(path: Path) -> str:
+    """What the data directories are on: the filesystem type and device, and for ext4 whether it
+    keeps a journal. Without one, ext4 gives a new file no inode freed in the last minute (six,
+    while the inode table is not written yet), and checks each on the way: for minutes after
+    another program removed many files (the test suite, an earlier benchmark), every file
+    created costs more (measured here: 0.2-0.3 ms, against 0.01 on a journalled ext4)."""
+    st = path.stat()
+    device = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[2] != device:
+            continue
+        rest = fields[fields.index("-") + 1 :]
+        kind, source = rest[0], rest[1]
+        if kind != "ext4":
+            return f"{kind} ({source})"
+        journal = any(Path("/proc/fs/jbd2").glob(f"{Path(source).name}-*"))
+        if journal:
+            return f"ext4 ({source}), with a journal"
+        return (f"ext4 ({source}) without a journal: for minutes after many files are removed "
+                "there, creating files costs more (see docs/ingest.md)")  # fmt: skip
+    return "unknown"
+
+
 def span(values: list[float], fmt: str) -> str:
     low, high = min(values), max(values)
     return format(low, fmt) if len(values) == 1 else f"{format(low, fmt)}-{format(high, fmt)}"
@@ -179,6 +203,9 @@ def main() -> None:
     parser.add_argument("--size", default="1600x1200")
     parser.add_argument("--processes", type=int, default=0, help="worker processes for both (0: one per core)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="where the import job's data directories go (default: the temporary folder): "
+                        "a folder on the filesystem the appliance's data will be on")  # fmt: skip
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     folder = ROOT / "bench" / "_work" / f"photos-{args.size}-{args.count}"  # the import job takes all of it
@@ -193,7 +220,8 @@ def main() -> None:
     machine: dict[str, list[float]] = {"bare": [], "ours": []}
     callers: list[float] = []
     with ProcessPoolExecutor(processes, mp_context=context, initializer=work._keep_heap) as pool, \
-            tempfile.TemporaryDirectory(prefix="furrsight-bench-") as tmp:  # fmt: skip
+            tempfile.TemporaryDirectory(prefix="furrsight-bench-", dir=args.data_dir) as tmp:  # fmt: skip
+        on = filesystem(Path(tmp))
         bare(pool, paths[: 8 * processes], processes, thumb)  # start the workers, warm the caches
         warm = make_photos(Path(tmp) / "warm-up", 8 * processes, (width, height))
         asyncio.run(ours(warm[0].parent, len(warm), Path(tmp) / "warm", processes))  # and ingest's pool
@@ -215,6 +243,7 @@ def main() -> None:
 
     print(f"{args.count} photo-like {width}x{height} JPEGs, {kib:.0f} KiB each on average; "
           f"{processes} worker processes each, {os.cpu_count()} CPUs")  # fmt: skip
+    print(f"the import job's data directories on {on}")
     print(f"bare loop (read, hash, decode, thumbnail): {span(rates['bare'], '.1f')} images/s, "
           f"{span([c * 1000 for c in cpus['bare']], '.2f')} ms CPU per image")  # fmt: skip
     print(f"furrsight ingest (the import job):         {span(rates['ours'], '.1f')} images/s, "
