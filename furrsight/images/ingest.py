@@ -53,7 +53,7 @@ __all__ = [
 ]
 T = TypeVar("T")
 POOL_AFTER = 32  # files an engine sees in-process before the pool is worth using
-FILES_PER_BATCH = 8  # files ``ingest_files`` is best handed at once (4: 0.2 ms more a file)
+FILES_PER_BATCH = 8  # bodies a scrape hands ``ingest_files`` at once (4: 0.2 ms more a file)
 
 
 class Ingestor:

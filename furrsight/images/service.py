@@ -13,7 +13,7 @@ import msgspec
 from dramatiq import Broker
 
 from furrsight.auth import audit
-from furrsight.images.ingest import FILES_PER_BATCH, POOL_AFTER, Ingestor, Unreadable
+from furrsight.images.ingest import POOL_AFTER, Ingestor, Unreadable
 from furrsight.images.lanes import for_each
 from furrsight.images.schemas import ChildOut, ImageOut, ImagePage, IngestResult, Provenance, SourceOut
 from furrsight.images.tables import Image, Source, Takedown
@@ -185,6 +185,14 @@ def walk_folder(root: Path, allowed_roots: list[Path]) -> list[Path]:
 
 
 # -- the import job ----------------------------------------------------------------------------
+# Files a worker is handed at once. Each trip costs the job's process its event loop's turns, the
+# pool's hand-over and the recorder's wake-ups; measured (bench/ingest.py, 1,000 photos, two
+# workers): the job's process 0.38 ms a photo in trips of 8, 0.26 in 16, 0.21-0.26 in 32, and
+# the workers, woken less, decode a little faster. The price: a batch whose worker dies is done
+# again file by file (31 files redone for one hostile file), and progress moves 32 files a step.
+IMPORT_BATCH = 32
+
+
 def _record(ctx: JobContext, name: str, result: IngestResult) -> None:
     ctx.count(result.outcome)
     if result.children:
@@ -228,7 +236,7 @@ async def run_import(ctx: JobContext) -> None:
                     _record(ctx, name, outcome)
             await ctx.advance(len(chunk))
 
-        size = min(FILES_PER_BATCH, max(1, len(items) // engine.lanes))  # a few files: one a lane
+        size = min(IMPORT_BATCH, max(1, len(items) // engine.lanes))  # a few files: one a lane
         batches = [items[i : i + size] for i in range(0, len(items), size)]
         await for_each(batches, engine.lanes, batch)
     if ctx.params.get("staging"):
