@@ -69,6 +69,33 @@ async def test_import_a_folder_recursively(client: AsyncTestClient, worker: Work
     assert "notes.txt" in log
 
 
+def test_the_folder_walk_takes_regular_files_and_only_links_that_stay_inside(tmp_path: Path) -> None:
+    """Sorted per folder, then subfolders in order; hidden files and folders skipped; a linked
+    folder not entered; a linked file taken only if it leads to a file inside the import roots."""
+    import os
+
+    from furrsight.images.service import walk_folder
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    for folder in (root / "b", root / "a" / "deep", root / ".hidden", outside):
+        folder.mkdir(parents=True)
+    for name in ("z.jpg", "m.jpg", ".secret.jpg", "b/x.jpg", "a/y.jpg", "a/deep/w.jpg", ".hidden/h.jpg"):
+        (root / name).write_bytes(b"x")
+    (outside / "o.jpg").write_bytes(b"x")
+    (root / "to-outside.jpg").symlink_to(outside / "o.jpg")
+    (root / "to-inside.jpg").symlink_to(root / "b" / "x.jpg")
+    (root / "to-gone.jpg").symlink_to(root / "nothing.jpg")
+    (root / "linked-folder").symlink_to(outside)
+    os.mkfifo(root / "pipe.jpg")
+    found = walk_folder(root, [root])
+    assert [p.relative_to(root).as_posix() for p in found] == [
+        "m.jpg", "to-inside.jpg", "z.jpg", "a/y.jpg", "a/deep/w.jpg", "b/x.jpg",
+    ]  # fmt: skip
+    assert [p.name for p in walk_folder(root, [tmp_path])] == [
+        "m.jpg", "to-inside.jpg", "to-outside.jpg", "z.jpg", "y.jpg", "w.jpg", "x.jpg",
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("path", "why"),
     [("/etc", "is outside the import roots"), ("relative/path", "is not an absolute path"),
