@@ -308,13 +308,15 @@ def detect(
     cut = _layout(views)
     if rgb is None or not captions.available():
         return cut
-    if cut is not None:  # the order: OCR of the panels' top and bottom quarters
-        g = g if g is not None else g8.astype(np.float32)
-        return _ordered(cut, captions.read_panels(g, _panels(cut, g.shape)), read_only=False)
-    weak = _weak_join(views)  # the cheap pre-checks: a hint of a join, caption-like lines on both sides
-    if weak is None:  # most photos: no float32 copy made (0.05 ms)
+    # Without a cut, the cheap pre-checks first: a hint of a join (then caption-like lines on
+    # both sides). Most photos have neither, and make no float32 copy for OCR (0.05 ms).
+    weak = _weak_join(views) if cut is None else None
+    if cut is None and weak is None:
         return None
     g = g if g is not None else g8.astype(np.float32)
+    if cut is not None:  # the order: OCR of the panels' top and bottom quarters
+        return _ordered(cut, captions.read_panels(g, _panels(cut, g.shape)), read_only=False)
+    assert weak is not None
     h, w = g.shape
     bands = textlines.paired(textlines.text_bands(g), h, w, weak.direction, weak.start)
     if not bands:
