@@ -154,6 +154,7 @@ async def test_mining_collages_and_posts_of_real_photos(own: Settings, admin: As
     b = await _image(own, second, url="https://groomer.example/2.jpg", **post)
     repost = await _image(own, corpus.near_duplicate(first), url="https://groomer.example/1b.jpg", **post)
     eagle = await _image(own, (DARKNET / "eagle.jpg").read_bytes(), url="https://groomer.example/3.jpg", **post)
+    drawings = [await _image(own, _jpeg(7021)), await _image(own, _jpeg(7022))]  # no post, no collage: not mined
     embedded = await run_inline(own, {"model": own.search.model}, search.run_embed, kind=search.EMBED_KIND)
     assert embedded.status == "succeeded", embedded
 
@@ -188,9 +189,13 @@ async def test_mining_collages_and_posts_of_real_photos(own: Settings, admin: As
     assert detail.status_code == 200 and "groomer.example/max" in detail.text
     assert (await admin.get("/pairs/new", params={"image": a})).status_code == 200
 
-    analysed = await run_inline(own, {"status": ["candidate"]}, analysis.run_analyse, kind=analysis.ANALYSE_KIND)
+    made = await admin.post("/api/v1/pairs", json={"before_id": drawings[0], "after_id": drawings[1]})
+    assert made.status_code == 201, made.text
+    ids = [pairs[(a, b)]["id"], pairs[(panel_before, panel_after)]["id"], made.json()["id"]]  # this test's own
+    params = {"status": ["candidate"], "ids": ids}
+    analysed = await run_inline(own, params, analysis.run_analyse, kind=analysis.ANALYSE_KIND)
     assert analysed.status == "succeeded", analysed
-    # the post and the collage pair are judged the same dog; the first test's pair of two drawings is no dog
+    # the post and the collage pair are judged the same dog; the pair of two drawings is no dog
     assert analysed.counters == {"analysed": 2, "rejected:not_a_dog": 1}
     post_pair = (await admin.get(f"/api/v1/pairs/{pairs[(a, b)]['id']}")).json()
     tag = await search_facts.breed_facts([a, b])
@@ -206,8 +211,8 @@ async def test_mining_collages_and_posts_of_real_photos(own: Settings, admin: As
     log = (own.data_path / "logs" / "jobs" / f"{analysed.id}.log").read_text()
     assert "no vision-language model installed" in log
     assert "labels not given: before, breed, caption, is_grooming_before_after, services" in log
-    again = await run_inline(own, {}, analysis.run_analyse, kind=analysis.ANALYSE_KIND)
-    assert again.counters == {}  # nothing is a candidate any more: re-analysis only when asked
+    again = await run_inline(own, {"ids": ids}, analysis.run_analyse, kind=analysis.ANALYSE_KIND)
+    assert again.counters == {}  # none is a candidate any more: re-analysis only when asked
 
 
 async def test_analysis_with_a_vision_language_model(own: Settings, admin: AsyncTestClient, tmp_path: Path) -> None:
