@@ -8,8 +8,10 @@ import pytest
 
 from furrsight.images.ingest import ingest
 from furrsight.images.schemas import Provenance
+from furrsight.images.service import originals
 from furrsight.settings import Settings
 from furrsight.store import FileStore, drop_cached, fsync_path
+from tests import collages
 from tests.images import photo
 
 
@@ -215,6 +217,21 @@ async def test_ingested_originals_leave_the_page_cache_once_durable_thumbnails_s
     thumb = store.thumb_path(digest)
     assert _resident_pages(thumb) == (thumb.stat().st_size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
     assert store.file_path(digest).read_bytes() == data
+
+
+async def test_a_collages_original_is_dropped_once_its_panels_are_cut(migrated: Settings) -> None:
+    """A collage's original is kept cached until its panels are cut from it (a folder import's
+    worker reads it again), then dropped like any other; the panels' originals are dropped too."""
+    if _fs_type(migrated.data_path) == "tmpfs":
+        pytest.skip("the data directory is on tmpfs")
+    data = collages.save(collages.captioned(41))
+    store = FileStore(migrated.data_path)
+    result = await ingest(store, migrated, data, Provenance(kind="upload", file_name="collage-cache.jpg"))
+    assert result.outcome == "new" and len(result.children) == 2, result
+    assert len(data) > 8 * mmap.PAGESIZE
+    assert _resident_pages(store.file_path(hashlib.sha256(data).hexdigest())) == 0
+    for panel in await originals(store, result.children):
+        assert _resident_pages(panel[1]) == 0  # each panel's original, dropped once durable
 
 
 def _fs_type(path: Path) -> str:

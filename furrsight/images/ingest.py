@@ -38,7 +38,7 @@ from furrsight.images.tables import Image
 from furrsight.images.work import FAULT_ENV, Found, InjectedFault, Prepared, checkpoint
 from furrsight.metrics.instruments import IMAGES_INGESTED, IMAGES_REFUSED
 from furrsight.settings import Settings
-from furrsight.store import FileStore
+from furrsight.store import FileStore, drop_cached
 
 __all__ = [
     "FAULT_ENV",
@@ -208,7 +208,8 @@ class Ingestor:
         prefix = "child." if panel_of else ""
         try:
             checkpoint(prefix + "record")
-            recorded = await self.recorder.run(rows.record(new, source, self.limits.near_dup_distance), p.durable)
+            op = rows.record(new, source, self.limits.near_dup_distance)
+            recorded = await self.recorder.run(op, p.durable, drop=p.cut is None)  # a collage's is read again
         except Exception:
             # The operation failed: nothing points at the files this run wrote: remove them. Not on
             # a cancellation (a BaseException): the recorder still applies the shielded operation,
@@ -222,7 +223,10 @@ class Ingestor:
         checkpoint(prefix + "split")
         if p.cut is not None:
             original = data if data is not None else str(self.store.file_path(p.sha256))
-            children = await self.cut_panels(original, recorded.image_id, p.cut, p.width, p.height, source.job_id)
+            try:  # from the page cache still (a folder import's worker reads the stored original)
+                children = await self.cut_panels(original, recorded.image_id, p.cut, p.width, p.height, source.job_id)
+            finally:
+                drop_cached(p.durable)  # durable since its row committed: as the recorder does for others
             await self.recorder.run(rows.set_state(recorded.image_id, "processed"))
             state = "processed"
         return IngestResult(

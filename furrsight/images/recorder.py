@@ -48,16 +48,18 @@ class Recorder:
         self.index = index_for(self.db_path)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="furrsight-recorder")
         self._local = threading.local()
-        self._queue: list[tuple[Operation, list[str], asyncio.Future[Any]]] = []
+        self._queue: list[tuple[Operation, list[str], bool, asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.transactions = 0
 
-    async def run(self, op: Callable[[Tx], T], durable: list[str] | None = None) -> T:
+    async def run(self, op: Callable[[Tx], T], durable: list[str] | None = None, *, drop: bool = True) -> T:
         """Queue ``op`` for the next group commit and wait for its result (or its exception).
-        The files in ``durable`` are fsynced before the transaction that runs ``op`` begins."""
+        The files in ``durable`` are fsynced before the transaction that runs ``op`` begins,
+        and dropped from the page cache after it commits unless ``drop`` is False (a collage's
+        original, about to be read again to cut its panels: its caller drops it after)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.append((op, durable or [], future))
+        self._queue.append((op, durable or [], drop, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         return await asyncio.shield(future)  # a cancelled caller's operation still completes
@@ -67,11 +69,11 @@ class Recorder:
         while self._queue:
             group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
             try:
-                work = [(op, files) for op, files, _ in group]
+                work = [(op, files, drop) for op, files, drop, _ in group]
                 outcomes = await loop.run_in_executor(self._thread, self._apply, work)
             except BaseException as exc:  # the commit itself failed: every operation of the group did
                 outcomes = [(False, exc)] * len(group)
-            for (_, _, future), (ok, value) in zip(group, outcomes, strict=True):
+            for (_, _, _, future), (ok, value) in zip(group, outcomes, strict=True):
                 if future.done():
                     continue
                 if ok:
@@ -85,16 +87,16 @@ class Recorder:
             conn = self._local.conn = connect(self.db_path, self.busy_timeout_ms)
         return conn
 
-    def _apply(self, ops: list[tuple[Operation, list[str]]]) -> list[tuple[bool, Any]]:
+    def _apply(self, ops: list[tuple[Operation, list[str], bool]]) -> list[tuple[bool, Any]]:
         conn = self._conn()
         tx = Tx(conn, self.index)
         # before the write lock: other writers need not wait
-        failed = FileStore.make_durable_groups([files for _, files in ops])
+        failed = FileStore.make_durable_groups([files for _, files, _ in ops])
         unsafe = {i: exc for i, exc in enumerate(failed) if exc is not None}
         outcomes: list[tuple[bool, Any]] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for i, (op, _) in enumerate(ops):
+            for i, (op, _, _) in enumerate(ops):
                 if i in unsafe:  # its file is not safely on disk: no row may point at it
                     outcomes.append((False, unsafe[i]))
                     continue
@@ -117,7 +119,7 @@ class Recorder:
             self.index.invalidate()
             raise
         # Durable now, so clean: out of the page cache at once (``drop_cached`` says why).
-        drop_cached([path for i, (_, files) in enumerate(ops) if i not in unsafe for path in files])
+        drop_cached([path for i, (_, files, drop) in enumerate(ops) if drop and i not in unsafe for path in files])
         return outcomes
 
     def _close_conn(self) -> None:
