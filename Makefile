@@ -20,7 +20,7 @@ lint: venv
 	$(VENV)/bin/lint-imports  # the layering: contracts in pyproject.toml
 
 typecheck: venv
-	$(VENV)/bin/mypy furrsight plugins
+	$(VENV)/bin/mypy furrsight plugins bench
 
 # Every benchmark, each as `python bench/NAME.py` with its defaults: each prints our figure next
 # to a baseline measured in the same run, and the ratio (docs/development.md). bench/scrape.py

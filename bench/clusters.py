@@ -17,7 +17,7 @@ import tracemalloc
 
 import numpy as np
 
-from bench.knn import make_data
+from bench.knn import Data
 from furrsight.search import vectors
 from furrsight.search.clusters import knn_clusters
 
@@ -45,7 +45,7 @@ def pairwise(ids: list[int], data: np.ndarray, max_distance: float, block: int =
 
 
 def planted(n: int, dim: int, rng: np.random.Generator, burst: int) -> np.ndarray:
-    data = make_data(n, dim, rng)
+    data = np.concatenate([chunk for _, chunk in Data(n, dim).chunks()])  # as bench/knn.py makes them
     picks = rng.choice(n, n // 20, replace=False)
     copies = [data[i] + 0.003 * rng.standard_normal((int(rng.integers(1, 5)), dim)) for i in picks]
     copies.append(data[0] + 0.003 * rng.standard_normal((burst, dim)))  # one photo re-posted many times

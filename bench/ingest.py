@@ -53,7 +53,7 @@ from furrsight.jobs.runner import run_job
 from furrsight.jobs.service import get_job
 from furrsight.jobs.tables import Job
 from furrsight.settings import IngestSettings, load_settings
-from furrsight.store import FileStore
+from furrsight.store import FileStore, filesystem_of
 
 ROOT = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -169,27 +169,17 @@ def step_by_step(path: Path, limits: IngestSettings, store: FileStore, spent: di
 
 
 def filesystem(path: Path) -> str:
-    """What the data directories are on: the filesystem type and device, and for ext4 whether it
-    keeps a journal. Without one, ext4 gives a new file no inode freed in the last minute (six,
-    while the inode table is not written yet), and checks each on the way: for minutes after
-    another program removed many files (the test suite, an earlier benchmark), every file
-    created costs more (measured here: 0.2-0.3 ms, against 0.01 on a journalled ext4)."""
-    st = path.stat()
-    device = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        fields = line.split()
-        if fields[2] != device:
-            continue
-        rest = fields[fields.index("-") + 1 :]
-        kind, source = rest[0], rest[1]
-        if kind != "ext4":
-            return f"{kind} ({source})"
-        journal = any(Path("/proc/fs/jbd2").glob(f"{Path(source).name}-*"))
-        if journal:
-            return f"ext4 ({source}), with a journal"
-        return (f"ext4 ({source}) without a journal: for minutes after many files are removed "
-                "there, creating files costs more (see docs/ingest.md)")  # fmt: skip
-    return "unknown"
+    """What the data directories are on (``store.filesystem_of``). On an ext4 without a journal,
+    a warning: there a new file gets no inode freed in the last minute (six, while the inode
+    table is not written yet), and ext4 checks each on the way: for minutes after another
+    program removed many files (the test suite, an earlier benchmark), every file created costs
+    more (measured here: 0.2-0.3 ms, against 0.01 on a journalled ext4)."""
+    fs = filesystem_of(path)
+    if fs is None:
+        return "unknown"
+    if fs.journal is False:
+        return f"{fs}: for minutes after many files are removed there, creating files costs more (see docs/ingest.md)"
+    return str(fs)
 
 
 def span(values: list[float], fmt: str) -> str:

@@ -33,7 +33,8 @@ from furrsight.settings import Settings, load_settings
 
 def populate(settings: Settings, n: int, dim: int, rng: np.random.Generator) -> None:
     conn = connect(settings.db_path)
-    images, sources, tags = [], [], []
+    images: list[tuple[int, int, str]] = []  # (panel, collage, which)
+    sources: list[tuple[int, str, str | None, str | None, str | None]] = []  # (image, kind, group, page, author)
     vecs = np.zeros((n, dim), np.float32)
     next_id, post = 1, 0
     while next_id <= n:
@@ -98,7 +99,6 @@ def populate(settings: Settings, n: int, dim: int, rng: np.random.Generator) -> 
     for lo in range(0, n, 5000):
         vectors.put(conn, settings.search.model, list(range(lo + 1, min(n, lo + 5000) + 1)), vecs[lo : lo + 5000])
     conn.close()
-    tags.clear()
 
 
 async def mine(settings: Settings) -> tuple[float, dict[str, int]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import redis
@@ -12,6 +13,7 @@ import redis
 from furrsight.inference import devices
 from furrsight.inference.devices import RuntimeDevice
 from furrsight.settings import Settings
+from furrsight.store import Filesystem, filesystem_of
 from furrsight.supervisor import broker_server_binary
 
 
@@ -56,6 +58,41 @@ def check_data_dir(settings: Settings) -> Check:
     free = os.statvfs(path)
     gib = free.f_bavail * free.f_frsize / 1024**3
     return Check("data directory", True, f"{path} writable, {gib:.1f} GiB free")
+
+
+def check_filesystem(settings: Settings) -> Check:
+    return filesystem_check(settings.data_path, filesystem_of(settings.data_path))
+
+
+def filesystem_check(path: Path, fs: Filesystem | None) -> Check:
+    """What the data directory's filesystem means for the data: warnings, each with its fix."""
+    if fs is None:
+        return Check("filesystem", True, f"{path}: no mount table to read (not Linux)", required=False)
+    if fs.network:
+        return Check(
+            "filesystem", False,
+            f"{path} is on {fs}, a network filesystem: SQLite's write-ahead log needs memory shared "
+            "between the processes of one machine and locks that network filesystems do not keep "
+            "reliably (the database can be corrupted)",
+            "put the data directory on a local disk (FURRSIGHT_DATA); back it up to the share instead",
+            required=False,
+        )  # fmt: skip
+    if fs.in_memory:
+        return Check(
+            "filesystem", False, f"{path} is on {fs}: in memory, so everything is lost at the next reboot",
+            "put the data directory on a disk (FURRSIGHT_DATA)", required=False,
+        )  # fmt: skip
+    if fs.journal is False:
+        return Check(
+            "filesystem", False,
+            f"{path} is on {fs}: after a power cut or a crash of the machine the whole filesystem "
+            "needs a check (fsck) before its files and the database can be trusted; and for minutes "
+            "after many files are removed, creating files is slower (docs/ingest.md)",
+            f"unmount it and add a journal (tune2fs -O has_journal {fs.source}), or use a journalled "
+            "filesystem for the data directory",
+            required=False,
+        )  # fmt: skip
+    return Check("filesystem", True, f"{path} is on {fs}")
 
 
 def check_migrations(settings: Settings) -> Check:
@@ -184,6 +221,7 @@ def check_ocr(settings: Settings) -> Check:
 CHECKS: list[Callable[[Settings], Check]] = [
     check_sqlite,
     check_data_dir,
+    check_filesystem,
     check_migrations,
     check_broker,
     check_workers,

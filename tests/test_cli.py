@@ -279,7 +279,7 @@ def test_doctor_reports_each_check_and_fails_on_a_required_one(tmp_path: Path) -
         [sys.executable, "-m", "furrsight", "doctor"], env=_env(tmp_path / "data"), cwd=ROOT,
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    for name in ("sqlite:", "data directory:", "database:", "broker:", "workers:", "models:"):
+    for name in ("sqlite:", "data directory:", "filesystem:", "database:", "broker:", "workers:", "models:"):
         assert name in ok.stdout, ok.stdout
     for name in ("ONNX runtime:", "GGUF runtime:"):
         assert name in ok.stdout, ok.stdout
@@ -293,6 +293,24 @@ def test_doctor_reports_each_check_and_fails_on_a_required_one(tmp_path: Path) -
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert good.returncode == 0, good.stdout
+
+
+def test_doctor_warns_of_a_data_directory_on_a_network_in_memory_or_journal_less_filesystem() -> None:
+    from furrsight.doctor import filesystem_check
+    from furrsight.store import Filesystem
+
+    data = Path("/srv/furrsight")
+    ext4 = filesystem_check(data, Filesystem("ext4", "/dev/sda1", journal=True))
+    assert (ext4.label, ext4.detail) == ("ok", "/srv/furrsight is on ext4 (/dev/sda1), with a journal")
+    assert filesystem_check(data, Filesystem("xfs", "/dev/sdb")).label == "ok"
+    bare = filesystem_check(data, Filesystem("ext4", "/dev/vda", journal=False))
+    assert bare.label == "warn" and "without a journal" in bare.detail and "fsck" in bare.detail
+    assert bare.fix.startswith("unmount it and add a journal (tune2fs -O has_journal /dev/vda)")
+    share = filesystem_check(data, Filesystem("nfs4", "nas:/lab"))
+    assert share.label == "warn" and "a network filesystem" in share.detail and "FURRSIGHT_DATA" in share.fix
+    memory = filesystem_check(data, Filesystem("tmpfs", "tmpfs"))
+    assert memory.label == "warn" and "lost at the next reboot" in memory.detail
+    assert filesystem_check(data, None).label == "ok"
 
 
 def test_doctor_names_an_unreachable_broker_with_a_fix(tmp_path: Path) -> None:

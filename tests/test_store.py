@@ -10,7 +10,7 @@ from furrsight.images.ingest import ingest
 from furrsight.images.schemas import Provenance
 from furrsight.images.service import originals
 from furrsight.settings import Settings
-from furrsight.store import FileStore, drop_cached, fsync_path
+from furrsight.store import FileStore, drop_cached, filesystem_of, fsync_path
 from tests import collages
 from tests.images import photo
 
@@ -235,9 +235,40 @@ async def test_a_collages_original_is_dropped_once_its_panels_are_cut(migrated: 
 
 
 def _fs_type(path: Path) -> str:
-    best, kind = "", ""
-    for line in Path("/proc/self/mounts").read_text().splitlines():
-        mount, fstype = line.split()[1:3]
-        if str(path.resolve()).startswith(mount.rstrip("/") + "/") and len(mount) > len(best):
-            best, kind = mount, fstype
-    return kind
+    fs = filesystem_of(path)
+    return fs.kind if fs else ""
+
+
+MOUNTINFO = """\
+22 1 254:0 / / rw,relatime - ext4 /dev/vdz rw
+23 22 0:21 / /proc rw,relatime - proc proc rw
+30 22 254:1 / /fs-test/data rw,relatime shared:1 - ext4 /dev/mapper/vg-data rw
+31 30 0:40 / /fs-test/data/cache rw,relatime - tmpfs tmpfs rw,size=1024k
+32 22 0:41 / /fs-test/share rw,relatime - nfs4 server:/export rw,vers=4.2
+33 22 0:42 / /fs-test/my\\040photos rw,relatime - xfs /dev/sdb1 rw
+34 22 0:43 / /fs-test/share rw,relatime - fuse.sshfs lab@host:/x rw
+"""
+
+
+def test_the_filesystem_of_a_path_is_its_longest_mount_with_ext4_journals_told(tmp_path: Path) -> None:
+    proc = tmp_path / "proc"
+    (proc / "self").mkdir(parents=True)
+    (proc / "self" / "mountinfo").write_text(MOUNTINFO)
+    for name in ("vdz", "vg-data"):  # the kernel's names of the two ext4 devices
+        (proc / "fs" / "ext4" / name).mkdir(parents=True)
+    (proc / "fs" / "jbd2" / "vdz-8").mkdir(parents=True)  # only the root keeps a journal
+
+    def of(path: str) -> str:
+        return str(filesystem_of(path, proc=proc))
+
+    assert of("/fs-test/elsewhere/x") == "ext4 (/dev/vdz), with a journal"
+    assert of("/fs-test/data/furrsight") == "ext4 (/dev/mapper/vg-data) without a journal"
+    assert of("/fs-test/data/cache/x") == "tmpfs (tmpfs)"  # the deeper mount
+    assert of("/fs-test/data-other") == "ext4 (/dev/vdz), with a journal"  # a prefix of a name is not a parent
+    assert of("/fs-test/my photos/a") == "xfs (/dev/sdb1)"  # an escaped space
+    assert of("/fs-test/share/a") == "fuse.sshfs (lab@host:/x)"  # the later of two mounts on one point
+    share = filesystem_of("/fs-test/share/a", proc=proc)
+    assert share is not None and share.network and not share.in_memory and share.journal is None
+    assert filesystem_of("/x", proc=tmp_path / "nothing") is None
+    real = filesystem_of(tmp_path)
+    assert real is not None and real.kind in Path("/proc/filesystems").read_text().split()
