@@ -25,10 +25,10 @@ typecheck: venv
 # Every benchmark, each as `python bench/NAME.py` with its defaults: each prints our figure next
 # to a baseline measured in the same run, and the ratio (docs/development.md). bench/scrape.py
 # installs the peer it compares against (img2dataset) into its own virtualenv under bench/_work/.
-BENCHES := ingest embed knn scrape auth_bench
+BENCHES := ingest scrape embed knn clusters mine analyse review export auth_bench
 
 bench: venv
-	@for name in $(BENCHES); do echo "== bench/$$name.py"; $(PY) bench/$$name.py || exit 1; done
+	@for name in $(BENCHES); do echo "== bench/$$name.py"; PYTHONPATH=. $(PY) bench/$$name.py || exit 1; done
 
 venv: system-deps $(STAMP)
 

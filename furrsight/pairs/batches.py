@@ -7,20 +7,10 @@ from piccolo.querystring import QueryString
 
 from furrsight.db.engine import compiled
 from furrsight.db.piccolo_conf import DATABASE
+from furrsight.pairs.errors import PairError, PairNotFound, Stale, StaleVersion
+from furrsight.pairs.reads import PairFilter, decode_json, filtered
 from furrsight.pairs.schemas import PairOut, PairPatch
-from furrsight.pairs.service import (
-    PairError,
-    PairFilter,
-    PairNotFound,
-    StaleVersion,
-    _json,
-    _query,
-    _Stale,
-    change_pair,
-    get_pair,
-    new_batch,
-    update_pair,
-)
+from furrsight.pairs.service import change_pair, get_pair, new_batch, update_pair
 from furrsight.pairs.tables import Pair, PairHistory
 
 
@@ -29,7 +19,7 @@ async def revert(pair_id: int, version: int, user: str | None, via: str, batch: 
     ``StaleVersion``), as a new version with its own history rows. A label put back is a person's
     choice now, so its source becomes ``human``."""
     rows = await PairHistory.select().where((PairHistory.pair == pair_id) & (PairHistory.version == version))
-    fields = {r["field"]: _json(r["old"]) for r in rows if r["field"] != "created"}
+    fields = {r["field"]: decode_json(r["old"]) for r in rows if r["field"] != "created"}
     if not fields:
         raise PairError(f"pair {pair_id} has no change at version {version} to undo")
     current = await get_pair(pair_id)
@@ -70,7 +60,7 @@ async def bulk_change(ids: list[int], change: PairPatch, user: str | None, via: 
                 after = await update_pair(
                     pair_id, msgspec.structs.replace(change, version=row["version"]), user, via, batch
                 )
-            except _Stale:
+            except Stale:
                 continue
             if after.version == row["version"]:
                 result.unchanged.append(pair_id)
@@ -107,7 +97,7 @@ UNDECIDED = ("candidate", "analysed")
 
 async def queue_ids(where: PairFilter, order: str, exclude: list[int], limit: int, offset: int = 0) -> list[int]:
     """Pair ids in review order under ``where`` (no status: the undecided ones), ``exclude`` left out."""
-    query = await _query(where, query=Pair.select(Pair.id))
+    query = await filtered(where, query=Pair.select(Pair.id))
     if not where.status:
         query = query.where(Pair.status.is_in(list(UNDECIDED)))
     if exclude:
@@ -149,6 +139,6 @@ async def human_corrections(pair_ids: list[int]) -> dict[int, set[str]]:
             & PairHistory.field.is_in(["breed", "services", "order"])
         )
         for r in rows:
-            if _json(r["old"]) not in (None, []):
+            if decode_json(r["old"]) not in (None, []):
                 out.setdefault(r["pair"], set()).add(r["field"])
     return out

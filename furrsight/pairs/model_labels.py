@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from furrsight.db.piccolo_conf import DATABASE
-from furrsight.pairs.service import PairNotFound, _set_services, as_json, now
+from furrsight.pairs.service import PairNotFound, as_json, now, set_services
 from furrsight.pairs.tables import Pair, PairHistory, PairService
 
 
@@ -60,7 +60,7 @@ async def apply_verdict(pair_id: int, verdict: Any, breeds: Any, services: Any) 
             found = {services.resolve(s.name).id: s.confidence for s in verdict.services}
             found.pop(None, None)
             if set(found) != {label["service_id"] for label in labels}:
-                await _set_services(pair_id, set(found), source, found)
+                await set_services(pair_id, set(found), source, found)
                 values["services"] = sorted(found)  # history only (not a column)
         if row["reviewed_by"] is None:
             values["status"] = "rejected" if verdict.reject_code else "analysed"

@@ -1,5 +1,6 @@
-"""Pairs: make, list, read, change (at a version), history. Mining and analysis are in their own
-modules; both write through ``create_pairs`` and ``apply_labels`` here."""
+"""Pairs: make and change them (at a version, each change a history row); reading is in
+``reads``, re-exported here with the errors so that callers have one service. Mining and
+analysis are in their own modules and write through this one."""
 
 from __future__ import annotations
 
@@ -8,237 +9,35 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Callable
 
-import msgspec
-from piccolo.query.functions.aggregate import Count
-
 from furrsight.db.piccolo_conf import DATABASE
 from furrsight.images import groups
-from furrsight.pairs.schemas import STATUSES, HistoryOut, PairImage, PairOut, PairPage, PairPatch, ServiceLabel
+from furrsight.pairs.errors import PairError, PairExists, PairNotFound, Stale, StaleVersion
+from furrsight.pairs.reads import (
+    PairFilter,
+    accepted_by_query,
+    as_json,
+    entry_id,
+    get_pair,
+    history,
+    list_pairs,
+    status_counts,
+)
+from furrsight.pairs.schemas import PairOut, PairPatch
 from furrsight.pairs.tables import Pair, PairHistory, PairService
-from furrsight.taxonomy import service as taxonomy
+
+__all__ = [
+    "VIA", "PairError", "PairExists", "PairFilter", "PairNotFound", "StaleVersion", "accepted_by_query",
+    "as_json", "change_pair", "create_pair", "get_pair", "history", "list_pairs", "new_batch", "now",
+    "set_services", "status_counts", "update_pair",
+]  # fmt: skip
 
 VIA = ("review", "bulk", "api", "page", "model", "mining", "undo")
-
-
-class PairError(ValueError):
-    """Bad pair input, in words (400)."""
-
-
-class PairNotFound(LookupError):
-    pass
-
-
-class PairExists(PairError):
-    """The two images are a pair already (either way round): 409, naming it."""
-
-    def __init__(self, pair_id: int) -> None:
-        super().__init__(f"these two images are pair {pair_id} already")
-        self.pair_id = pair_id
-
-
-class StaleVersion(Exception):
-    """A write at a version the pair has moved past: 409 with what changed since."""
-
-    def __init__(self, current: PairOut, changes: list[HistoryOut]) -> None:
-        who = ", ".join(sorted({c.user or "the system" for c in changes})) or "someone"
-        super().__init__(f"pair {current.id} changed since version you read (now version {current.version}, by {who})")
-        self.current = current
-        self.changes = changes
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-# -- reading -----------------------------------------------------------------------------------
-class PairFilter(msgspec.Struct, kw_only=True):
-    status: str | None = None
-    origin: str | None = None
-    breed: str | None = None  # a taxonomy name, alias or id
-    service: str | None = None
-    min_confidence: float | None = None
-    max_confidence: float | None = None
-    plugin: str | None = None  # source plugin (or source kind) of either image
-    license: str | None = None
-    image: int | None = None  # pairs that include this image
-
-
-async def _entry_id(kind: str, text: str) -> int:
-    if text.isdigit():
-        return int(text)
-    found = await taxonomy.resolve(kind, text)  # type: ignore[arg-type]
-    if found.id is None:
-        raise PairError(f"no {kind[:-1]} matches {text!r}")
-    return found.id
-
-
-async def _query(where: PairFilter, with_status: bool = True, query: Any = None) -> Any:
-    """``query`` (default: every column of pairs) narrowed by ``where``."""
-    query = query if query is not None else Pair.select()
-    if with_status and where.status:
-        query = query.where(Pair.status == where.status)
-    if where.origin:
-        query = query.where(Pair.origin == where.origin)
-    if where.breed:
-        query = query.where(Pair.breed_id == await _entry_id("breeds", where.breed))
-    if where.service:
-        labelled = PairService.select(PairService.pair).where(
-            PairService.service_id == await _entry_id("services", where.service)
-        )
-        query = query.where(Pair.id.is_in(labelled))
-    if where.min_confidence is not None:
-        query = query.where(Pair.confidence >= where.min_confidence)
-    if where.max_confidence is not None:
-        query = query.where(Pair.confidence <= where.max_confidence)
-    if where.plugin or where.license:
-        seen = groups.ids_from_sources(where.plugin, where.license)
-        query = query.where(Pair.before.is_in(seen) | Pair.after.is_in(seen))
-    if where.image is not None:
-        query = query.where((Pair.before == where.image) | (Pair.after == where.image))
-    return query
-
-
-def _image(card: groups.ImageCard | None, image_id: int) -> PairImage:
-    thumb, file = f"/api/v1/images/{image_id}/thumb", f"/api/v1/images/{image_id}/file"
-    if card is None:
-        return PairImage(id=image_id, thumb_url=thumb, file_url=file)
-    return PairImage(
-        id=image_id,
-        thumb_url=thumb,
-        file_url=file,
-        width=card.width,
-        height=card.height,
-        title=card.title,
-        author=card.author,
-        license=card.license,
-        source_url=card.source_url,
-        page_url=card.page_url,
-        plugin=card.plugin,
-    )
-
-
-async def _outs(rows: list[dict[str, Any]]) -> list[PairOut]:
-    if not rows:
-        return []
-    ids = [r["id"] for r in rows]
-    labels = await PairService.select().where(PairService.pair.is_in(ids)).order_by(PairService.service_id)
-    names = await taxonomy.names_of(
-        {r["breed_id"] for r in rows if r["breed_id"]}, {label["service_id"] for label in labels}
-    )
-    cards = await groups.cards(sorted({r["before"] for r in rows} | {r["after"] for r in rows}))
-    return _build(rows, labels, names, cards)
-
-
-def _outs_in(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> list[PairOut]:
-    """``_outs`` on a plain connection, in one read (``Database.read_call``)."""
-    if not rows:
-        return []
-    ids = [r["id"] for r in rows]
-    marks = ",".join("?" for _ in ids)
-    query = f"SELECT * FROM pair_services WHERE pair IN ({marks}) ORDER BY service_id"  # noqa: S608
-    labels = [dict(r) for r in conn.execute(query, ids)]
-    names = taxonomy.names_in(
-        conn, {r["breed_id"] for r in rows if r["breed_id"]}, {label["service_id"] for label in labels}
-    )
-    cards = groups.cards_in(conn, sorted({r["before"] for r in rows} | {r["after"] for r in rows}))
-    return _build(rows, labels, names, cards)
-
-
-def _build(
-    rows: list[dict[str, Any]],
-    labels: list[dict[str, Any]],
-    names: tuple[dict[int, str], dict[int, str]],
-    cards: dict[int, groups.ImageCard],
-) -> list[PairOut]:
-    breed_names, service_names = names
-    by_pair: dict[int, list[ServiceLabel]] = {}
-    for label in labels:
-        by_pair.setdefault(label["pair"], []).append(
-            ServiceLabel(
-                id=label["service_id"],
-                name=service_names.get(label["service_id"], "?"),
-                source=label["source"],
-                confidence=label["confidence"],
-            )
-        )
-    out = []
-    for r in rows:
-        analysis = msgspec.json.decode(r["analysis"]) if isinstance(r["analysis"], str | bytes) else r["analysis"]
-        fields = {k: v for k, v in r.items() if k in PairOut.__struct_fields__}
-        out.append(
-            msgspec.convert(
-                {
-                    **fields,
-                    "before_id": r["before"],
-                    "after_id": r["after"],
-                    "analysis": analysis,
-                    "breed": breed_names.get(r["breed_id"]) if r["breed_id"] else None,
-                    "services": by_pair.get(r["id"], []),
-                    "before": _image(cards.get(r["before"]), r["before"]),
-                    "after": _image(cards.get(r["after"]), r["after"]),
-                },
-                PairOut,
-                from_attributes=True,
-            )
-        )
-    return out
-
-
-async def list_pairs(where: PairFilter, limit: int, cursor: int | None = None) -> PairPage:
-    """Newest first, cursor-paged, with the count per status under the same filters."""
-    query = (await _query(where)).order_by(Pair.id, ascending=False).limit(limit + 1)
-    if cursor is not None:
-        query = query.where(Pair.id < cursor)
-    rows = await query
-    items = await _outs(rows[:limit])
-    counts = await status_counts(where)
-    return PairPage(items=items, next_cursor=items[-1].id if len(rows) > limit else None, counts=counts)
-
-
-async def status_counts(where: PairFilter | None = None) -> dict[str, int]:
-    grouped = Pair.select(Pair.status, Count(Pair.id, alias="n")).group_by(Pair.status)
-    query = await _query(where or PairFilter(), with_status=False, query=grouped)
-    counts = {s: 0 for s in STATUSES}
-    counts.update({r["status"]: r["n"] for r in await query})
-    return counts
-
-
-async def get_pair(pair_id: int) -> PairOut:
-    """One pair with its labels, names and image cards: one read in one thread call (a review
-    screen asks for one per decision; piccolo would open a connection, a thread, per query)."""
-    return await DATABASE.read_call(lambda conn: _pair_in(conn, pair_id))
-
-
-def _pair_in(conn: sqlite3.Connection, pair_id: int) -> PairOut:
-    rows = [dict(r) for r in conn.execute("SELECT * FROM pairs WHERE id = ?", (pair_id,))]
-    if not rows:
-        raise PairNotFound(f"pair {pair_id} does not exist")
-    return _outs_in(conn, rows)[0]
-
-
-async def history(pair_id: int, since_version: int = 0) -> list[HistoryOut]:
-    if not await Pair.exists().where(Pair.id == pair_id):
-        raise PairNotFound(f"pair {pair_id} does not exist")
-    rows = await (
-        PairHistory.select()
-        .where((PairHistory.pair == pair_id) & (PairHistory.version > since_version))
-        .order_by(PairHistory.id)
-    )
-    for r in rows:  # JSON text: SQLite hands back a number stored as JSON as a number
-        r["old"], r["new"] = _json(r["old"]), _json(r["new"])
-    return [msgspec.convert(r, HistoryOut) for r in rows]
-
-
-def _json(value: Any) -> Any:
-    return msgspec.json.decode(value) if isinstance(value, str | bytes) else value
-
-
-def as_json(value: Any) -> str:
-    """piccolo stores a ``str`` given to a JSON column as it is: encode every value ourselves."""
-    return msgspec.json.encode(value).decode()
-
-
-# -- writing -----------------------------------------------------------------------------------
 async def create_pair(before_id: int, after_id: int, origin: str, user: str | None, via: str, **values: Any) -> PairOut:
     """One pair; ``PairExists`` when the two images are a pair already, whichever way round."""
     if before_id == after_id:
@@ -270,7 +69,7 @@ async def create_pair(before_id: int, after_id: int, origin: str, user: str | No
     return await get_pair(row["id"])
 
 
-async def _set_services(pair_id: int, ids: set[int], source: str, confidences: dict[int, float] | None = None) -> None:
+async def set_services(pair_id: int, ids: set[int], source: str, confidences: dict[int, float] | None = None) -> None:
     await PairService.delete().where(PairService.pair == pair_id)
     if ids:
         await PairService.insert(
@@ -289,10 +88,10 @@ async def update_pair(
 ) -> PairOut:
     """Apply a person's change at the version they read; every changed field is a history row.
     ``then(conn, version)`` runs in the same transaction after the change (e.g. the audit entry)."""
-    breed_id = None if not change.breed else await _entry_id("breeds", change.breed)
-    service_ids = None if change.services is None else {await _entry_id("services", s) for s in change.services}
-    adds = {await _entry_id("services", s) for s in change.add_services}
-    removes = {await _entry_id("services", s) for s in change.remove_services}
+    breed_id = None if not change.breed else await entry_id("breeds", change.breed)
+    service_ids = None if change.services is None else {await entry_id("services", s) for s in change.services}
+    adds = {await entry_id("services", s) for s in change.add_services}
+    removes = {await entry_id("services", s) for s in change.remove_services}
     if change.status == "rejected" and not change.reject_reason:
         raise PairError(
             "a rejection needs a reason: "
@@ -335,7 +134,7 @@ def _apply(
         raise PairNotFound(f"pair {pair_id} does not exist")
     row = dict(found)
     if row["version"] != change.version:
-        raise _Stale(row["version"])
+        raise Stale(row["version"])
     current = {r[0] for r in conn.execute("SELECT service_id FROM pair_services WHERE pair = ?", (pair_id,))}
     values: dict[str, Any] = {}
     log: list[tuple[str, Any, Any]] = []
@@ -396,32 +195,16 @@ def _stamp() -> str:
     return str(now())
 
 
-class _Stale(Exception):
-    def __init__(self, version: int) -> None:
-        self.version = version
-
-
 async def change_pair(
     pair_id: int, change: PairPatch, user: str | None, via: str, batch: str | None = None, then: Then | None = None
 ) -> PairOut:
     """``update_pair``, with a stale version turned into ``StaleVersion`` (what changed, by whom)."""
     try:
         return await update_pair(pair_id, change, user, via, batch, then)
-    except _Stale:
+    except Stale:
         current = await get_pair(pair_id)
         raise StaleVersion(current, await history(pair_id, since_version=change.version)) from None
 
 
 def new_batch() -> str:
     return str(uuid.uuid4())
-
-
-async def accepted_by_query() -> dict[str, int]:
-    """Accepted pairs per search query that found one of their images (the queries page)."""
-    rows = await Pair.select(Pair.id, Pair.before, Pair.after).where(Pair.status == "accepted")
-    queries = await groups.queries_of(sorted({r["before"] for r in rows} | {r["after"] for r in rows}))
-    counts: dict[str, int] = {}
-    for r in rows:
-        for query in queries.get(r["before"], set()) | queries.get(r["after"], set()):
-            counts[query] = counts.get(query, 0) + 1
-    return counts
