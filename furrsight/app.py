@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def on_shutdown(app: Litestar) -> None:
         sweeper.stop()
+        residency.release_all()
         await app.state.valkey.aclose()
         broker.close()
 

@@ -4,6 +4,8 @@ kNN graph (the same answer as every pair above the threshold)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -64,6 +66,23 @@ def test_idle_models_are_unloaded_but_never_during_a_call(tmp_path: Path) -> Non
     finally:
         sweeper.stop()
     assert not model.loaded and residency.events == ["load tiny-clip:visual.onnx", "unload tiny-clip:visual.onnx"]
+
+
+def test_a_process_unloads_its_models_when_it_ends() -> None:
+    """The worker's residency is emptied at exit, while the process can still report: left to
+    interpreter shutdown, llama.cpp's finalizers print a traceback on closed streams."""
+    script = (
+        "from furrsight.inference.residency import RESIDENCY\n"
+        "class Model:\n"
+        "    def unload(self):\n"
+        "        print('unloaded', flush=True)\n"
+        "RESIDENCY.acquire('a', Model, large=True)\n"
+        "RESIDENCY.acquire('b', Model)\n"
+        "print('loaded', RESIDENCY.resident(), flush=True)\n"
+    )
+    ended = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert ended.stdout.splitlines() == ["loaded ['a', 'b']", "unloaded", "unloaded"]
+    assert ended.stderr == ""
 
 
 def test_the_query_llm_goes_through_the_residency_manager(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ bookkeeping is plain Python, so it is testable on a CPU-only machine.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -73,6 +74,14 @@ class Residency:
                     unload()
                 self.events.append(f"unload {key}")
 
+    def release_all(self) -> None:
+        """Unload every model now: at the end of a process, while it can still say what goes
+        wrong (llama.cpp's own finalizers, left to interpreter shutdown, print a traceback once
+        the standard streams are closed)."""
+        with self._lock:
+            for key in list(self._models):
+                self.release(key)
+
     def _idle_for(self, key: str, now: float) -> float:
         idle = now - self._last_used[key]
         model_idle = getattr(self._models[key][0], "idle_for", None)  # a model knows its own calls
@@ -131,5 +140,7 @@ class IdleSweeper:
                 logger.exception("idle unload failed")
 
 
-# The GPU worker's residency (the web process builds its own CPU-only one in ``app.py``).
+# The GPU worker's residency (the web process builds its own CPU-only one in ``app.py``), emptied
+# at exit in any process that used it (a worker, a benchmark, a command that analyses in-process).
 RESIDENCY = Residency()
+atexit.register(RESIDENCY.release_all)
