@@ -224,35 +224,41 @@ async def test_analysis_with_a_vision_language_model(own: Settings, admin: Async
         'name = "tiny-vlm"\ntask = "vlm"\nruntime = "gguf"\nlicense = "Apache-2.0"\nsource = "tests"\nlarge = true\n'
         '[[files]]\npath = "tiny-vlm.gguf"\n[[files]]\npath = "mmproj-tiny.gguf"\nrole = "mmproj"\n'
     )
-    ModelStore(own.data_path / "models").import_files("tiny-vlm", folder)
-    a, b = await _image(own, _jpeg(7031)), await _image(own, _jpeg(7032))
-    pair = (await admin.post("/api/v1/pairs", json={"before_id": a, "after_id": b})).json()
-    job = await run_inline(
-        own, {"ids": [pair["id"]], "status": ["candidate"]}, analysis.run_analyse, kind=analysis.ANALYSE_KIND
-    )
-    assert job.status == "succeeded", job
-    assert job.counters == {"rejected:not_a_dog": 1}  # a random tiny model, greedy: it sees no dog
-    after = (await admin.get(f"/api/v1/pairs/{pair['id']}")).json()
-    assert (after["status"], after["reject_reason"], after["model"], after["prompt_version"]) == (
-        "rejected",
-        "not_a_dog",
-        "tiny-vlm",
-        "analyse-v1",
-    )
-    assert after["reason"].startswith("the model sees no dog") and after["reviewed_by"] is None
-    assert after["analysis"]["model"] == "tiny-vlm" and "is_dog" in after["analysis"]["raw"]
-    log = (own.data_path / "logs" / "jobs" / f"{job.id}.log").read_text()
-    assert "vision-language model tiny-vlm, prompt analyse-v1" in log
-    history = (await admin.get(f"/api/v1/pairs/{pair['id']}/history")).json()
-    assert {h["via"] for h in history[1:]} == {"model"} and all(h["user"] is None for h in history[1:])
-    undone = await admin.patch(f"/api/v1/pairs/{pair['id']}", json={"version": after["version"], "status": "accepted"})
-    assert undone.json()["status"] == "accepted"  # a person overrules the model
-    c, d = await _image(own, _jpeg(7033)), await _image(own, _jpeg(7034))
-    other = (await admin.post("/api/v1/pairs", json={"before_id": c, "after_id": d})).json()
-    await model_labels.record_failure(other["id"], "no usable answer in two attempts: cut short", "{", "tiny-vlm")
-    failed = (await admin.get(f"/api/v1/pairs/{other['id']}")).json()
-    assert (failed["status"], failed["reason"], failed["version"]) == (
-        "analysis_failed",
-        "no usable answer in two attempts: cut short",
-        2,
-    )
+    models = ModelStore(own.data_path / "models")
+    models.import_files("tiny-vlm", folder)
+    try:
+        a, b = await _image(own, _jpeg(7031)), await _image(own, _jpeg(7032))
+        pair = (await admin.post("/api/v1/pairs", json={"before_id": a, "after_id": b})).json()
+        job = await run_inline(
+            own, {"ids": [pair["id"]], "status": ["candidate"]}, analysis.run_analyse, kind=analysis.ANALYSE_KIND
+        )
+        assert job.status == "succeeded", job
+        assert job.counters == {"rejected:not_a_dog": 1}  # a random tiny model, greedy: it sees no dog
+        after = (await admin.get(f"/api/v1/pairs/{pair['id']}")).json()
+        assert (after["status"], after["reject_reason"], after["model"], after["prompt_version"]) == (
+            "rejected",
+            "not_a_dog",
+            "tiny-vlm",
+            "analyse-v1",
+        )
+        assert after["reason"].startswith("the model sees no dog") and after["reviewed_by"] is None
+        assert after["analysis"]["model"] == "tiny-vlm" and "is_dog" in after["analysis"]["raw"]
+        log = (own.data_path / "logs" / "jobs" / f"{job.id}.log").read_text()
+        assert "vision-language model tiny-vlm, prompt analyse-v1" in log
+        history = (await admin.get(f"/api/v1/pairs/{pair['id']}/history")).json()
+        assert {h["via"] for h in history[1:]} == {"model"} and all(h["user"] is None for h in history[1:])
+        undone = await admin.patch(
+            f"/api/v1/pairs/{pair['id']}", json={"version": after["version"], "status": "accepted"}
+        )
+        assert undone.json()["status"] == "accepted"  # a person overrules the model
+        c, d = await _image(own, _jpeg(7033)), await _image(own, _jpeg(7034))
+        other = (await admin.post("/api/v1/pairs", json={"before_id": c, "after_id": d})).json()
+        await model_labels.record_failure(other["id"], "no usable answer in two attempts: cut short", "{", "tiny-vlm")
+        failed = (await admin.get(f"/api/v1/pairs/{other['id']}")).json()
+        assert (failed["status"], failed["reason"], failed["version"]) == (
+            "analysis_failed",
+            "no usable answer in two attempts: cut short",
+            2,
+        )
+    finally:
+        models.remove("tiny-vlm")  # the module's other tests analyse without a VLM

@@ -1,9 +1,9 @@
-"""Issue 15, items 3 and 7: schedules. Two schedulers on the same Valkey and database fire each
-slot exactly once; a restart never fires a slot twice; missed slots run once, with a note; "run
-now" makes a job; the API validates in words; a worker process runs the scheduler.
+"""Issue 15, items 3 and 7: the scheduler. Two schedulers on the same Valkey and database fire
+each slot exactly once; a restart never fires a slot twice; missed slots run once, with a note.
+(The API, the page and the worker's scheduler, on the session's database: ``test_schedules_api``.)
 
-The scheduler tests run on a data directory and a broker namespace of this module's own: they
-count every job their schedules make."""
+These tests run on a data directory and a broker namespace of this module's own: they count every
+job their schedules make."""
 
 from __future__ import annotations
 
@@ -14,13 +14,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from litestar.testing import AsyncTestClient
 
 from furrsight.jobs.broker import create_broker, valkey_client
 from furrsight.jobs.runner import JobContext
 from furrsight.jobs.service import job_params, list_jobs
 from furrsight.jobs.tables import Job
-from furrsight.pipeline import register_tasks
+from furrsight.pipeline import register_schedulable_actions, register_tasks
 from furrsight.schedules import housekeeping, service
 from furrsight.schedules.scheduler import Scheduler
 from furrsight.schedules.schemas import ScheduleIn
@@ -28,13 +27,13 @@ from furrsight.settings import Settings
 from tests.conftest import WorkerProcess, own_data, worker_env
 
 NAMESPACE = "schedtest"
-# What the tests on the session's database schedule: a clean-up that removes nothing younger than
-# ten years (a retry of failed jobs would retry other tests' failures).
+# What these tests schedule: a clean-up that removes nothing younger than ten years.
 SAFE: dict = {"action": "cleanup", "params": {"log_days": 3650, "staging_days": 3650}}  # type: ignore[type-arg]
 
 
 @pytest.fixture(scope="module")
 async def own(migrated: Settings, tmp_root: Path) -> AsyncIterator[Settings]:
+    register_schedulable_actions()  # as every process that schedules does (the web's, a worker's)
     async with own_data(tmp_root / "schedules", migrated, broker_namespace=NAMESPACE) as settings:
         yield settings
 
@@ -48,63 +47,6 @@ def _broker(settings: Settings):  # type: ignore[no-untyped-def]
 async def _jobs_of(schedule_id: int) -> list[int]:
     rows = await Job.select(Job.id).where(Job.creator == f"schedule {schedule_id}").order_by(Job.id)
     return [r["id"] for r in rows]
-
-
-# The tests on the session's database come first: ``own`` points this process elsewhere.
-async def test_api(curator_client: AsyncTestClient, viewer_client: AsyncTestClient) -> None:  # type: ignore[type-arg]
-    bad = [
-        ({"name": "x", "action": "nope", "interval_s": 60}, "action: no schedulable action named 'nope'"),
-        ({"name": "x", "action": "cleanup"}, "cron, interval_s: give exactly one of the two"),
-        ({"name": "x", "action": "cleanup", "cron": "61 * * * *"}, "cron: '61 * * * *' is not a five-field"),
-        ({"name": "x", "action": "cleanup", "interval_s": 60, "params": {"log_days": 0}}, "params.log_days"),
-        ({"name": "x", "action": "scrape", "interval_s": 60, "params": {"plugin": "nope"}}, "params.plugin: no"),
-    ]
-    for body, message in bad:
-        r = await curator_client.post("/api/v1/schedules", json=body)
-        assert r.status_code == 400, r.text
-        assert r.json()["error"].startswith(message), r.json()
-    r = await curator_client.post("/api/v1/schedules", json={"name": "b", "action": "backup", "interval_s": 86400})
-    assert r.status_code == 403 and r.json()["error"].endswith("scheduling backup needs the admin role"), r.text
-    r = await curator_client.post("/api/v1/schedules", json=SAFE | {"name": "api", "interval_s": 3600})
-    assert r.status_code == 201, r.text
-    sid = r.json()["id"]
-    listed = (await viewer_client.get("/api/v1/schedules")).json()
-    assert [s["name"] for s in listed if s["id"] == sid] == ["api"]
-    assert (await viewer_client.post(f"/api/v1/schedules/{sid}/run")).status_code == 403
-    r = await curator_client.patch(f"/api/v1/schedules/{sid}", json={"enabled": False})
-    assert (r.status_code, r.json()["enabled"], r.json()["next_slot"]) == (200, False, None)
-    r = await curator_client.post(f"/api/v1/schedules/{sid}/run")
-    assert r.status_code == 202 and r.headers["location"] == f"/api/v1/jobs/{r.json()['id']}"
-    assert r.json()["kind"] == housekeeping.CLEANUP_KIND
-    page = await viewer_client.get("/schedules")
-    assert page.status_code == 200 and "api" in page.text and "paused" in page.text
-    assert (await curator_client.delete(f"/api/v1/schedules/{sid}")).status_code == 204
-    assert (await curator_client.get(f"/api/v1/schedules/{sid}")).status_code == 404
-
-    form = {"name": "from the page", "action": "cleanup", "every": "30 2 * * 1", "params": '{"log_days": 3650}'}
-    r = await curator_client.post("/schedules", data=form, follow_redirects=False)
-    assert r.status_code == 303, r.text
-    made = [s for s in (await viewer_client.get("/api/v1/schedules")).json() if s["name"] == "from the page"]
-    assert [(s["cron"], s["interval_s"], s["params"], s["enabled"]) for s in made] == [
-        ("30 2 * * 1", None, {"log_days": 3650}, True)
-    ]
-    r = await curator_client.post("/schedules", data={**form, "params": "{nope"}, follow_redirects=False)
-    assert r.status_code == 400 and "params: not JSON" in r.text
-    assert (await curator_client.post(f"/schedules/{made[0]['id']}/delete")).status_code == 200
-
-
-async def test_worker_runs_the_scheduler(migrated: Settings, worker: object) -> None:
-    """``furrsight worker`` starts the scheduler: an interval schedule's next slot makes a job."""
-    made = await service.create_schedule(
-        migrated, ScheduleIn(name="worker-driven", action="cleanup", params=SAFE["params"], interval_s=10)
-    )
-    deadline = time.monotonic() + 60
-    while not await _jobs_of(made.id):
-        assert time.monotonic() < deadline, "the worker's scheduler made no job within 60 s"
-        await asyncio.sleep(0.5)
-    await service.set_enabled(made.id, False)
-    after = await service.get_schedule(made.id)
-    assert after.fires >= 1 and after.last_job_id == (await _jobs_of(made.id))[-1]
 
 
 async def test_two_schedulers_fire_each_slot_once(own: Settings) -> None:
