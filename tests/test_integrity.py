@@ -132,6 +132,81 @@ async def test_doctor_deep_removes_a_lost_image_with_everything_derived_from_it(
     assert await Image.select(Image.near_dup_group).where(Image.id == c.image_id).first() == {"near_dup_group": None}
 
 
+async def test_a_scraped_url_whose_image_is_removed_can_be_fetched_again(own: Settings) -> None:
+    """A URL's row names the image it gave (a foreign key): when ``doctor --deep`` removes the
+    image (its file was lost), the row lets go of it and becomes a failure that "retry failed"
+    and later runs fetch again; the other URLs of the run keep theirs."""
+    from furrsight.scraping.service import failures
+
+    store = FileStore(own.data_path)
+    lost, kept = await _in(own, photo(9030), "lost.jpg"), await _in(own, photo(9031), "kept.jpg")
+    job = Job(kind="scrape", params={}, run_token="t")
+    await job.save()
+    conn = connect(own.db_path)
+    try:  # as the scrape runner records what it fetched (``scrape_urls`` is written in plain SQL there too)
+        conn.executemany(
+            "INSERT INTO scrape_urls (key, url, plugin, status, image_id, candidate, job, updated_at)"
+            " VALUES (?, ?, 'url_list', 'fetched', ?, '{}', ?, 'now')",
+            [
+                (f"{job.id} https://x.test/{i}", f"https://x.test/{i}", i, job.id)
+                for i in (lost.image_id, kept.image_id)
+            ],
+        )
+        conn.commit()
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+            conn.execute("UPDATE scrape_urls SET image_id = 987654321 WHERE job = ?", (job.id,))
+    finally:
+        conn.close()
+    assert await failures(job.id) == []
+    store.file_path(hashlib.sha256(photo(9030)).hexdigest()).unlink()
+    await deep_check(own, grace_seconds=0)
+    [failed] = await failures(job.id)
+    assert (failed.url, failed.status, failed.reason) == (f"https://x.test/{lost.image_id}", "failed", "image_removed")
+    assert failed.message is not None and "retry to fetch it again" in failed.message
+    conn = connect(own.db_path)
+    try:
+        rows = conn.execute("SELECT status, image_id FROM scrape_urls WHERE job = ? ORDER BY id", (job.id,)).fetchall()
+    finally:
+        conn.close()
+    assert [tuple(r) for r in rows] == [("failed", None), ("fetched", kept.image_id)]
+
+
+async def test_a_scrape_recording_an_image_removed_meanwhile_keeps_every_url(own: Settings, tmp_path: Path) -> None:
+    """The runner records its URLs in batches: an image removed between its ingest and the batch
+    (``doctor --deep``, an un-split) must not lose the batch to the foreign key; that URL is
+    recorded as a failure to fetch again, the others as they were."""
+    from furrsight.images.ingest import Ingestor
+    from furrsight.scraping.contract import Candidate
+    from furrsight.scraping.handoff import Handoff
+    from furrsight.scraping.http import ClientConfig, PoliteClient
+    from furrsight.scraping.runner import ScrapeRun
+    from furrsight.scraping.service import failures
+
+    gone, there = await _in(own, photo(9040), "gone.jpg"), await _in(own, photo(9041), "there.jpg")
+    job = Job(kind="scrape", params={}, run_token="t")
+    await job.save()
+    async with Ingestor(FileStore(own.data_path), own) as engine:
+        run = ScrapeRun(
+            JobContext(job.id, "scrape", {}, own), PoliteClient(ClientConfig.from_settings(own.scraping)),
+            Handoff(engine, tmp_path), "url_list",
+        )  # fmt: skip
+        run._record(Candidate(url="https://x.test/gone"), "fetched", image_id=gone.image_id)
+        run._record(Candidate(url="https://x.test/there"), "fetched", image_id=there.image_id)
+        await Image.delete().where(Image.id == gone.image_id)  # removed before the batch is written
+        await run.flush()
+    [failed] = await failures(job.id)
+    assert (failed.url, failed.reason) == ("https://x.test/gone", "image_removed")
+    conn = connect(own.db_path)
+    try:
+        rows = conn.execute("SELECT url, status, image_id FROM scrape_urls WHERE job = ? ORDER BY id", (job.id,))
+        assert [tuple(r) for r in rows] == [
+            ("https://x.test/gone", "failed", None),
+            ("https://x.test/there", "fetched", there.image_id),
+        ]
+    finally:
+        conn.close()
+
+
 async def test_reprocessing_leaves_what_search_knows_and_state_is_the_images_own(own: Settings) -> None:
     image = await _in(own, photo(9020), "again.jpg")
     image_id = image.image_id or 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +22,7 @@ import msgspec
 
 from furrsight.images.ingest import Ingestor
 from furrsight.images.schemas import Provenance
+from furrsight.images.service import image_exists
 from furrsight.jobs.broker import valkey_client
 from furrsight.jobs.runner import JobCancelled, JobContext
 from furrsight.queries.service import enabled_queries
@@ -148,9 +150,26 @@ class ScrapeRun:
 
     async def flush(self) -> None:
         rows, self.pending = self.pending, []
-        if rows:
-            batch = msgspec.json.encode(rows).decode()
-            await ScrapeUrl.raw(UPSERT, self.job.job_id, self.plugin, self.job.job_id, batch)
+        if not rows:
+            return
+        try:
+            await self._upsert(rows)
+        except sqlite3.IntegrityError:  # an image removed since it was fetched (doctor --deep, un-split)
+            await self._upsert([await self._still_there(row) for row in rows])
+
+    async def _upsert(self, rows: list[tuple[Any, ...]]) -> None:
+        batch = msgspec.json.encode(rows).decode()
+        await ScrapeUrl.raw(UPSERT, self.job.job_id, self.plugin, self.job.job_id, batch)
+
+    @staticmethod
+    async def _still_there(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A row whose image is gone, as the database marks one whose image goes later (a
+        failure that "retry failed" fetches again: scrape_urls' ``image_removed`` trigger)."""
+        url, image_id, candidate = row[0], row[4], row[5]
+        if image_id is None or await image_exists(image_id):
+            return row
+        return (url, "failed", "image_removed", "the image fetched from this URL was removed from the store "
+                "since: retry to fetch it again", None, candidate)  # fmt: skip
 
     async def _fresh(self, batch: list[Candidate]) -> list[Candidate]:
         """Drop candidates already fetched (by an earlier run, or earlier in this one)."""
