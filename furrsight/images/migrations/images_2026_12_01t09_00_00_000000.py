@@ -23,9 +23,8 @@ from __future__ import annotations
 import sqlite3
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
 
-from furrsight.db.engine import connect
+from furrsight.db.raw_migrations import in_one_transaction, raw_migration
 
 ID = "2026-12-01T09:00:00:000000"
 VERSION = "1.38.0"
@@ -75,35 +74,17 @@ def _autoincrement(conn: sqlite3.Connection, table: str) -> None:
         conn.execute(extra)
 
 
+def _upgrade(conn: sqlite3.Connection) -> None:
+    for table in TABLES:
+        _autoincrement(conn, table)
+    for trigger in TRIGGERS:
+        conn.execute(trigger)
+    conn.execute("UPDATE images SET state = 'processed' WHERE state = 'embedded'")
+
+
 def upgrade(path: str) -> None:
-    conn = connect(path)
-    try:
-        conn.execute("PRAGMA foreign_keys = OFF")  # or dropping the old images would cascade
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for table in TABLES:
-                _autoincrement(conn, table)
-            for trigger in TRIGGERS:
-                conn.execute(trigger)
-            conn.execute("UPDATE images SET state = 'processed' WHERE state = 'embedded'")
-            broken = [r for r in conn.execute("PRAGMA foreign_key_check") if r[0] in TABLES or r[2] in TABLES]
-            if broken:
-                raise RuntimeError(f"foreign keys broken by the rebuild: {broken[:10]}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    finally:
-        conn.close()
+    in_one_transaction(path, _upgrade, rebuilt=TABLES)  # foreign keys off: dropping the old images would cascade
 
 
 async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="images", description=DESCRIPTION, wrap_in_transaction=False)
-
-    async def run() -> None:
-        engine = engine_finder()
-        assert engine is not None
-        upgrade(engine.path)
-
-    manager.add_raw(run)
-    return manager
+    return raw_migration(ID, "images", DESCRIPTION, upgrade)

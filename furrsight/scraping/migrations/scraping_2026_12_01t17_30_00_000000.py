@@ -19,9 +19,8 @@ from __future__ import annotations
 import sqlite3
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
 
-from furrsight.db.engine import connect
+from furrsight.db.raw_migrations import in_one_transaction, raw_migration
 
 ID = "2026-12-01T17:30:00:000000"
 VERSION = "1.38.0"
@@ -61,39 +60,20 @@ def _rebuild(conn: sqlite3.Connection) -> None:
         conn.execute(extra)
 
 
+def _upgrade(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        f"UPDATE scrape_urls SET {REMOVED}, image_id = NULL WHERE image_id IS NOT NULL"  # noqa: S608
+        " AND NOT EXISTS (SELECT 1 FROM images WHERE images.id = scrape_urls.image_id)"
+    )
+    conn.execute("UPDATE scrape_urls SET job = NULL WHERE job IS NOT NULL AND job NOT IN (SELECT id FROM jobs)")
+    _rebuild(conn)  # (and no key left broken from before: the check after the rebuild would refuse it)
+    for statement in AFTER:
+        conn.execute(statement)
+
+
 def upgrade(path: str) -> None:
-    conn = connect(path)
-    try:
-        conn.execute("PRAGMA foreign_keys = OFF")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(
-                f"UPDATE scrape_urls SET {REMOVED}, image_id = NULL WHERE image_id IS NOT NULL"  # noqa: S608
-                " AND NOT EXISTS (SELECT 1 FROM images WHERE images.id = scrape_urls.image_id)"
-            )
-            _rebuild(conn)
-            for statement in AFTER:
-                conn.execute(statement)
-            broken = [r for r in conn.execute("PRAGMA foreign_key_check") if r[0] == "scrape_urls"]
-            if broken:
-                raise RuntimeError(f"foreign keys broken by the rebuild: {broken[:10]}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    finally:
-        conn.close()
+    in_one_transaction(path, _upgrade, rebuilt=("scrape_urls",))
 
 
 async def forwards() -> MigrationManager:
-    manager = MigrationManager(
-        migration_id=ID, app_name="scraping", description=DESCRIPTION, wrap_in_transaction=False
-    )
-
-    async def run() -> None:
-        engine = engine_finder()
-        assert engine is not None
-        upgrade(engine.path)
-
-    manager.add_raw(run)
-    return manager
+    return raw_migration(ID, "scraping", DESCRIPTION, upgrade)

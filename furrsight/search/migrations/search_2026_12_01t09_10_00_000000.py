@@ -13,10 +13,11 @@ search's own; nothing references them, so foreign keys can stay on).
 
 from __future__ import annotations
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
+import sqlite3
 
-from furrsight.db.engine import connect
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
+from furrsight.db.raw_migrations import in_one_transaction, raw_migration
 
 ID = "2026-12-01T09:10:00:000000"
 VERSION = "1.38.0"
@@ -40,36 +41,22 @@ def link_ddl(name: str) -> list[str]:
     ]
 
 
+def _link_vectors(conn: sqlite3.Connection) -> None:
+    floats = [r[0] for r in conn.execute(FLOAT_TABLES)]
+    for table in floats:
+        name = table.removesuffix("_f")
+        conn.execute(f'ALTER TABLE {table} RENAME TO "{table} old"')
+        for statement in link_ddl(name):
+            conn.execute(statement)
+        conn.execute(f'INSERT INTO {table} (id, embedding) SELECT id, embedding FROM "{table} old"')  # noqa: S608
+        conn.execute(f'DROP TABLE "{table} old"')
+        conn.execute(f"DELETE FROM {name} WHERE rowid NOT IN (SELECT id FROM {table})")  # noqa: S608
+    conn.execute("DELETE FROM breed_tags WHERE image IS NULL OR image NOT IN (SELECT id FROM images)")
+
+
 def link_vectors(path: str) -> None:
-    conn = connect(path)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            floats = [r[0] for r in conn.execute(FLOAT_TABLES)]
-            for table in floats:
-                name = table.removesuffix("_f")
-                conn.execute(f'ALTER TABLE {table} RENAME TO "{table} old"')
-                for statement in link_ddl(name):
-                    conn.execute(statement)
-                conn.execute(f'INSERT INTO {table} (id, embedding) SELECT id, embedding FROM "{table} old"')  # noqa: S608
-                conn.execute(f'DROP TABLE "{table} old"')
-                conn.execute(f"DELETE FROM {name} WHERE rowid NOT IN (SELECT id FROM {table})")  # noqa: S608
-            conn.execute("DELETE FROM breed_tags WHERE image IS NULL OR image NOT IN (SELECT id FROM images)")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-    finally:
-        conn.close()
+    in_one_transaction(path, _link_vectors)  # foreign keys stay on: nothing references these tables
 
 
 async def forwards() -> MigrationManager:
-    manager = MigrationManager(migration_id=ID, app_name="search", description=DESCRIPTION, wrap_in_transaction=False)
-
-    async def run() -> None:
-        engine = engine_finder()
-        assert engine is not None
-        link_vectors(engine.path)
-
-    manager.add_raw(run)
-    return manager
+    return raw_migration(ID, "search", DESCRIPTION, link_vectors)
