@@ -283,16 +283,21 @@ async def own_data(folder: Path, shared: Settings, **changes: Any) -> AsyncItera
     """Settings on a data directory of the caller's own (``changes``: other settings to change,
     e.g. a broker namespace of its own), migrated; this process's database is pointed there for the
     duration (tests that count or repair the whole store must not see other tests' images, nor the
-    session workers' jobs), then back at the session's."""
+    session workers' jobs), then back at the one before (the session's, or a module's own)."""
     from furrsight.db.setup import migrate, open_database
 
     settings = load_settings({**os.environ, "FURRSIGHT_DATA": str(folder)})
     settings = msgspec.structs.replace(settings, **changes) if changes else settings
     await migrate(settings)
+    _OWN_DATA.append(settings)
     try:
         yield settings
     finally:
-        open_database(shared)
+        _OWN_DATA.remove(settings)
+        open_database(_OWN_DATA[-1] if _OWN_DATA else shared)  # a test's own inside its module's own
+
+
+_OWN_DATA: list[Settings] = []  # the data directories ``own_data`` has pointed this process at, innermost last
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

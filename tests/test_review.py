@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -146,27 +147,34 @@ async def test_a_bulk_action_is_one_batch_and_undone_as_one(seeded: list[int], a
     assert unknown.status_code == 404
 
 
-async def test_dashboard_and_reviewers_count_what_happened(
-    seeded: list[int], ann: AsyncTestClient, bob: AsyncTestClient
-) -> None:
-    board = (await ann.get("/api/v1/dashboard")).json()
-    status = {b["label"]: (b["value"], b["href"]) for b in board["pairs"]["status"]}
-    assert status["accepted"] == (1, "/pairs?status=accepted")  # the one the bulk undo left alone
-    assert status["analysed"][0] == 7
-    breed = {b["label"]: b["value"] for b in board["pairs"]["breed"]}
-    assert breed == {"Shih Tzu": 1}
-    assert {b["label"]: b["value"] for b in board["images"]["plugin"]} == {"test_review": 16}
-    [precision] = board["precision"]
-    assert (precision["model"], precision["pairs"], precision["breed_kept"], precision["order_kept"]) == (
-        "test-vlm",
-        1,
-        0,
-        1,
-    )
-    home = await bob.get("/")
-    assert home.status_code == 200 and 'href="/pairs?status=accepted"' in home.text
-    people = await bob.get("/review/reviewers")
-    assert "review-ann" in people.text
+async def test_dashboard_and_reviewers_count_what_happened(own: Settings, tmp_path: Path) -> None:
+    """On a data directory of its own (the dashboard counts everything there): three analysed
+    pairs, one of them accepted by a reviewer who changed the model's breed and kept its order."""
+    async with own_data(tmp_path / "data", own, broker_namespace="review-dash", review=own.review) as mine:
+        seeded = await seed_pairs(mine, 3, 83_000, plugin="test_dashboard")
+        _, token = await user_with_token("curator", "review-dana")
+        async with app_client(mine, token) as dana:
+            decided = await dana.post(
+                f"/api/v1/review/pairs/{seeded[0]}", json={"version": 1, "status": "accepted", "breed": "shih tzu"}
+            )
+            assert decided.status_code == 200, decided.text
+            board = (await dana.get("/api/v1/dashboard")).json()
+            status = {b["label"]: (b["value"], b["href"]) for b in board["pairs"]["status"]}
+            assert status["accepted"] == (1, "/pairs?status=accepted")
+            assert status["analysed"][0] == 2
+            assert {b["label"]: b["value"] for b in board["pairs"]["breed"]} == {"Shih Tzu": 1}
+            assert {b["label"]: b["value"] for b in board["images"]["plugin"]} == {"test_dashboard": 6}
+            [precision] = board["precision"]
+            assert (precision["model"], precision["pairs"], precision["breed_kept"], precision["order_kept"]) == (
+                "test-vlm",
+                1,
+                0,
+                1,
+            )
+            home = await dana.get("/")
+            assert home.status_code == 200 and 'href="/pairs?status=accepted"' in home.text
+            people = await dana.get("/review/reviewers")
+            assert "review-dana" in people.text
 
 
 async def test_gallery_cards_and_image_pages_show_pairs_and_link_to_them(
