@@ -1,25 +1,14 @@
-"""One typed settings object, read once: embedded defaults < TOML file < ``FURRSIGHT_*`` variables.
-
-Every field carries a one-line description (``Doc``); ``tests/test_settings.py`` fails when one
-does not, and ``furrsight settings`` prints them all. Environment names are the field path in
-upper case joined by ``_``: ``data_dir`` -> ``FURRSIGHT_DATA`` (the one short alias),
-``scraping.allowed_networks`` -> ``FURRSIGHT_SCRAPING_ALLOWED_NETWORKS``. Lists are
-comma-separated in the environment.
-"""
+"""The settings' sections: one typed struct per feature, each field with its one-line
+description (``Doc``), and the whole ``Settings``. How they are read: ``loading``."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
-
-ENV_PREFIX = "FURRSIGHT_"
-# Short names kept for the variables a user types most.
-ENV_ALIASES = {"data_dir": "FURRSIGHT_DATA", "config": "FURRSIGHT_CONFIG"}
 
 
 def Doc(text: str) -> msgspec.Meta:  # noqa: N802  (reads like an annotation)
@@ -344,82 +333,3 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     @property
     def db_path(self) -> Path:
         return self.data_path / "furrsight.db"
-
-
-class SettingsError(ValueError):
-    """A setting could not be read; the message names it."""
-
-
-def _env_name(path: tuple[str, ...]) -> str:
-    key = ".".join(path)
-    return ENV_ALIASES.get(key) or ENV_PREFIX + "_".join(p.upper() for p in path)
-
-
-def _env_overrides(cls: type[msgspec.Struct], environ: dict[str, str], path: tuple[str, ...] = ()) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    info = msgspec.inspect.type_info(cls)
-    assert isinstance(info, msgspec.inspect.StructType)
-    for field in info.fields:
-        here = (*path, field.name)
-        ftype = field.type
-        if isinstance(ftype, msgspec.inspect.Metadata):
-            ftype = ftype.type
-        if isinstance(ftype, msgspec.inspect.StructType):
-            nested = _env_overrides(ftype.cls, environ, here)
-            if nested:
-                out[field.name] = nested
-            continue
-        raw = environ.get(_env_name(here))
-        if raw is None:
-            continue
-        if isinstance(ftype, msgspec.inspect.ListType):
-            out[field.name] = [item.strip() for item in raw.split(",") if item.strip()]
-        else:
-            out[field.name] = raw
-    return out
-
-
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def load_settings(environ: dict[str, str] | None = None, config_file: str | None = None) -> Settings:
-    """Read the settings once: defaults, then the TOML file, then the environment."""
-    env = dict(os.environ if environ is None else environ)
-    data: dict[str, Any] = {}
-    path = config_file or env.get(ENV_ALIASES["config"])
-    if path:
-        try:
-            data = tomllib.loads(Path(path).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise SettingsError(f"cannot read config file {path}: {exc}") from exc
-    data = _merge(data, _env_overrides(Settings, env))
-    try:
-        return msgspec.convert(data, Settings, strict=False)
-    except msgspec.ValidationError as exc:
-        raise SettingsError(f"invalid setting: {exc}") from exc
-
-
-def iter_settings_docs(cls: type[msgspec.Struct] = Settings, path: tuple[str, ...] = ()) -> list[tuple[str, str, str]]:
-    """(dotted name, environment variable, description) for every leaf setting."""
-    rows: list[tuple[str, str, str]] = []
-    info = msgspec.inspect.type_info(cls)
-    assert isinstance(info, msgspec.inspect.StructType)
-    for field in info.fields:
-        here = (*path, field.name)
-        ftype = field.type
-        description = ""
-        if isinstance(ftype, msgspec.inspect.Metadata):
-            description = (ftype.extra_json_schema or {}).get("description", "")
-            ftype = ftype.type
-        if isinstance(ftype, msgspec.inspect.StructType):
-            rows.extend(iter_settings_docs(ftype.cls, here))
-            continue
-        rows.append((".".join(here), _env_name(here), description))
-    return rows
