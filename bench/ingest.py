@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.photos import make_photos
 from furrsight.db.setup import migrate
+from furrsight.filesystems import filesystem_of
 from furrsight.images import collage, steps, work
 from furrsight.images.analysis import analyse, gray8
 from furrsight.images.decode import ANALYSIS_SIZE, draft, thumbnail_jpeg, upright_rgb
@@ -53,7 +54,7 @@ from furrsight.jobs.runner import run_job
 from furrsight.jobs.service import get_job
 from furrsight.jobs.tables import Job
 from furrsight.settings import IngestSettings, load_settings
-from furrsight.store import FileStore, filesystem_of
+from furrsight.store import FileStore
 
 ROOT = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -169,7 +170,7 @@ def step_by_step(path: Path, limits: IngestSettings, store: FileStore, spent: di
 
 
 def filesystem(path: Path) -> str:
-    """What the data directories are on (``store.filesystem_of``). On an ext4 without a journal,
+    """What the data directories are on (``filesystems.filesystem_of``). On an ext4 without a journal,
     a warning: there a new file gets no inode freed in the last minute (six, while the inode
     table is not written yet), and ext4 checks each on the way: for minutes after another
     program removed many files (the test suite, an earlier benchmark), every file created costs

@@ -10,10 +10,10 @@ from typing import Any, Callable
 
 import redis
 
+from furrsight.filesystems import Filesystem, filesystem_of
 from furrsight.inference import devices
 from furrsight.inference.devices import RuntimeDevice
 from furrsight.settings import Settings
-from furrsight.store import Filesystem, filesystem_of
 from furrsight.supervisor import broker_server_binary
 
 

@@ -297,7 +297,7 @@ def test_doctor_reports_each_check_and_fails_on_a_required_one(tmp_path: Path) -
 
 def test_doctor_warns_of_a_data_directory_on_a_network_in_memory_or_journal_less_filesystem() -> None:
     from furrsight.doctor import filesystem_check
-    from furrsight.store import Filesystem
+    from furrsight.filesystems import Filesystem
 
     data = Path("/srv/furrsight")
     ext4 = filesystem_check(data, Filesystem("ext4", "/dev/sda1", journal=True))

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from furrsight.filesystems import filesystem_of
 from furrsight.images.ingest import ingest
 from furrsight.images.schemas import Provenance
 from furrsight.images.service import originals
 from furrsight.settings import Settings
-from furrsight.store import FileStore, drop_cached, filesystem_of, fsync_path
+from furrsight.store import FileStore, drop_cached, fsync_path
 from tests import collages
 from tests.images import photo
 
