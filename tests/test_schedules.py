@@ -25,10 +25,9 @@ from furrsight.schedules.scheduler import Scheduler
 from furrsight.schedules.schemas import ScheduleIn
 from furrsight.settings import Settings
 from tests.conftest import WorkerProcess, own_data, worker_env
+from tests.schedule_data import jobs_of
 
 NAMESPACE = "schedtest"
-# What these tests schedule: a clean-up that removes nothing younger than ten years.
-SAFE: dict = {"action": "cleanup", "params": {"log_days": 3650, "staging_days": 3650}}  # type: ignore[type-arg]
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +43,6 @@ def _broker(settings: Settings):  # type: ignore[no-untyped-def]
     return broker
 
 
-async def _jobs_of(schedule_id: int) -> list[int]:
-    rows = await Job.select(Job.id).where(Job.creator == f"schedule {schedule_id}").order_by(Job.id)
-    return [r["id"] for r in rows]
-
-
 async def test_two_schedulers_fire_each_slot_once(own: Settings) -> None:
     broker = _broker(own)
     made = await service.create_schedule(
@@ -61,7 +55,7 @@ async def test_two_schedulers_fire_each_slot_once(own: Settings) -> None:
         now = base + k * 60 + 7
         fired = await asyncio.gather(*(s.tick(now) for s in (a, b, a, b, a, b)))
         assert sum(len(jobs) for jobs in fired) == 1
-    jobs = await _jobs_of(made.id)
+    jobs = await jobs_of(made.id)
     assert len(jobs) == 5
     after = await service.get_schedule(made.id)
     assert (after.fires, after.last_slot, after.last_job_id) == (5, base + 5 * 60, jobs[-1])
@@ -78,7 +72,7 @@ async def test_two_schedulers_fire_each_slot_once(own: Settings) -> None:
     d = Scheduler(broker, own, valkey_client(own))
     again = await asyncio.gather(c.tick(base + 5 * 60 + 30), d.tick(base + 5 * 60 + 59))
     assert again == [[], []]
-    assert len(await _jobs_of(made.id)) == 5
+    assert len(await jobs_of(made.id)) == 5
 
     # The schedulers were down for eleven slots: the latest runs once, and the note says so.
     late = base + 16 * 60 + 1
@@ -89,7 +83,7 @@ async def test_two_schedulers_fire_each_slot_once(own: Settings) -> None:
     assert after.last_note.startswith(
         f"missed 10 slot(s) while no scheduler ran; ran the latest, {service._stamp(base + 960)}, once: job "
     )
-    assert len(await _jobs_of(made.id)) == 6
+    assert len(await jobs_of(made.id)) == 6
 
 
 async def test_paused_schedule_skips_its_slots_and_run_now_makes_a_job(own: Settings) -> None:
@@ -168,5 +162,5 @@ async def test_two_worker_processes_fire_each_slot_once(own: Settings, settings_
     after = await service.get_schedule(made.id)
     client = valkey_client(own)
     keys = sorted([k async for k in client.scan_iter(f"schedtwo:schedules:{made.id}:*")])
-    jobs = await _jobs_of(made.id)
+    jobs = await jobs_of(made.id)
     assert len(jobs) == after.fires == len(keys)

@@ -10,19 +10,10 @@ import time
 
 from litestar.testing import AsyncTestClient
 
-from furrsight.jobs.tables import Job
 from furrsight.schedules import housekeeping, service
 from furrsight.schedules.schemas import ScheduleIn
 from furrsight.settings import Settings
-
-# What these tests schedule on the session's database: a clean-up that removes nothing younger
-# than ten years (a retry of failed jobs would retry other tests' failures).
-SAFE: dict = {"action": "cleanup", "params": {"log_days": 3650, "staging_days": 3650}}  # type: ignore[type-arg]
-
-
-async def _jobs_of(schedule_id: int) -> list[int]:
-    rows = await Job.select(Job.id).where(Job.creator == f"schedule {schedule_id}").order_by(Job.id)
-    return [r["id"] for r in rows]
+from tests.schedule_data import SAFE, jobs_of
 
 
 async def test_api(curator_client: AsyncTestClient, viewer_client: AsyncTestClient) -> None:  # type: ignore[type-arg]
@@ -73,9 +64,9 @@ async def test_worker_runs_the_scheduler(migrated: Settings, worker: object) -> 
         migrated, ScheduleIn(name="worker-driven", action="cleanup", params=SAFE["params"], interval_s=10)
     )
     deadline = time.monotonic() + 60
-    while not await _jobs_of(made.id):
+    while not await jobs_of(made.id):
         assert time.monotonic() < deadline, "the worker's scheduler made no job within 60 s"
         await asyncio.sleep(0.5)
     await service.set_enabled(made.id, False)
     after = await service.get_schedule(made.id)
-    assert after.fires >= 1 and after.last_job_id == (await _jobs_of(made.id))[-1]
+    assert after.fires >= 1 and after.last_job_id == (await jobs_of(made.id))[-1]
